@@ -1,0 +1,1 @@
+"""One module per ``damon-eval`` subcommand (see :mod:`damon_eval.cli`)."""

@@ -1,0 +1,52 @@
+"""The exception hierarchy.
+
+Every error a user can cause or fix derives from :class:`DamonEvalError`; the
+CLI turns it into a one-line message and exit status 2.  Anything else is a bug
+and keeps its traceback.
+"""
+
+from __future__ import annotations
+
+
+class DamonEvalError(Exception):
+    """Root of all user-facing errors."""
+
+
+class ConfigError(DamonEvalError):
+    """Invalid configuration, campaign, scheme or command-line input."""
+
+
+class SchemeSyntaxError(ConfigError):
+    """A scheme text or JSON that cannot be parsed."""
+
+
+class FsError(DamonEvalError):
+    """A file-system operation failed (sysfs, procfs, debugfs, tracefs).
+
+    ``errno`` holds the error number when it is known (EBUSY, EACCES, ...).
+    """
+
+    def __init__(self, message: str, *, path: str = "", errno: int | None = None):
+        super().__init__(message)
+        self.path = path
+        self.errno = errno
+
+
+class DamonError(DamonEvalError):
+    """DAMON is missing, busy, or refused a request."""
+
+
+class DamonBusyError(DamonError):
+    """DAMON is in use by something the harness does not own."""
+
+
+class GuestError(DamonEvalError):
+    """A guest could not be built, booted, reached, or died."""
+
+
+class RecordFormatError(DamonEvalError):
+    """A record file is malformed or truncated."""
+
+
+class RunFailed(DamonEvalError):
+    """A measured run failed (non-zero exit, timeout, guest death)."""

@@ -1,0 +1,19 @@
+"""Shared pytest set-up.
+
+Markers: ``guest`` tests boot a QEMU guest (CI runs them; they skip, saying why,
+only when QEMU or the image tooling is absent).  Everything unmarked is a fast
+unit test that needs no root, no QEMU and no network.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture
+def repo_root() -> Path:
+    return REPO_ROOT

@@ -1,0 +1,30 @@
+"""Style gates: ruff and ``snakemake --lint`` must report nothing."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+
+
+def _tool(name: str) -> str:
+    local = shutil.which(name, path=str(__import__("pathlib").Path(sys.executable).parent))
+    return local or name
+
+
+def test_ruff_reports_nothing(repo_root):
+    proc = subprocess.run(
+        [_tool("ruff"), "check", "."], cwd=repo_root, capture_output=True, text=True
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+def test_snakemake_lint_reports_nothing(repo_root, tmp_path):
+    proc = subprocess.run(
+        [_tool("snakemake"), "--lint", "--configfile", "configs/ci.yaml"],
+        cwd=repo_root,
+        capture_output=True,
+        text=True,
+    )
+    # snakemake --lint exits 1 when it has findings.
+    assert proc.returncode == 0, proc.stdout + proc.stderr

@@ -1,0 +1,5 @@
+# Helpers shared by the rules.  All logic lives in the damon_eval package.
+
+
+def all_targets():
+    return []
