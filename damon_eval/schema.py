@@ -55,6 +55,13 @@ def _fill_defaults(instance: Any, schema: dict, root: dict) -> None:
             target = target[part]
         _fill_defaults(instance, target, root)
         return
+    for keyword in ("oneOf", "anyOf"):
+        for option in schema.get(keyword, []):
+            # Fill from the alternative the (already valid) instance matches.
+            resolver = jsonschema.Draft202012Validator({**option, "$defs": root.get("$defs", {})})
+            if resolver.is_valid(instance):
+                _fill_defaults(instance, option, root)
+                break
     if isinstance(instance, dict):
         for key, sub in schema.get("properties", {}).items():
             if key not in instance and "default" in sub:

@@ -1,0 +1,1 @@
+"""One measured run: configuration, guest-side agent, samples, result."""
