@@ -7,6 +7,7 @@ Output layout (all below ``out_dir``; same input -> byte-identical files)::
     tables/<metric>.csv          values, overheads and statistics
     tables/<metric>.html         an HTML <section> (Jinja2)
     tables.html                  all table sections in one fragment
+    analysis.css                 styles for the HTML pieces
     stats.csv                    every table's CSV rows in one file
     headlines.json|.rst|.html    sentences and numbers, reproduced and published
     compare-seed.txt|.csv|.html  published (eval-v18) vs reproduced
@@ -25,6 +26,7 @@ from pathlib import Path
 from damon_eval.analysis import compare, headlines, plots, reference, tables
 from damon_eval.analysis.errors import RunTableError
 from damon_eval.analysis.runtable import check_metric, ok_values, read_runs_csv, workload_ids
+from damon_eval.analysis.templates import TEMPLATE_DIR
 from damon_eval.atomic import atomic_write_text
 from damon_eval.metrics import BASELINE_CONFIG, METRICS
 
@@ -99,6 +101,7 @@ def analyze(
         write(f"tables/{metric}.csv", tables.render_csv(table))
         write(f"tables/{metric}.html", tables.render_html(table))
     write("tables.html", "\n".join(tables.render_html(t) for t in built.values()))
+    write("analysis.css", (TEMPLATE_DIR / "analysis.css").read_text())
     write("stats.csv", tables.render_csv(list(built.values())))
 
     reproduced = headlines.compute_headlines(built)

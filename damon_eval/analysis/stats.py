@@ -19,6 +19,7 @@ the test is decided by the means alone (equal: p = 1, different: p = 0).
 
 from __future__ import annotations
 
+import functools
 import math
 import warnings
 from collections.abc import Sequence
@@ -32,6 +33,7 @@ CONFIDENCE = 0.95
 CV_WARN_PCT = 5.0
 
 
+@functools.lru_cache(maxsize=4096)  # tables ask for the same df over and over
 def _t_quantile(df: float) -> float:
     return float(sps.t.ppf(0.5 + CONFIDENCE / 2, df))
 
