@@ -44,18 +44,11 @@ def metrics_with_values(runs) -> list[str]:
 
 
 def published_tables() -> dict[str, tables.MetricTable]:
-    """The seed's tables rebuilt from its published means with its arithmetic."""
-    out = {}
-    for metric in reference.published_metrics():
-        published = reference.load_published(metric)
-        out[metric] = tables.table_from_samples(
-            metric,
-            published.means_as_samples(),
-            workloads=published.workloads,
-            configs=published.configs,
-            arithmetic="seed",
-        )
-    return out
+    """The seed's tables with their printed values and percentages."""
+    return {
+        metric: reference.as_metric_table(reference.load_published(metric))
+        for metric in reference.published_metrics()
+    }
 
 
 def analyze(

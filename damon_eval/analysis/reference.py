@@ -12,7 +12,7 @@ from __future__ import annotations
 import csv
 import io
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -162,3 +162,40 @@ def write_reference_csv(table: PublishedTable) -> Path:
     path = reference_path(table.metric, table.source)
     atomic_write_text(path, published_csv_text(table))
     return path
+
+
+def as_metric_table(published: PublishedTable, configs: Sequence[str] | None = None):
+    """The published table as a :class:`~damon_eval.analysis.tables.MetricTable` carrying
+    the PRINTED values and percentages (n = 1, no statistics): what the seed states,
+    independent of how we would recompute it.
+    """
+    from damon_eval.analysis.stats import Estimate
+    from damon_eval.analysis.tables import Cell, MetricTable
+
+    def cell(workload: str, config: str) -> Cell:
+        value = published.value(workload, config)
+        estimate = None if value is None else Estimate(value, 1, None, None, None)
+        return Cell(estimate, published.overhead(workload, config))
+
+    configs = tuple(configs or published.configs)
+    unknown = [c for c in configs if c not in published.configs]
+    if unknown:
+        raise ConfigError(
+            f"configuration {unknown[0]!r} is not in the published table; "
+            f"valid: {', '.join(published.configs)}"
+        )
+    baseline = published.baseline if published.baseline in configs else None
+    if baseline:
+        configs = (baseline, *(c for c in configs if c != baseline))
+    cells = {(w, c): cell(w, c) for w in published.workloads for c in configs}
+    return MetricTable(
+        metric=published.metric,
+        configs=configs,
+        baseline=baseline,
+        workloads=published.workloads,
+        cells=cells,
+        summary_label=TOTAL,
+        summary={c: cell(TOTAL, c) for c in configs},
+        summary_workloads=published.workloads,
+        arithmetic="seed",
+    )

@@ -63,21 +63,18 @@ def run(args: argparse.Namespace) -> int:
         if args.runs_csv is not None:
             raise ConfigError("give either RUNS_CSV or --published, not both")
         published = reference.load_published(args.metric)
-        configs = args.configs or list(published.configs)
-        unknown = [c for c in configs if c not in published.configs]
-        if unknown:
-            raise ConfigError(
-                f"configuration {unknown[0]!r} is not in the published table; "
-                f"valid: {', '.join(published.configs)}"
+        if args.arithmetic is None:
+            table = reference.as_metric_table(published, args.configs)
+        else:
+            configs = list(reference.as_metric_table(published, args.configs).configs)
+            table = tables.table_from_samples(
+                args.metric,
+                published.means_as_samples(),
+                workloads=published.workloads,
+                configs=configs,
+                baseline=published.baseline if published.baseline in configs else None,
+                arithmetic=args.arithmetic,
             )
-        table = tables.table_from_samples(
-            args.metric,
-            published.means_as_samples(),
-            workloads=published.workloads,
-            configs=configs,
-            baseline=published.baseline if published.baseline in configs else None,
-            arithmetic=args.arithmetic or "seed",
-        )
     else:
         if args.runs_csv is None:
             raise ConfigError("RUNS_CSV is required (or --published for the seed's table)")
