@@ -76,6 +76,29 @@ class SysfsLayout:
     quota_files: frozenset[str] | None = None
     stats_files: frozenset[str] | None = None
     filter_files: frozenset[str] | None = None
+    tried_region_files: frozenset[str] | None = None
+
+    def completed_by(self, older: SysfsLayout | None) -> SysfsLayout:
+        """This layout, with members it did not observe taken from ``older``."""
+        if older is None:
+            return self
+        return SysfsLayout(
+            kdamond_files=self.kdamond_files,
+            context_files=self.context_files,
+            interval_files=self.interval_files,
+            **{
+                name: getattr(self, name)
+                if getattr(self, name) is not None
+                else getattr(older, name)
+                for name in (
+                    "scheme_files",
+                    "quota_files",
+                    "stats_files",
+                    "filter_files",
+                    "tried_region_files",
+                )
+            },
+        )
 
     @property
     def has_avail_operations(self) -> bool:
@@ -103,6 +126,8 @@ class SysfsLayout:
             commands.append("update_schemes_stats")
         if self.has_scheme_file("tried_regions"):
             commands += ["update_schemes_tried_regions", "clear_schemes_tried_regions"]
+            if self.tried_region_files is not None and "total_bytes" in self.tried_region_files:
+                commands.append("update_schemes_tried_bytes")
         if self.quota_files is not None:
             if "goals" in self.quota_files:
                 commands.append("commit_schemes_quota_goals")
@@ -137,6 +162,8 @@ class SysfsLayout:
             found += [f"stats/{n}" for n in OPTIONAL_STATS_FILES if n in self.stats_files]
         if self.filter_files is not None and "allow" in self.filter_files:
             found.append("filters/allow")
+        if self.tried_region_files is not None and "total_bytes" in self.tried_region_files:
+            found.append("tried_regions/total_bytes")
         return tuple(found)
 
 
@@ -239,15 +266,22 @@ class SysfsBackend(DamonBackend):
             scheme = self.scheme_dir(best.index, 0)
             ops += [ListDir(scheme), ListDir(f"{scheme}/quotas"), ListDir(f"{scheme}/stats")]
         values = self.run(ops, "listing kdamond directories")
-        layout = SysfsLayout(
+        tried: frozenset[str] | None = None
+        if best.nr_schemes and "tried_regions" in values[3]:
+            (listing,) = self.run(
+                [ListDir(f"{self.scheme_dir(best.index, 0)}/tried_regions")],
+                "listing tried_regions",
+            )
+            tried = frozenset(listing)
+        return SysfsLayout(
             kdamond_files=frozenset(values[0]),
             context_files=frozenset(values[1]),
             interval_files=frozenset(values[2]),
             scheme_files=frozenset(values[3]) if best.nr_schemes else None,
             quota_files=frozenset(values[4]) if best.nr_schemes else None,
             stats_files=frozenset(values[5]) if best.nr_schemes else None,
+            tried_region_files=tried,
         )
-        return layout
 
     def features(self, *, refresh: bool = False) -> Features:
         if self._features is not None and not refresh:
@@ -257,9 +291,8 @@ class SysfsBackend(DamonBackend):
             release = self.fs.read(OSRELEASE_PATH).strip()
         notes: list[str] = []
         statuses = self.kdamonds()
-        layout = self._observe_layout(statuses)
-        if layout is None or (layout.scheme_files is None and self.layout is not None):
-            layout = self.layout or layout
+        observed = self._observe_layout(statuses)
+        layout = observed.completed_by(self.layout) if observed is not None else self.layout
         operations: tuple[str, ...] | None = None
         with_context = [s.index for s in statuses if s.operations is not None]
         if layout is None:
@@ -413,8 +446,7 @@ class SysfsBackend(DamonBackend):
         )
         layout = self._stage_filters_and_check_operations(index, context, layout)
         self._write_leaves(index, context, layout)
-        if self.layout is None or layout.scheme_files is not None:
-            self.layout = layout
+        self.layout = layout.completed_by(self.layout)
         self._features = None
         return has_boot_id
 
@@ -450,31 +482,42 @@ class SysfsBackend(DamonBackend):
                 first_filter_dir = first_filter_dir or f"{directory}/0"
         if first_filter_dir is not None:
             ops.append(ListDir(first_filter_dir))
+        list_tried = bool(context.schemes) and bool(layout.has_scheme_file("tried_regions"))
+        if list_tried:
+            ops.append(ListDir(f"{self.scheme_dir(index, 0)}/tried_regions"))
         if layout.has_avail_operations:
             ops.append(Read(f"{ctx}/avail_operations"))
         if not ops:
             return layout
         values = self.run(ops, f"creating filter directories under {ctx}")
+        tail = list(
+            values[
+                len(values)
+                - (first_filter_dir is not None)
+                - list_tried
+                - layout.has_avail_operations :
+            ]
+        )
+        filter_listing = tail.pop(0) if first_filter_dir is not None else None
+        tried_listing = tail.pop(0) if list_tried else None
         if layout.has_avail_operations:
-            available = values[-1].split()
+            available = tail.pop(0).split()
             if context.operations not in available:
                 raise DamonUnsupportedError(
                     f"operations set {context.operations!r} is not available on "
                     f"{self.fs.description}; {ctx}/avail_operations lists "
                     f"{' '.join(available) or 'nothing'}"
                 )
-        if first_filter_dir is not None:
-            filter_listing = values[-2] if layout.has_avail_operations else values[-1]
-            layout = SysfsLayout(
-                kdamond_files=layout.kdamond_files,
-                context_files=layout.context_files,
-                interval_files=layout.interval_files,
-                scheme_files=layout.scheme_files,
-                quota_files=layout.quota_files,
-                stats_files=layout.stats_files,
-                filter_files=frozenset(filter_listing),
-            )
-        return layout
+        return SysfsLayout(
+            kdamond_files=layout.kdamond_files,
+            context_files=layout.context_files,
+            interval_files=layout.interval_files,
+            scheme_files=layout.scheme_files,
+            quota_files=layout.quota_files,
+            stats_files=layout.stats_files,
+            filter_files=frozenset(filter_listing) if filter_listing is not None else None,
+            tried_region_files=frozenset(tried_listing) if tried_listing is not None else None,
+        )
 
     def _leaf_values(
         self, index: int, context: Context, layout: SysfsLayout
