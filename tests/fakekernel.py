@@ -152,6 +152,7 @@ class FakeKernel:
     )
     tried_oracle: TriedOracle | None = None
     init_regions_by_id: bool = False
+    debugfs_schemes_form: int | None = None  # override the variant's schemes parser
     deny_writes: bool = False
     writes: list[tuple[str, str]] = field(default_factory=list)
     readback_overrides: dict[str, str] = field(default_factory=dict)
@@ -588,6 +589,8 @@ class FakeKernel:
 
     @property
     def schemes_form(self) -> int:
+        if self.debugfs_schemes_form is not None:
+            return self.debugfs_schemes_form
         return 7 if self.debugfs == "seed" else 18
 
     def _debugfs_write(self, path: str, value: str) -> None:
