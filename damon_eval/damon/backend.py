@@ -241,6 +241,9 @@ class DamonBackend(ABC):
         Returns whether an ``off`` was written.
         """
 
+    def release(self, handle: KdamondHandle) -> None:  # noqa: B027 - optional hook
+        """Undo what :meth:`start` created once the kdamond is off (default: nothing)."""
+
     def is_running(self, handle: KdamondHandle) -> bool:
         """Whether the handle's kdamond still runs (same pid, state on)."""
         state, pid = self.state_of(handle)

@@ -242,6 +242,7 @@ class DamonSession:
             return False
         wrote_off = self.backend.turn_off(self.handle)
         self.stopped = True
+        self.backend.release(self.handle)
         self.controller.registry.remove(self.controller.fs.description, self.handle)
         return wrote_off
 

@@ -211,7 +211,8 @@ class SysfsBackend(DamonBackend):
         (text,) = self.run([Read(f"{self.kdamonds_dir}/nr_kdamonds")], "reading nr_kdamonds")
         return parse_int(text, f"{self.kdamonds_dir}/nr_kdamonds")
 
-    def kdamonds(self) -> list[KdamondStatus]:
+    def _states(self) -> list[tuple[str, int | None, int]]:
+        """``(state, pid, nr_contexts)`` of every kdamond (two round trips)."""
         count = self._nr_kdamonds()
         if count == 0:
             return []
@@ -220,8 +221,25 @@ class SysfsBackend(DamonBackend):
             kd = self.kdamond_dir(i)
             ops += [Read(f"{kd}/state"), Read(f"{kd}/pid"), Read(f"{kd}/contexts/nr_contexts")]
         values = self.run(ops, "reading kdamond states")
-        rows = [values[3 * i : 3 * i + 3] for i in range(count)]
-        with_context = [i for i, row in enumerate(rows) if parse_int(row[2], "nr_contexts") > 0]
+        return [
+            (
+                values[3 * i].strip(),
+                _pid(values[3 * i + 1]),
+                parse_int(values[3 * i + 2], f"{self.kdamond_dir(i)}/contexts/nr_contexts"),
+            )
+            for i in range(count)
+        ]
+
+    def kdamonds(self) -> list[KdamondStatus]:
+        return self._statuses(self._states())
+
+    def _statuses(
+        self, rows: list[tuple[str, int | None, int]], only: set[int] | None = None
+    ) -> list[KdamondStatus]:
+        """Statuses with context details (one more round trip) for ``only`` or all."""
+        with_context = [
+            i for i, row in enumerate(rows) if row[2] > 0 and (only is None or i in only)
+        ]
         details: dict[int, list[str]] = {}
         if with_context:
             detail_ops: list[Op] = []
@@ -241,8 +259,8 @@ class SysfsBackend(DamonBackend):
             statuses.append(
                 KdamondStatus(
                     index=i,
-                    state=state.strip(),
-                    pid=_pid(pid),
+                    state=state,
+                    pid=pid,
                     operations=extra[0].strip() if extra else None,
                     nr_targets=parse_int(extra[1], "nr_targets") if extra else None,
                     nr_schemes=parse_int(extra[2], "nr_schemes") if extra else None,
@@ -334,11 +352,11 @@ class SysfsBackend(DamonBackend):
 
     # Starting ----------------------------------------------------------------
 
-    def _refuse_if_running(self) -> list[KdamondStatus]:
-        statuses = self.kdamonds()
-        running = [s for s in statuses if s.running]
+    def _refuse_if_running(self) -> list[tuple[str, int | None, int]]:
+        rows = self._states()
+        running = {i for i, row in enumerate(rows) if row[0] == "on"}
         if running:
-            first = running[0]
+            first = self._statuses(rows, only={min(running)})[min(running)]
             what = f"operations {first.operations}, " if first.operations else ""
             raise DamonBusyError(
                 f"kdamond {first.index} at {self.kdamond_dir(first.index)} is running "
@@ -348,7 +366,7 @@ class SysfsBackend(DamonBackend):
                 f"it first (echo off > {self.kdamond_dir(first.index)}/state) or use another "
                 "machine or guest"
             )
-        return statuses
+        return rows
 
     def start(self, kdamond: Kdamond, *, record: DebugfsRecord | None = None) -> KdamondHandle:
         if record is not None:
@@ -762,6 +780,24 @@ class SysfsBackend(DamonBackend):
                 return False
             raise
         return True
+
+    def release(self, handle: KdamondHandle) -> None:
+        """Remove the kdamond directory the start created, if it is the only one and off.
+
+        Leaves the machine as it was (``nr_kdamonds`` 0) so the next start and
+        ``damon status`` see no leftovers.  Best effort: any doubt leaves it.
+        """
+        try:
+            rows = self._states()
+            if handle.index != 0 or len(rows) != 1 or rows[0][0] != "off":
+                return
+            self.run(
+                [Write(f"{self.kdamonds_dir}/nr_kdamonds", "0")], "removing the kdamond directory"
+            )
+        except DamonError as exc:
+            log.warning("left kdamond %d's directory in place: %s", handle.index, exc)
+            return
+        self._configs.pop(handle.index, None)
 
 
 def _pid(text: str) -> int | None:

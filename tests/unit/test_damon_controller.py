@@ -41,6 +41,11 @@ def off_writes(kernel: FakeKernel) -> int:
     return sum(1 for path, value in kernel.writes if path == f"{KD0}/state" and value == "off")
 
 
+def stopped_and_removed(kernel: FakeKernel) -> bool:
+    """'off' was written once, then the kdamond directory we created was removed."""
+    return off_writes(kernel) == 1 and kernel.nr_kdamonds() == 0
+
+
 def test_session_turns_off_on_normal_exit(kernel, controller):
     kdamond, schemes = prcl_kdamond()
     with controller.session(kdamond, schemes=schemes) as session:
@@ -49,7 +54,7 @@ def test_session_turns_off_on_normal_exit(kernel, controller):
         record = session.to_dict()
         assert record["schemes"][0]["raw"]["access_pattern"]["age_min"] == 70
         assert record["schemes"][0]["source"] == "prcl:1"
-    assert kernel.state(0) == "off" and off_writes(kernel) == 1
+    assert stopped_and_removed(kernel)
     assert not session.is_running()
 
 
@@ -60,7 +65,7 @@ def test_session_turns_off_on_exception(kernel, controller):
     ):
         assert kernel.state(0) == "on"
         raise RuntimeError("workload failed")
-    assert kernel.state(0) == "off" and off_writes(kernel) == 1
+    assert stopped_and_removed(kernel)
 
 
 def test_sigterm_during_a_session_turns_damon_off(kernel, controller):
@@ -72,14 +77,14 @@ def test_sigterm_during_a_session_turns_damon_off(kernel, controller):
         reached_after_kill = True  # pragma: no cover - the handler raises first
     assert not reached_after_kill
     assert info.value.signum == signal.SIGTERM
-    assert kernel.state(0) == "off" and off_writes(kernel) == 1
+    assert stopped_and_removed(kernel)
     assert signal.getsignal(signal.SIGTERM) is previous  # handlers restored
 
 
 def test_sigint_is_handled_the_same_way(kernel, controller):
     with pytest.raises(KeyboardInterrupt), controller.session(prcl_kdamond()[0]):
         os.kill(os.getpid(), signal.SIGINT)
-    assert kernel.state(0) == "off"
+    assert stopped_and_removed(kernel)
 
 
 def test_signal_during_start_is_held_until_the_handle_exists(kernel, controller):
@@ -93,7 +98,7 @@ def test_signal_during_start_is_held_until_the_handle_exists(kernel, controller)
     kernel.fs.write_hook = hook
     with pytest.raises(SessionInterrupted), controller.session(prcl_kdamond()[0]):
         pytest.fail("the block must not run after a signal during start")
-    assert kernel.state(0) == "off" and off_writes(kernel) == 1
+    assert stopped_and_removed(kernel)
 
 
 def test_busy_refusal_leaves_the_foreign_kdamond_running(kernel, controller):
@@ -101,6 +106,7 @@ def test_busy_refusal_leaves_the_foreign_kdamond_running(kernel, controller):
     with pytest.raises(DamonBusyError, match=r"pid 77"), controller.session(prcl_kdamond()[0]):
         pytest.fail("must not start")
     assert kernel.state(0) == "on" and kernel.read(f"{KD0}/pid") == "77"
+    assert kernel.nr_kdamonds() == 1
     assert off_writes(kernel) == 0
 
 
@@ -109,7 +115,14 @@ def test_target_exit_then_stop_writes_nothing(kernel, controller):
         kernel.stop_kdamond(0)
         assert session.stop() is False
         assert session.stop() is False
-    assert off_writes(kernel) == 0
+    assert off_writes(kernel) == 0 and kernel.nr_kdamonds() == 0
+
+
+def test_directory_is_kept_when_the_slot_is_not_ours_any_more(kernel, controller):
+    with controller.session(prcl_kdamond()[0]):
+        kernel.stop_kdamond(0)
+        kernel.fs.write(f"{KD0}/state", "on")  # someone else restarted slot 0
+    assert kernel.state(0) == "on" and kernel.nr_kdamonds() == 1 and off_writes(kernel) == 0
 
 
 def test_status_marks_our_kdamond(kernel, controller, tmp_path):
@@ -117,8 +130,7 @@ def test_status_marks_our_kdamond(kernel, controller, tmp_path):
     with controller.session(prcl_kdamond()[0]) as session:
         (status,) = other_process.status()
         assert status.ours and status.pid == session.pid and status.operations == "vaddr"
-    (status,) = other_process.status()
-    assert not status.ours and status.state == "off"
+    assert other_process.status() == []
     assert OwnershipRegistry(tmp_path / "owned.json").entries() == []
 
 
