@@ -38,6 +38,9 @@ from damon_eval.fs import FileSystem, ScriptRunner
 log = logging.getLogger(__name__)
 
 STAT_EVERYTHING = "min max min max min max stat"
+TOUCHER_LIFETIME_S = 1800.0
+"""An upper bound only: the toucher is killed when the check ends.  A slow, shared
+TCG host can take minutes per check, and a target that exits stops the kdamond."""
 """A scheme that matches every region and does nothing: its tried regions are a snapshot."""
 
 _TOUCHER = r"""
@@ -89,7 +92,7 @@ class BufferToucher:
         runner: ScriptRunner,
         *,
         size_bytes: int = 64 << 20,
-        duration_s: float = 60.0,
+        duration_s: float = TOUCHER_LIFETIME_S,
         info_path: str = "/tmp/damon-eval-toucher.info",
         python: str = "python3",
         sleep: Callable[[float], None] = time.sleep,
@@ -190,7 +193,7 @@ def check_vaddr_hot_buffer(
     nr_regions: list[int] = []
     max_nr_accesses = 0
     with BufferToucher(
-        fs, runner, size_bytes=size_bytes, duration_s=monitor_s * 3 + 60, sleep=sleep
+        fs, runner, size_bytes=size_bytes, duration_s=TOUCHER_LIFETIME_S, sleep=sleep
     ) as toucher:
         assert toucher.pid is not None
         lo, hi = toucher.start_addr, toucher.end_addr

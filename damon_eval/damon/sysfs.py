@@ -22,6 +22,7 @@ import logging
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from damon_eval.damon.backend import (
     BOOT_ID_PATH,
@@ -625,10 +626,24 @@ class SysfsBackend(DamonBackend):
     def _state_command(self, handle: KdamondHandle, command: str) -> Write:
         return Write(f"{self.kdamond_dir(handle.index)}/state", command)
 
+    def _run_command(self, handle: KdamondHandle, ops: Sequence[Op], doing: str) -> list[Any]:
+        """Run ops starting with a state command; explain a failure by the kdamond's state."""
+        try:
+            return self.run(ops, doing)
+        except DamonError as exc:
+            state, pid = self.state_of(handle)
+            if state != "on" or pid != handle.pid:
+                raise DamonError(
+                    f"{doing}: kdamond {handle.index} is not running any more (state {state}, "
+                    f"pid {pid}; did its target process exit?): {exc}"
+                ) from exc
+            raise
+
     def commit(self, handle: KdamondHandle, kdamond: Kdamond) -> None:
         self._require_ours(handle, "commit new parameters")
         self._stage(handle.index, kdamond, create=False)
-        self.run(
+        self._run_command(
+            handle,
             [self._state_command(handle, "commit")],
             f"committing parameters of {self.kdamond_dir(handle.index)}",
         )
@@ -661,7 +676,9 @@ class SysfsBackend(DamonBackend):
         for s in range(count):
             stats_dir = f"{self.scheme_dir(handle.index, s)}/stats"
             ops += [Read(f"{stats_dir}/{n}") for n in names + extras]
-        values = self.run(ops, f"updating scheme stats of {self.kdamond_dir(handle.index)}")[1:]
+        values = self._run_command(
+            handle, ops, f"updating scheme stats of {self.kdamond_dir(handle.index)}"
+        )[1:]
         width = len(names) + len(extras)
         result = []
         for s in range(count):
@@ -693,7 +710,8 @@ class SysfsBackend(DamonBackend):
         if not indexes:
             return ()
         dirs = [f"{self.scheme_dir(handle.index, s)}/tried_regions" for s in indexes]
-        listings = self.run(
+        listings = self._run_command(
+            handle,
             [self._state_command(handle, "update_schemes_tried_regions")]
             + [ListDir(d) for d in dirs],
             f"updating tried regions of {self.kdamond_dir(handle.index)}",
@@ -753,7 +771,8 @@ class SysfsBackend(DamonBackend):
         paths = [
             f"{self.scheme_dir(handle.index, s)}/tried_regions/total_bytes" for s in range(count)
         ]
-        values = self.run(
+        values = self._run_command(
+            handle,
             [self._state_command(handle, "update_schemes_tried_bytes")] + [Read(p) for p in paths],
             f"updating tried bytes of {self.kdamond_dir(handle.index)}",
         )[1:]

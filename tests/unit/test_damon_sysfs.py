@@ -290,3 +290,31 @@ def test_turn_off_after_the_target_exited(tmp_path):
     kernel.stop_kdamond(0)  # the kdamond stops by itself when its target exits
     assert not backend.is_running(handle)
     assert backend.turn_off(handle) is False
+
+
+def test_commands_on_a_stopped_kdamond_say_why(tmp_path):
+    kernel = FakeKernel(tmp_path)
+    backend = backend_for(kernel)
+    handle = backend.start(vaddr_kdamond())
+    kernel.stop_kdamond(0)  # the target process exited
+    with pytest.raises(DamonError, match=r"not running any more.*did its target process exit"):
+        backend.tried_regions(handle)
+    with pytest.raises(DamonError, match=r"not running any more"):
+        backend.scheme_stats(handle)
+
+
+def test_start_on_a_clean_machine_takes_few_round_trips(tmp_path):
+    kernel = FakeKernel(tmp_path)
+    backend = backend_for(kernel)  # one round trip to detect the interface
+    kernel.fs.round_trips = 0
+    handle = backend.start(vaddr_kdamond())
+    # nr_kdamonds; nr_* files + listings; tried_regions listing + avail_operations;
+    # leaves + read-back; state on.
+    assert kernel.fs.round_trips == 5
+    kernel.fs.round_trips = 0
+    backend.scheme_stats(handle)
+    assert kernel.fs.round_trips == 1
+    kernel.fs.round_trips = 0
+    backend.turn_off(handle)
+    backend.release(handle)
+    assert kernel.nr_kdamonds() == 0
