@@ -60,7 +60,7 @@ FULL_SYSFS = frozenset(
 )
 """Files of a 6.18-like kernel (like the development host's)."""
 
-SYSFS_5_18 = frozenset()
+SYSFS_5_18: frozenset[str] = frozenset()
 """The first sysfs kernels: no avail_operations, filters, tried regions..."""
 
 SYSFS_6_6 = frozenset({"avail_operations", "filters", "tried_regions", "total_bytes"})
@@ -184,6 +184,11 @@ class FakeKernel:
                 self._file(f"{TRACEFS}/events/damon/{event}/format", f"name: {event}")
             self._file(f"{TRACEFS}/events/damon/enable", "0")
             self.host(f"{TRACEFS}/instances").mkdir(parents=True, exist_ok=True)
+
+    @property
+    def sysfs_files(self) -> frozenset[str]:
+        """The optional sysfs files this fake kernel has (none without sysfs)."""
+        return self.sysfs or frozenset()
 
     # Tree helpers ---------------------------------------------------------------
 
@@ -321,21 +326,21 @@ class FakeKernel:
     def _make_kdamond(self, path: str) -> None:
         self._file(f"{path}/state", "off")
         self._file(f"{path}/pid", "-1")
-        if "refresh_ms" in self.sysfs:
+        if "refresh_ms" in self.sysfs_files:
             self._file(f"{path}/refresh_ms", "0")
         self._file(f"{path}/contexts/nr_contexts", "0")
 
     def _make_context(self, path: str) -> None:
-        if "avail_operations" in self.sysfs:
+        if "avail_operations" in self.sysfs_files:
             self._file(f"{path}/avail_operations", " ".join(self.avail_operations))
-        if "addr_unit" in self.sysfs:
+        if "addr_unit" in self.sysfs_files:
             self._file(f"{path}/addr_unit", "1")
         self._file(f"{path}/operations", "vaddr")
         intervals = f"{path}/monitoring_attrs/intervals"
         self._file(f"{intervals}/sample_us", "5000")
         self._file(f"{intervals}/aggr_us", "100000")
         self._file(f"{intervals}/update_us", "1000000")
-        if "intervals_goal" in self.sysfs:
+        if "intervals_goal" in self.sysfs_files:
             for name in ("access_bp", "aggrs", "min_sample_us", "max_sample_us"):
                 self._file(f"{intervals}/intervals_goal/{name}", "0")
         self._file(f"{path}/monitoring_attrs/nr_regions/min", "10")
@@ -353,18 +358,18 @@ class FakeKernel:
 
     def _make_scheme(self, path: str) -> None:
         self._file(f"{path}/action", "stat")
-        if "apply_interval_us" in self.sysfs:
+        if "apply_interval_us" in self.sysfs_files:
             self._file(f"{path}/apply_interval_us", "0")
-        if "target_nid" in self.sysfs:
+        if "target_nid" in self.sysfs_files:
             self._file(f"{path}/target_nid", "-1")
         for what, high in (("sz", ULONG_MAX), ("nr_accesses", UINT_MAX), ("age", UINT_MAX)):
             self._file(f"{path}/access_pattern/{what}/min", "0")
             self._file(f"{path}/access_pattern/{what}/max", str(high))
         for name in ("ms", "bytes", "reset_interval_ms"):
             self._file(f"{path}/quotas/{name}", "0")
-        if "effective_bytes" in self.sysfs:
+        if "effective_bytes" in self.sysfs_files:
             self._file(f"{path}/quotas/effective_bytes", "0")
-        if "quota_goals" in self.sysfs:
+        if "quota_goals" in self.sysfs_files:
             self._file(f"{path}/quotas/goals/nr_goals", "0")
         for name in ("sz_permil", "nr_accesses_permil", "age_permil"):
             self._file(f"{path}/quotas/weights/{name}", "0")
@@ -372,28 +377,28 @@ class FakeKernel:
         for name in ("interval_us", "high", "mid", "low"):
             self._file(f"{path}/watermarks/{name}", "0")
         filter_dirs = []
-        if "filters" in self.sysfs:
+        if "filters" in self.sysfs_files:
             filter_dirs.append("filters")
-        if "core_filters" in self.sysfs:
+        if "core_filters" in self.sysfs_files:
             filter_dirs += ["core_filters", "ops_filters"]
         for name in filter_dirs:
             self._file(f"{path}/{name}/nr_filters", "0")
-        if "dests" in self.sysfs:
+        if "dests" in self.sysfs_files:
             self._file(f"{path}/dests/nr_dests", "0")
         stats = ["nr_tried", "sz_tried", "nr_applied", "sz_applied", "qt_exceeds"]
-        if "sz_ops_filter_passed" in self.sysfs:
+        if "sz_ops_filter_passed" in self.sysfs_files:
             stats.append("sz_ops_filter_passed")
         for name in stats:
             self._file(f"{path}/stats/{name}", "0")
-        if "tried_regions" in self.sysfs:
+        if "tried_regions" in self.sysfs_files:
             self.host(f"{path}/tried_regions").mkdir(parents=True, exist_ok=True)
-            if "total_bytes" in self.sysfs:
+            if "total_bytes" in self.sysfs_files:
                 self._file(f"{path}/tried_regions/total_bytes", "0")
 
     def _make_filter(self, path: str) -> None:
         self._file(f"{path}/type", "anon")
         self._file(f"{path}/matching", "N")
-        if "filter_allow" in self.sysfs:
+        if "filter_allow" in self.sysfs_files:
             self._file(f"{path}/allow", "N")
         self._file(f"{path}/memcg_path", "")
         for name in ("addr_start", "addr_end", "damon_target_idx", "min", "max"):
@@ -519,7 +524,7 @@ class FakeKernel:
         return regions
 
     def _update_tried_regions(self, index: int, *, bytes_only: bool = False) -> None:
-        if "tried_regions" not in (self.sysfs or ()):
+        if "tried_regions" not in self.sysfs_files:
             raise _fail(errno.EINVAL)
         for s in range(self.nr_schemes(index)):
             tried = f"{self.context_dir(index)}/schemes/{s}/tried_regions"
@@ -532,9 +537,9 @@ class FakeKernel:
                     self._file(f"{tried}/{r}/end", str(end))
                     self._file(f"{tried}/{r}/nr_accesses", str(nr_accesses))
                     self._file(f"{tried}/{r}/age", str(age))
-                    if "sz_ops_filter_passed" in self.sysfs:
+                    if "sz_ops_filter_passed" in self.sysfs_files:
                         self._file(f"{tried}/{r}/sz_filter_passed", "0")
-            if "total_bytes" in self.sysfs:
+            if "total_bytes" in self.sysfs_files:
                 self._store(f"{tried}/total_bytes", str(sum(e - b for b, e, _, _ in regions)))
 
     def _clear_tried_regions(self, index: int) -> None:

@@ -399,7 +399,8 @@ class DebugfsBackend(DamonBackend):
         for row in parse_schemes_file(text):
             stats = row[form:]
             if len(stats) >= 5:
-                result.append(SchemeStats(*stats[:5]))
+                nr_tried, sz_tried, nr_applied, sz_applied, qt_exceeds = stats[:5]
+                result.append(SchemeStats(nr_tried, sz_tried, nr_applied, sz_applied, qt_exceeds))
             elif len(stats) == 2:
                 # Older kernels count the regions (and bytes) the scheme was applied to.
                 result.append(SchemeStats(stats[0], stats[1], stats[0], stats[1], 0))

@@ -84,6 +84,11 @@ class Frequency:
     def unit(self) -> str:
         return "percent" if self.percent is not None else "samples"
 
+    @property
+    def value(self) -> Fraction:
+        """The number in :attr:`unit`."""
+        return self.percent if self.percent is not None else Fraction(self.samples or 0)
+
     def raw(self, attrs: MonitoringAttrs) -> int:
         if self.samples is not None:
             return self.samples
@@ -121,6 +126,11 @@ class Age:
     @property
     def unit(self) -> str:
         return "us" if self.us is not None else "aggr_intervals"
+
+    @property
+    def value(self) -> int:
+        """The number in :attr:`unit`."""
+        return self.us if self.us is not None else (self.aggr_intervals or 0)
 
     def raw(self, attrs: MonitoringAttrs) -> int:
         if self.aggr_intervals is not None:
@@ -363,13 +373,7 @@ def _check_order(low: Any, high: Any, what: str) -> None:
         return
     if low.unit != high.unit:
         raise ConfigError(f"min and max {what} use different units ({low.unit}, {high.unit})")
-    low_value = low.percent if isinstance(low, Frequency) else low.us
-    if low_value is None:
-        low_value = low.samples if isinstance(low, Frequency) else low.aggr_intervals
-    high_value = high.percent if isinstance(high, Frequency) else high.us
-    if high_value is None:
-        high_value = high.samples if isinstance(high, Frequency) else high.aggr_intervals
-    if low_value > high_value:
+    if low.value > high.value:
         raise ConfigError(f"min {what} > max {what} ({low.to_dict()} > {high.to_dict()})")
 
 
@@ -880,4 +884,9 @@ def schemes_from_argument(value: str) -> tuple[SchemeSpec, ...]:
     path = Path(value)
     if "\n" not in value and path.is_file():
         return load_schemes(path)
+    looks_like_a_path = len(value.split()) == 1 and (
+        "/" in value or path.suffix in (".damos", ".json", ".txt")
+    )
+    if looks_like_a_path:
+        raise SchemeSyntaxError(f"scheme file {value!r} does not exist")
     return parse_schemes(value, "<argument>")

@@ -137,7 +137,7 @@ class SysfsLayout:
         return tuple(commands)
 
     def capabilities(self) -> tuple[str, ...]:
-        found = []
+        found: list[str] = []
         for name in ("avail_operations", "addr_unit"):
             if name in self.context_files:
                 found.append(name)

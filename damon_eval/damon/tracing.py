@@ -152,6 +152,23 @@ def convert_trace_lines(lines: Iterable[str], out: TextIO) -> ConversionStats:
     return converter.stats
 
 
+def record_lines(lines: Iterable[str], out_path: Path) -> ConversionStats:
+    """Convert a stream of trace_pipe lines into a record file, published when complete.
+
+    For streams from elsewhere, e.g. the stdout of ``ssh host cat <trace_pipe>``:
+    the lines go to ``<out>.partial``, which is renamed to ``out_path`` at the end.
+    """
+    out_path = Path(out_path)
+    partial = out_path.with_name(out_path.name + ".partial")
+    out_path.parent.mkdir(parents=True, exist_ok=True)
+    with open(partial, "w") as out:
+        stats = convert_trace_lines(lines, out)
+        out.flush()
+        os.fsync(out.fileno())
+    os.replace(partial, out_path)
+    return stats
+
+
 @dataclass
 class TraceInstance:
     """A tracefs instance of our own with ``damon:damon_aggregated`` enabled.

@@ -12,6 +12,7 @@ bad text and what is valid; the scheme parser adds the file and line.
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from fractions import Fraction
 
 SIZE_UNITS: dict[str, int] = {
@@ -59,7 +60,7 @@ def _split(text: str, what: str) -> tuple[Fraction, str]:
     return Fraction(match["number"].replace(",", "")), match["unit"]
 
 
-def _valid(units: dict[str, object]) -> str:
+def _valid(units: Mapping[str, object]) -> str:
     return ", ".join(units)
 
 

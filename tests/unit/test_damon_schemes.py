@@ -183,6 +183,8 @@ def test_argument_may_be_a_file(tmp_path):
 def test_missing_file_is_a_clear_error(tmp_path):
     with pytest.raises(SchemeSyntaxError, match=r"cannot read scheme file"):
         load_schemes(tmp_path / "nope.damos")
+    with pytest.raises(SchemeSyntaxError, match=r"scheme file '.*nope.damos' does not exist"):
+        schemes_from_argument(str(tmp_path / "nope.damos"))
 
 
 def test_to_text_round_trips_and_uses_keywords():

@@ -21,6 +21,7 @@ from damon_eval.damon.tracing import (
     damon_tracepoints,
     find_tracefs,
     parse_lost_events,
+    record_lines,
     tracefs_line_to_perf_script,
 )
 
@@ -213,3 +214,12 @@ def test_damo_reads_our_record(tmp_path):
     values = {int(r[0]): int(r[1]) for r in rows if r and r[0].isdigit()}
     # Every snapshot's working set is the hot region.
     assert values == {0: hot_bytes, 50: hot_bytes, 100: hot_bytes}, proc.stdout
+
+
+def test_record_lines_from_any_stream(tmp_path):
+    lines, _ = synthetic_trace(3)
+    out = tmp_path / "sub" / "rec"
+    stats = record_lines(iter([*lines, "CPU:0 [LOST 1 EVENTS]"]), out)
+    assert stats.nr_events == 6 and stats.nr_lost_events == 1
+    assert len(out.read_text().splitlines()) == 6
+    assert not (tmp_path / "sub" / "rec.partial").exists()
