@@ -154,9 +154,9 @@ def test_permission_denied(tmp_path):
         backend.start(vaddr_kdamond())
 
 
-def test_permission_denied_by_file_mode(tmp_path):
-    # Root ignores file modes, so make the file a directory's worth of trouble instead:
-    # a write to a directory fails with EISDIR; a read-only bind is not available.
+def test_failing_write_is_reported_with_its_cause(tmp_path):
+    # Root ignores file modes, so provoke a real failing write another way:
+    # writing to a directory fails with EISDIR.
     kernel = FakeKernel(tmp_path)
     target = kernel.host(f"{ADMIN}/kdamonds/nr_kdamonds")
     target.unlink()
