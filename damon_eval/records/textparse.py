@@ -1,0 +1,510 @@
+"""Vectorised parser for DAMON trace text (``perf script`` and tracefs forms).
+
+Accepted line forms (one event per line)::
+
+    kdamond.0   516 [001]    41.751439: damon:damon_aggregated: target_id=0 nr_regions=18 A-B: 8 0
+    kdamond.0-516 [001] ..... 41.751439: damon_aggregated: target_id=0 nr_regions=18 A-B: 8 0
+    kdamond.0-516 [001] 41.751439: damon_aggregated:     target_id=0 nr_regions=18 A-B: 8 0
+    ... damon:damos_before_apply: ctx_idx=0 scheme_idx=0 target_idx=0 nr_regions=11 A-B: 0 136
+
+The trailing ``age`` of ``damon_aggregated`` may be absent (kernels before
+late 2021).  The flags column of tracefs/trace-cmd output is optional:
+trace-cmd 3.2 dropped it, which made damo's fixed-column parser silently
+produce empty records.  This parser anchors on the first ``": "`` of a line
+(the one after the timestamp) instead of on column positions.
+
+There is no per-line Python code: a block of text becomes a numpy byte array,
+every run of decimal digits is converted at once, and the fields of each event
+line are picked by run index and checked against the expected separators.
+Lines that are not DAMON region events (headers, comments, other events) are
+skipped; an event line that does not parse raises :class:`RecordFormatError`
+naming its line number.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from damon_eval.errors import RecordFormatError
+from damon_eval.records.model import AGE_UNKNOWN, EVENT_AGGREGATED, EVENT_BEFORE_APPLY
+
+_NL, _SPACE, _COLON, _DOT, _DASH, _CR = 10, 32, 58, 46, 45, 13
+
+# Event name as it follows the timestamp's ": ", with and without perf's "damon:".
+_EVENT_PATTERNS: tuple[tuple[bytes, str], ...] = (
+    (b"damon:damon_aggregated: ", EVENT_AGGREGATED),
+    (b"damon_aggregated: ", EVENT_AGGREGATED),
+    (b"damon:damos_before_apply: ", EVENT_BEFORE_APPLY),
+    (b"damos_before_apply: ", EVENT_BEFORE_APPLY),
+)
+_WINDOW = max(len(p) for p, _ in _EVENT_PATTERNS)
+
+# Field names preceding the numeric runs, per event; None = a plain separator.
+_AGG_NAMES = (b"target_id=", b"nr_regions=")
+_APPLY_NAMES = (b"ctx_idx=", b"scheme_idx=", b"target_idx=", b"nr_regions=")
+
+_POW10 = np.array([10**k for k in range(20)], dtype=np.uint64)
+_U32_MAX = 0xFFFFFFFF
+
+
+@dataclass(slots=True)
+class ParsedEvents:
+    """Region events of one text block, in file order."""
+
+    line_no: np.ndarray  # int64, 1-based line number in the file
+    time_ns: np.ndarray  # int64
+    target_id: np.ndarray  # uint64 (target_idx for damos_before_apply)
+    scheme_idx: np.ndarray  # int64, -1 for damon_aggregated
+    context_idx: np.ndarray  # int64, -1 for damon_aggregated
+    nr_regions: np.ndarray  # int64
+    start: np.ndarray  # uint64
+    end: np.ndarray  # uint64
+    nr_accesses: np.ndarray  # uint32
+    age: np.ndarray  # uint32
+    other_event_lines: int  # lines of the DAMON event kind that was not asked for
+
+    @property
+    def size(self) -> int:
+        return int(self.time_ns.size)
+
+    def take(self, idx: np.ndarray) -> ParsedEvents:
+        return ParsedEvents(
+            line_no=self.line_no[idx],
+            time_ns=self.time_ns[idx],
+            target_id=self.target_id[idx],
+            scheme_idx=self.scheme_idx[idx],
+            context_idx=self.context_idx[idx],
+            nr_regions=self.nr_regions[idx],
+            start=self.start[idx],
+            end=self.end[idx],
+            nr_accesses=self.nr_accesses[idx],
+            age=self.age[idx],
+            other_event_lines=0,
+        )
+
+    @staticmethod
+    def concat(parts: list[ParsedEvents]) -> ParsedEvents:
+        if len(parts) == 1:
+            return parts[0]
+        return ParsedEvents(
+            *(
+                np.concatenate([getattr(p, name) for p in parts])
+                for name in (
+                    "line_no",
+                    "time_ns",
+                    "target_id",
+                    "scheme_idx",
+                    "context_idx",
+                    "nr_regions",
+                    "start",
+                    "end",
+                    "nr_accesses",
+                    "age",
+                )
+            ),
+            other_event_lines=sum(p.other_event_lines for p in parts),
+        )
+
+
+def detect_event(buf: bytes) -> str | None:
+    """The first DAMON region event kind that occurs in ``buf``, if any."""
+    best: tuple[int, str] | None = None
+    for pattern, event in _EVENT_PATTERNS:
+        pos = buf.find(b": " + pattern)
+        if pos >= 0 and (best is None or pos < best[0]):
+            best = (pos, event)
+    return best[1] if best else None
+
+
+def _windows(a: np.ndarray, anchor: np.ndarray, offset: int, width: int) -> np.ndarray:
+    """``a[anchor + offset : anchor + offset + width]`` for every anchor, as rows.
+
+    Windows reaching past either end of ``a`` are shifted inside it; callers
+    only use them for checks that then fail (and fall back) or are masked.
+    """
+    if a.size < width:
+        a = np.concatenate((a, np.zeros(width - a.size, dtype=a.dtype)))
+    view = np.lib.stride_tricks.sliding_window_view(a, width)
+    first = np.clip(anchor + offset, 0, a.size - width)
+    return view[first]
+
+
+def _matches(a: np.ndarray, anchor: np.ndarray, offset: int, text: bytes) -> np.ndarray:
+    pattern = np.frombuffer(text, dtype=np.uint8)
+    return (_windows(a, anchor, offset, len(text)) == pattern).all(axis=1)
+
+
+def _digit_runs(a: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Start position, end position (exclusive) and uint64 value of every digit run.
+
+    Values are summed modulo 2**64, which is exact for every number below
+    2**64; longer or larger runs are flagged by the caller from their length.
+    """
+    digit_pos = np.flatnonzero((a - np.uint8(48)) < 10)
+    if digit_pos.size == 0:
+        empty = np.zeros(0, dtype=np.int64)
+        return empty, empty, np.zeros(0, dtype=np.uint64)
+    breaks = np.flatnonzero(np.diff(digit_pos) != 1) + 1
+    first = np.concatenate(([0], breaks))
+    last = np.concatenate((breaks - 1, [digit_pos.size - 1]))
+    run_start = digit_pos[first]
+    run_end = digit_pos[last] + 1
+    exponent = np.repeat(run_end - 1, last - first + 1) - digit_pos
+    np.minimum(exponent, 19, out=exponent)
+    digits = (a[digit_pos] - np.uint8(48)).astype(np.uint64)
+    digits *= _POW10[exponent]
+    values = np.add.reduceat(digits, first)
+    return run_start, run_end, values
+
+
+class _LineError(Exception):
+    def __init__(self, local_line: int, reason: str):
+        super().__init__(reason)
+        self.local_line = local_line
+        self.reason = reason
+
+
+def parse_block(buf: bytes, *, first_line_no: int, event: str, source: str) -> ParsedEvents:
+    """Parse the complete lines of ``buf`` (which must end with a newline).
+
+    ``first_line_no`` is the 1-based file line number of the first line,
+    ``event`` the DAMON event to keep and ``source`` names the file in errors.
+    """
+    try:
+        return _parse_block(buf, first_line_no, event)
+    except _LineError as exc:
+        lines = buf.split(b"\n")
+        text = lines[exc.local_line].decode("utf-8", "replace")[:200]
+        raise RecordFormatError(
+            f"record {source}: line {first_line_no + exc.local_line}: malformed "
+            f"{event} event ({exc.reason}): {text!r}"
+        ) from None
+
+
+def _empty_events(other: int = 0) -> ParsedEvents:
+    z64 = np.zeros(0, dtype=np.int64)
+    zu64 = np.zeros(0, dtype=np.uint64)
+    zu32 = np.zeros(0, dtype=np.uint32)
+    return ParsedEvents(z64, z64, zu64, z64, z64, z64, zu64, zu64, zu32, zu32, other)
+
+
+def _parse_block(buf: bytes, first_line_no: int, event: str) -> ParsedEvents:
+    a = np.frombuffer(buf, dtype=np.uint8)
+    if a.size == 0:
+        return _empty_events()
+    line_end = np.flatnonzero(a == _NL)
+
+    # The first ": " of each line ends the timestamp.
+    colon = np.flatnonzero((a[:-1] == _COLON) & (a[1:] == _SPACE))
+    if colon.size == 0:
+        return _empty_events()
+    colon_line = np.searchsorted(line_end, colon)
+    is_first = np.ones(colon.size, dtype=bool)
+    is_first[1:] = colon_line[1:] != colon_line[:-1]
+    ts_colon = colon[is_first]
+    ts_line = colon_line[is_first]
+
+    window = _windows(a, ts_colon, 2, _WINDOW)
+    keep = np.zeros(ts_colon.size, dtype=bool)
+    other = np.zeros(ts_colon.size, dtype=bool)
+    field_start = np.zeros(ts_colon.size, dtype=np.int64)
+    for pattern, pattern_event in _EVENT_PATTERNS:
+        hit = (window[:, : len(pattern)] == np.frombuffer(pattern, dtype=np.uint8)).all(axis=1)
+        hit &= ~(keep | other)
+        if pattern_event == event:
+            keep |= hit
+            field_start[hit] = ts_colon[hit] + 2 + len(pattern)
+        else:
+            other |= hit
+    n_other = int(other.sum())
+    if not keep.any():
+        return _empty_events(n_other)
+
+    ts_colon = ts_colon[keep]
+    line = ts_line[keep]
+    field_start = field_start[keep]
+
+    fast = _parse_fast(buf, a, line_end, colon_line, ts_colon, line, field_start, event)
+    if fast is not None:
+        return _events(fast, line, first_line_no, event, n_other)
+    return _parse_exact(a, line_end, ts_colon, line, field_start, event, first_line_no, n_other)
+
+
+def _events(
+    fields: dict[str, np.ndarray], line: np.ndarray, first_line_no: int, event: str, n_other: int
+) -> ParsedEvents:
+    if event == EVENT_AGGREGATED:
+        scheme_idx = np.full(line.size, -1, dtype=np.int64)
+        context_idx = scheme_idx
+    else:
+        scheme_idx = fields["scheme_idx"].astype(np.int64)
+        context_idx = fields["context_idx"].astype(np.int64)
+    return ParsedEvents(
+        line_no=line.astype(np.int64) + first_line_no,
+        time_ns=fields["time_ns"],
+        target_id=fields["target_id"],
+        scheme_idx=scheme_idx,
+        context_idx=context_idx,
+        nr_regions=fields["nr_regions"].astype(np.int64),
+        start=fields["start"],
+        end=fields["end"],
+        nr_accesses=fields["nr_accesses"].astype(np.uint32),
+        age=fields["age"],
+        other_event_lines=n_other,
+    )
+
+
+# Non-digit bytes -> space, so that numpy's C text parser reads every number of
+# a block at once; each line gets a sentinel number so lines can be told apart.
+_NUMBERS_ONLY = bytes(c if (48 <= c < 58 or c == _NL) else _SPACE for c in range(256))
+_SENTINEL = np.uint64(2**64 - 1)
+_LINE_END_WITH_SENTINEL = b" 18446744073709551615\n"
+
+
+def _n_digits(values: np.ndarray) -> np.ndarray:
+    return 1 + np.searchsorted(_POW10[1:], values, side="right")
+
+
+def _parse_fast(
+    buf: bytes,
+    a: np.ndarray,
+    line_end: np.ndarray,
+    colon_line: np.ndarray,
+    ts_colon: np.ndarray,
+    line: np.ndarray,
+    field_start: np.ndarray,
+    event: str,
+) -> dict[str, np.ndarray] | None:
+    """All numbers of the block via ``np.fromstring``; None if any check fails.
+
+    The fields of an event line are its last numbers.  Checks that make a
+    misread impossible in practice: the line has exactly three ": ", the
+    field names sit where the parsed numbers put them, and the length of the
+    field text equals the separators plus the digits of the parsed numbers.
+    Anything unusual (leading zeros, trailing blanks, a sentinel collision)
+    falls back to :func:`_parse_exact`, which also names the bad line.
+    """
+    import warnings
+
+    text = buf.translate(_NUMBERS_ONLY).replace(b"\n", _LINE_END_WITH_SENTINEL)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        try:
+            numbers = np.fromstring(text, dtype=np.uint64, sep=" ")
+        except (DeprecationWarning, ValueError):
+            return None
+    sentinel = np.flatnonzero(numbers == _SENTINEL)
+    if sentinel.size != line_end.size:
+        return None
+    if np.any(np.bincount(colon_line, minlength=line_end.size)[line] != 3):
+        return None
+    this_end = line_end[line]
+    if np.any((a[this_end - 1] - np.uint8(48)) >= 10):
+        return None  # trailing blank or CR
+
+    # Field names may be padded (trace-cmd prints "damon_aggregated:     target_id=").
+    pad = np.argmax(_windows(a, field_start, 0, 8) != _SPACE, axis=1)
+    names_at = field_start + pad
+    if event == EVENT_AGGREGATED:
+        first_name, second_name, n_named = b"target_id=", b" nr_regions=", 2
+    else:
+        first_name, second_name, n_named = b"ctx_idx=", b" scheme_idx=", 4
+    if not _matches(a, names_at, 0, first_name).all():
+        return None
+
+    # How many numbers follow the "start-end: ": nr_accesses [age].
+    last_colon = _last_colon(a, this_end)
+    after = _windows(a, last_colon, 2, 24)
+    valid = (last_colon[:, None] + 2 + np.arange(24)) < this_end[:, None]
+    is_digit = ((after - np.uint8(48)) < 10) & valid
+    token_start = is_digit.copy()
+    token_start[:, 1:] &= ~is_digit[:, :-1]
+    n_tail = token_start.sum(axis=1)
+    if event == EVENT_AGGREGATED:
+        if not np.isin(n_tail, (1, 2)).all():
+            return None
+    elif not (n_tail == 2).all():
+        return None
+    n_fields = n_named + 2 + n_tail
+    base = sentinel[line] - n_fields
+    prev_sentinel = np.where(line > 0, sentinel[np.maximum(line - 1, 0)], -1)
+    if np.any(base - 2 <= prev_sentinel):
+        return None  # no timestamp numbers on this line
+    field_idx = base[:, None] + np.arange(n_named + 4)
+    np.minimum(field_idx, sentinel[line][:, None] - 1, out=field_idx)
+    values = numbers[field_idx]
+    digits = _n_digits(values)
+    has_age = n_tail == 2
+    if event == EVENT_AGGREGATED:
+        separators = len(b"target_id= nr_regions= -: ") + has_age
+    else:
+        separators = len(b"ctx_idx= scheme_idx= target_idx= nr_regions= -: ") + 1
+    counted = digits[:, : n_named + 3].sum(axis=1) + np.where(has_age, digits[:, -1], 0)
+    if np.any(this_end - names_at != separators + counted):
+        return None
+    second_at = names_at + len(first_name) + digits[:, 0]
+    if not _matches(a, second_at, 0, second_name).all():
+        return None
+    dash_at = last_colon - digits[:, n_named + 1] - 1
+    if np.any(a[dash_at] != _DASH):
+        return None
+
+    # Timestamp "<sec>.<frac>" ends at the first ": ".
+    sec = numbers[base - 2]
+    frac = numbers[base - 1]
+    before = _windows(a, ts_colon, -11, 11)
+    dot_from_end = np.argmax(before[:, ::-1] == _DOT, axis=1)  # bytes between dot and colon
+    if np.any(before[np.arange(before.shape[0]), 10 - dot_from_end] != _DOT):
+        return None
+    frac_len = dot_from_end
+    if np.any((frac_len < 1) | (frac_len > 9) | (_n_digits(frac) > frac_len)):
+        return None
+    sec_digits = _n_digits(sec)
+    if np.any(sec_digits > 10):
+        return None
+    sec_start = ts_colon - frac_len - 1 - sec_digits
+    if np.any(np.isin(a[sec_start - 1], np.frombuffer(b"0123456789.", dtype=np.uint8))):
+        return None
+    time_ns = (sec * np.uint64(1_000_000_000) + frac * _POW10[9 - frac_len]).astype(np.int64)
+
+    nr_pos = n_named + 2
+    start = values[:, n_named]
+    end = values[:, n_named + 1]
+    nr_accesses = values[:, nr_pos]
+    if np.any(start > end) or np.any(nr_accesses > _U32_MAX):
+        return None
+    age = np.where(has_age, values[:, -1], np.uint64(AGE_UNKNOWN))
+    if np.any(has_age & (age >= _U32_MAX)):
+        return None
+    nr_regions = values[:, n_named - 1]
+    if np.any((nr_regions == 0) | (nr_regions > _U32_MAX)):
+        return None
+    out = {
+        "time_ns": time_ns,
+        "start": start,
+        "end": end,
+        "nr_accesses": nr_accesses,
+        "age": age.astype(np.uint32),
+        "nr_regions": nr_regions,
+    }
+    if event == EVENT_AGGREGATED:
+        out["target_id"] = values[:, 0]
+    else:
+        out["context_idx"] = values[:, 0]
+        out["scheme_idx"] = values[:, 1]
+        out["target_id"] = values[:, 2]
+    return out
+
+
+def _last_colon(a: np.ndarray, this_end: np.ndarray) -> np.ndarray:
+    """Position of the ": " that ends ``start-end`` (the last one of the line)."""
+    window = _windows(a, this_end, -24, 24)
+    hit = (window[:, :-1] == _COLON) & (window[:, 1:] == _SPACE)
+    from_end = np.argmax(hit[:, ::-1], axis=1)
+    return this_end - 24 + (22 - from_end)
+
+
+def _parse_exact(
+    a: np.ndarray,
+    line_end: np.ndarray,
+    ts_colon: np.ndarray,
+    line: np.ndarray,
+    field_start: np.ndarray,
+    event: str,
+    first_line_no: int,
+    n_other: int,
+) -> ParsedEvents:
+    """Digit-run parser: slower, exact, and names the first malformed line."""
+    this_line_end = line_end[line]
+    run_start, run_end, run_value = _digit_runs(a)
+    first_field = np.searchsorted(run_start, field_start)
+    past_last = np.searchsorted(run_start, this_line_end)
+    n_fields = past_last - first_field
+
+    def fail(mask: np.ndarray, reason: str) -> None:
+        if mask.any():
+            raise _LineError(int(line[np.argmax(mask)]), reason)
+
+    # Timestamp: "<sec>.<frac>" right before the first ": ".
+    frac = first_field - 1
+    fail(frac < 1, "no timestamp")
+    frac_ok = (run_end[frac] == ts_colon) & (a[run_start[frac] - 1] == _DOT)
+    sec = frac - 1
+    frac_ok &= run_end[sec] == run_start[frac] - 1
+    fail(~frac_ok, "timestamp is not <seconds>.<fraction>")
+    frac_len = run_end[frac] - run_start[frac]
+    fail((run_end[sec] - run_start[sec]) > 10, "timestamp seconds out of range")
+    frac_value = run_value[frac]
+    long_frac = frac_len > 9
+    if long_frac.any():
+        frac_value = frac_value.copy()
+        frac_value[long_frac] //= _POW10[np.minimum(frac_len[long_frac] - 9, 19)]
+    scale = _POW10[np.clip(9 - frac_len, 0, 9)]
+    time_ns = (run_value[sec] * np.uint64(1_000_000_000) + frac_value * scale).astype(np.int64)
+
+    if event == EVENT_AGGREGATED:
+        names = _AGG_NAMES
+        fail(~np.isin(n_fields, (5, 6)), "expected 5 or 6 numeric fields")
+    else:
+        names = _APPLY_NAMES
+        fail(n_fields != 8, "expected 8 numeric fields")
+    for k, name in enumerate(names):
+        ok = _matches(a, run_start[first_field + k], -len(name), name)
+        fail(~ok, f"expected {name.decode()}<number>")
+    addr = first_field + len(names)
+    ok = a[run_start[addr] - 1] == _SPACE
+    ok &= (run_end[addr] == run_start[addr + 1] - 1) & (a[run_end[addr]] == _DASH)
+    ok &= a[run_end[addr + 1]] == _COLON
+    ok &= a[run_end[addr + 1] + 1] == _SPACE
+    fail(~ok, "expected <start>-<end>: ")
+    for k in (addr + 2, addr + 3):
+        present = k < past_last
+        ok = ~present | (a[run_start[np.minimum(k, run_start.size - 1)] - 1] == _SPACE)
+        fail(~ok, "expected space-separated nr_accesses and age")
+    tail = run_end[past_last - 1]
+    fail(~np.isin(a[tail], (_NL, _SPACE, _CR)), "unexpected text after the last field")
+
+    lengths = run_end - run_start
+    field_idx = first_field[:, None] + np.arange(len(names) + 3)
+    too_long = (lengths[field_idx] > 20) | (
+        (lengths[field_idx] == 20) & (run_value[field_idx] < _POW10[19])
+    )
+    fail(too_long.any(axis=1), "number does not fit in 64 bits")
+
+    start = run_value[addr]
+    end = run_value[addr + 1]
+    fail(start > end, "region start is above its end")
+    nr_regions = run_value[addr - 1]
+    nr_accesses = run_value[addr + 2]
+    fail(nr_accesses > _U32_MAX, "nr_accesses does not fit in 32 bits")
+    fail(nr_regions > _U32_MAX, "nr_regions does not fit in 32 bits")
+    fail(nr_regions == 0, "nr_regions is 0")
+    has_age = n_fields == len(names) + 4
+    age = np.full(line.size, AGE_UNKNOWN, dtype=np.uint32)
+    age_value = run_value[np.minimum(addr + 3, run_value.size - 1)]
+    fail(has_age & (age_value >= _U32_MAX), "age does not fit in 32 bits")
+    age[has_age] = age_value[has_age]
+
+    if event == EVENT_AGGREGATED:
+        target_id = run_value[first_field]
+        scheme_idx = np.full(line.size, -1, dtype=np.int64)
+        context_idx = scheme_idx
+    else:
+        context_idx = run_value[first_field].astype(np.int64)
+        scheme_idx = run_value[first_field + 1].astype(np.int64)
+        target_id = run_value[first_field + 2]
+    return ParsedEvents(
+        line_no=line.astype(np.int64) + first_line_no,
+        time_ns=time_ns,
+        target_id=target_id,
+        scheme_idx=scheme_idx,
+        context_idx=context_idx,
+        nr_regions=nr_regions.astype(np.int64),
+        start=start,
+        end=end,
+        nr_accesses=nr_accesses.astype(np.uint32),
+        age=age,
+        other_event_lines=n_other,
+    )
