@@ -136,7 +136,7 @@ class ParquetReader(RecordReader):
                 f"record {self.path}: not a readable Parquet file ({exc}); a Parquet record "
                 "cannot be partially used"
             ) from None
-        meta = pf.schema_arrow.metadata or {}
+        meta = pf.metadata.metadata or {}
         if META_KEY not in meta:
             raise RecordFormatError(
                 f"record {self.path}: Parquet file without damon-eval record metadata"

@@ -39,7 +39,7 @@ _EVENT_PATTERNS: tuple[tuple[bytes, str], ...] = (
     (b"damon:damos_before_apply: ", EVENT_BEFORE_APPLY),
     (b"damos_before_apply: ", EVENT_BEFORE_APPLY),
 )
-_WINDOW = max(len(p) for p, _ in _EVENT_PATTERNS)
+_PAD = 64
 
 # Field names preceding the numeric runs, per event; None = a plain separator.
 _AGG_NAMES = (b"target_id=", b"nr_regions=")
@@ -191,13 +191,16 @@ def _empty_events(other: int = 0) -> ParsedEvents:
 
 
 def _parse_block(buf: bytes, first_line_no: int, event: str) -> ParsedEvents:
-    a = np.frombuffer(buf, dtype=np.uint8)
-    if a.size == 0:
+    if not buf:
         return _empty_events()
+    # Zero padding keeps the fixed-width windows of the last line inside the array.
+    a = np.frombuffer(buf + bytes(_PAD), dtype=np.uint8)
+    words = _word_view(a)
     line_end = np.flatnonzero(a == _NL)
 
     # The first ": " of each line ends the timestamp.
-    colon = np.flatnonzero((a[:-1] == _COLON) & (a[1:] == _SPACE))
+    pairs = np.ndarray(shape=(a.size - 1,), dtype="<u2", buffer=a, offset=0, strides=(1,))
+    colon = np.flatnonzero(pairs == _COLON_SPACE)
     if colon.size == 0:
         return _empty_events()
     colon_line = np.searchsorted(line_end, colon)
@@ -206,12 +209,11 @@ def _parse_block(buf: bytes, first_line_no: int, event: str) -> ParsedEvents:
     ts_colon = colon[is_first]
     ts_line = colon_line[is_first]
 
-    window = _windows(a, ts_colon, 2, _WINDOW)
     keep = np.zeros(ts_colon.size, dtype=bool)
     other = np.zeros(ts_colon.size, dtype=bool)
     field_start = np.zeros(ts_colon.size, dtype=np.int64)
     for pattern, pattern_event in _EVENT_PATTERNS:
-        hit = (window[:, : len(pattern)] == np.frombuffer(pattern, dtype=np.uint8)).all(axis=1)
+        hit = _match_words(words, ts_colon + 2, _matcher(pattern))
         hit &= ~(keep | other)
         if pattern_event == event:
             keep |= hit
@@ -226,7 +228,7 @@ def _parse_block(buf: bytes, first_line_no: int, event: str) -> ParsedEvents:
     line = ts_line[keep]
     field_start = field_start[keep]
 
-    fast = _parse_fast(buf, a, line_end, colon_line, ts_colon, line, field_start, event)
+    fast = _parse_fast(buf, a, words, line_end, ts_colon, line, field_start, event)
     if fast is not None:
         return _events(fast, line, first_line_no, event, n_other)
     return _parse_exact(a, line_end, ts_colon, line, field_start, event, first_line_no, n_other)
@@ -257,10 +259,64 @@ def _events(
 
 
 # Non-digit bytes -> space, so that numpy's C text parser reads every number of
-# a block at once; each line gets a sentinel number so lines can be told apart.
+# a block at once; each line gets a sentinel number so lines can be told apart
+# (a real field this large overflows to the same value and is caught by the count).
 _NUMBERS_ONLY = bytes(c if (48 <= c < 58 or c == _NL) else _SPACE for c in range(256))
 _SENTINEL = np.uint64(2**64 - 1)
 _LINE_END_WITH_SENTINEL = b" 18446744073709551615\n"
+_COLON_SPACE = _COLON | (_SPACE << 8)
+_ALL_BYTES = np.uint64(2**64 - 1)
+
+# Text before each numeric field of an event line, after the event name.
+_AGG_LAYOUT = (b"target_id=", b" nr_regions=", b" ", b"-", b": ", b" ")
+_APPLY_LAYOUT = (
+    b"ctx_idx=",
+    b" scheme_idx=",
+    b" target_idx=",
+    b" nr_regions=",
+    b" ",
+    b"-",
+    b": ",
+    b" ",
+)
+
+
+def _word_view(a: np.ndarray) -> np.ndarray:
+    """The little-endian uint64 starting at every byte offset (an unaligned view)."""
+    return np.ndarray(shape=(a.size - 7,), dtype="<u8", buffer=a, offset=0, strides=(1,))
+
+
+_MATCHERS: dict[bytes, tuple[tuple[int, np.uint64, np.uint64], ...]] = {}
+
+
+def _matcher(text: bytes) -> tuple[tuple[int, np.uint64, np.uint64], ...]:
+    """(offset, mask, value) words that together cover ``text``."""
+    found = _MATCHERS.get(text)
+    if found is None:
+        n = len(text)
+        if n >= 8:
+            offsets = list(range(0, n - 7, 8))
+            if offsets[-1] != n - 8:
+                offsets.append(n - 8)
+            found = tuple(
+                (o, _ALL_BYTES, np.uint64(int.from_bytes(text[o : o + 8], "little")))
+                for o in offsets
+            )
+        else:
+            found = ((0, np.uint64((1 << (8 * n)) - 1), np.uint64(int.from_bytes(text, "little"))),)
+        _MATCHERS[text] = found
+    return found
+
+
+def _match_words(words: np.ndarray, pos: np.ndarray, matcher) -> np.ndarray:
+    ok = None
+    for offset, mask, value in matcher:
+        word = words[pos + offset]
+        if mask != _ALL_BYTES:
+            word = word & mask
+        eq = word == value
+        ok = eq if ok is None else ok & eq
+    return ok
 
 
 def _n_digits(values: np.ndarray) -> np.ndarray:
@@ -270,8 +326,8 @@ def _n_digits(values: np.ndarray) -> np.ndarray:
 def _parse_fast(
     buf: bytes,
     a: np.ndarray,
+    words: np.ndarray,
     line_end: np.ndarray,
-    colon_line: np.ndarray,
     ts_colon: np.ndarray,
     line: np.ndarray,
     field_start: np.ndarray,
@@ -279,12 +335,12 @@ def _parse_fast(
 ) -> dict[str, np.ndarray] | None:
     """All numbers of the block via ``np.fromstring``; None if any check fails.
 
-    The fields of an event line are its last numbers.  Checks that make a
-    misread impossible in practice: the line has exactly three ": ", the
-    field names sit where the parsed numbers put them, and the length of the
-    field text equals the separators plus the digits of the parsed numbers.
-    Anything unusual (leading zeros, trailing blanks, a sentinel collision)
-    falls back to :func:`_parse_exact`, which also names the bad line.
+    The fields of an event line are its last numbers on the line.  They are
+    accepted only if the field text is exactly the expected separators and
+    names with those numbers' digits between them (so every byte is
+    accounted for) and the timestamp is ``<sec>.<frac>``.  Anything unusual
+    (leading zeros, trailing blanks, a sentinel collision) falls back to
+    :func:`_parse_exact`, which also names the bad line.
     """
     import warnings
 
@@ -298,84 +354,78 @@ def _parse_fast(
     sentinel = np.flatnonzero(numbers == _SENTINEL)
     if sentinel.size != line_end.size:
         return None
-    if np.any(np.bincount(colon_line, minlength=line_end.size)[line] != 3):
-        return None
     this_end = line_end[line]
-    if np.any((a[this_end - 1] - np.uint8(48)) >= 10):
-        return None  # trailing blank or CR
+    line_sentinel = sentinel[line]
+    prev_sentinel = np.where(line > 0, sentinel[np.maximum(line - 1, 0)], -1)
 
     # Field names may be padded (trace-cmd prints "damon_aggregated:     target_id=").
-    pad = np.argmax(_windows(a, field_start, 0, 8) != _SPACE, axis=1)
-    names_at = field_start + pad
-    if event == EVENT_AGGREGATED:
-        first_name, second_name, n_named = b"target_id=", b" nr_regions=", 2
-    else:
-        first_name, second_name, n_named = b"ctx_idx=", b" scheme_idx=", 4
-    if not _matches(a, names_at, 0, first_name).all():
-        return None
-
-    # How many numbers follow the "start-end: ": nr_accesses [age].
-    last_colon = _last_colon(a, this_end)
-    after = _windows(a, last_colon, 2, 24)
-    valid = (last_colon[:, None] + 2 + np.arange(24)) < this_end[:, None]
-    is_digit = ((after - np.uint8(48)) < 10) & valid
-    token_start = is_digit.copy()
-    token_start[:, 1:] &= ~is_digit[:, :-1]
-    n_tail = token_start.sum(axis=1)
-    if event == EVENT_AGGREGATED:
-        if not np.isin(n_tail, (1, 2)).all():
+    pad = np.zeros(line.size, dtype=np.int64)
+    while True:
+        blank = a[field_start + pad] == _SPACE
+        if not blank.any():
+            break
+        pad[blank] += 1
+        if pad.max() > 16:
             return None
-    elif not (n_tail == 2).all():
-        return None
-    n_fields = n_named + 2 + n_tail
-    base = sentinel[line] - n_fields
-    prev_sentinel = np.where(line > 0, sentinel[np.maximum(line - 1, 0)], -1)
-    if np.any(base - 2 <= prev_sentinel):
-        return None  # no timestamp numbers on this line
-    field_idx = base[:, None] + np.arange(n_named + 4)
-    np.minimum(field_idx, sentinel[line][:, None] - 1, out=field_idx)
-    values = numbers[field_idx]
-    digits = _n_digits(values)
-    has_age = n_tail == 2
-    if event == EVENT_AGGREGATED:
-        separators = len(b"target_id= nr_regions= -: ") + has_age
-    else:
-        separators = len(b"ctx_idx= scheme_idx= target_idx= nr_regions= -: ") + 1
-    counted = digits[:, : n_named + 3].sum(axis=1) + np.where(has_age, digits[:, -1], 0)
-    if np.any(this_end - names_at != separators + counted):
-        return None
-    second_at = names_at + len(first_name) + digits[:, 0]
-    if not _matches(a, second_at, 0, second_name).all():
-        return None
-    dash_at = last_colon - digits[:, n_named + 1] - 1
-    if np.any(a[dash_at] != _DASH):
+    names_at = field_start + pad
+
+    # damon_aggregated: with age, then without (kernels before late 2021).
+    layouts = (_AGG_LAYOUT, _AGG_LAYOUT[:-1]) if event == EVENT_AGGREGATED else (_APPLY_LAYOUT,)
+    n_max = len(layouts[0])
+    values = np.zeros((line.size, n_max), dtype=np.uint64)
+    n_fields = np.zeros(line.size, dtype=np.int64)
+    todo = np.arange(line.size)
+    for layout in layouts:
+        k = len(layout)
+        base = line_sentinel[todo] - k
+        ok = base - 2 > prev_sentinel[todo]  # room for the timestamp's two numbers
+        cand = numbers[np.clip(base[:, None] + np.arange(k), 0, numbers.size - 1)]
+        digits = _n_digits(cand)
+        pos = names_at[todo].copy()
+        for j, prefix in enumerate(layout):
+            ok &= _match_words(words, pos, _matcher(prefix))
+            pos += len(prefix) + digits[:, j]
+        ok &= pos == this_end[todo]
+        done = todo[ok]
+        values[done, :k] = cand[ok]
+        n_fields[done] = k
+        todo = todo[~ok]
+        if todo.size == 0:
+            break
+    if todo.size:
         return None
 
     # Timestamp "<sec>.<frac>" ends at the first ": ".
+    base = line_sentinel - n_fields
     sec = numbers[base - 2]
     frac = numbers[base - 1]
     before = _windows(a, ts_colon, -11, 11)
-    dot_from_end = np.argmax(before[:, ::-1] == _DOT, axis=1)  # bytes between dot and colon
-    if np.any(before[np.arange(before.shape[0]), 10 - dot_from_end] != _DOT):
+    frac_len = np.argmax(before[:, ::-1] == _DOT, axis=1)  # bytes between dot and colon
+    rows = np.arange(line.size)
+    if np.any(before[rows, 10 - frac_len] != _DOT) or np.any(frac_len < 1) or np.any(frac_len > 9):
         return None
-    frac_len = dot_from_end
-    if np.any((frac_len < 1) | (frac_len > 9) | (_n_digits(frac) > frac_len)):
+    frac_digits = (before - np.uint8(48)) < 10
+    if not (frac_digits | (np.arange(11) < 11 - frac_len[:, None])).all():
         return None
     sec_digits = _n_digits(sec)
-    if np.any(sec_digits > 10):
+    if np.any((_n_digits(frac) > frac_len) | (sec_digits > 10)):
         return None
-    sec_start = ts_colon - frac_len - 1 - sec_digits
-    if np.any(np.isin(a[sec_start - 1], np.frombuffer(b"0123456789.", dtype=np.uint8))):
+    dot = ts_colon - 1 - frac_len
+    before_sec = a[dot - 1 - sec_digits]
+    if np.any(((a[dot - 1] - np.uint8(48)) >= 10) | ((before_sec - np.uint8(48)) < 10)):
+        return None
+    if np.any(before_sec == _DOT):
         return None
     time_ns = (sec * np.uint64(1_000_000_000) + frac * _POW10[9 - frac_len]).astype(np.int64)
 
-    nr_pos = n_named + 2
+    n_named = 2 if event == EVENT_AGGREGATED else 4
     start = values[:, n_named]
     end = values[:, n_named + 1]
-    nr_accesses = values[:, nr_pos]
+    nr_accesses = values[:, n_named + 2]
     if np.any(start > end) or np.any(nr_accesses > _U32_MAX):
         return None
-    age = np.where(has_age, values[:, -1], np.uint64(AGE_UNKNOWN))
+    has_age = n_fields == n_max
+    age = np.where(has_age, values[:, n_max - 1], np.uint64(AGE_UNKNOWN))
     if np.any(has_age & (age >= _U32_MAX)):
         return None
     nr_regions = values[:, n_named - 1]
@@ -396,14 +446,6 @@ def _parse_fast(
         out["scheme_idx"] = values[:, 1]
         out["target_id"] = values[:, 2]
     return out
-
-
-def _last_colon(a: np.ndarray, this_end: np.ndarray) -> np.ndarray:
-    """Position of the ": " that ends ``start-end`` (the last one of the line)."""
-    window = _windows(a, this_end, -24, 24)
-    hit = (window[:, :-1] == _COLON) & (window[:, 1:] == _SPACE)
-    from_end = np.argmax(hit[:, ::-1], axis=1)
-    return this_end - 24 + (22 - from_end)
 
 
 def _parse_exact(
