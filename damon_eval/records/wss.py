@@ -19,8 +19,10 @@ Per snapshot, the working set size is the total size of the regions with
    interpolation).  The average is over the same values.
 
 Deliberate difference from damo 3.4.3: targets are reported separately (as
-in the seed); damo sums them per snapshot index unless ``--per_target``.
-``collapse_targets=True`` does what damo does.
+in the seed); damo adds them up unless ``--per_target``.
+``collapse_targets=True`` does exactly what damo does: it adds the targets'
+lists index by index *after* sorting each (with ``sortby="size"``), i.e. the
+sum of their i-th smallest values rather than of simultaneous snapshots.
 """
 
 from __future__ import annotations
@@ -103,19 +105,17 @@ def wss_distribution(
     for t in range(n_targets):
         values = np.concatenate(per_target[t]) if per_target[t] else np.zeros(0, dtype=np.uint64)
         dists.append((str(record.info.targets[t]), values.astype(np.uint64)))
+    if sortby == "size":
+        dists = [(name, np.sort(values, kind="stable")) for name, values in dists]
     if collapse_targets:
-        # damo: sum the targets' values at each index (before sorting).
+        # damo adds the targets' lists index by index after sorting each, so with
+        # sortby="size" it sums the targets' i-th smallest values, not per-snapshot totals.
         length = max((v.size for _, v in dists), default=0)
         total = np.zeros(length, dtype=np.uint64)
         for _, v in dists:
             total[: v.size] += v
         dists = [("0", total)]
-    out = []
-    for name, values in dists:
-        if sortby == "size":
-            values = np.sort(values, kind="stable")
-        out.append(WssDistribution(target=name, values=values, sortby=sortby))
-    return out
+    return [WssDistribution(target=name, values=values, sortby=sortby) for name, values in dists]
 
 
 class _Window:
