@@ -67,24 +67,22 @@ class SnapshotAssembler:
         return idx
 
     def _target_indices(self, events: ParsedEvents) -> np.ndarray:
+        # Targets are numbered in order of first appearance in the file.
         if self.event == EVENT_AGGREGATED:
-            values, inverse = np.unique(events.target_id, return_inverse=True)
-            lookup = np.array(
-                [self._index_of(TargetKey(int(v))) for v in values], dtype=TARGET_DTYPE
+            values, first, inverse = np.unique(
+                events.target_id, return_index=True, return_inverse=True
             )
-            return lookup[inverse]
-        combos = np.rec.fromarrays(
-            [events.context_idx, events.scheme_idx, events.target_id],
-            names=("ctx", "scheme", "target"),
-        )
-        values, inverse = np.unique(combos, return_inverse=True)
-        lookup = np.array(
-            [
-                self._index_of(TargetKey(int(v["target"]), int(v["scheme"]), int(v["ctx"])))
-                for v in values
-            ],
-            dtype=TARGET_DTYPE,
-        )
+            keys = [TargetKey(int(v)) for v in values]
+        else:
+            combos = np.rec.fromarrays(
+                [events.context_idx, events.scheme_idx, events.target_id],
+                names=("ctx", "scheme", "target"),
+            )
+            values, first, inverse = np.unique(combos, return_index=True, return_inverse=True)
+            keys = [TargetKey(int(v["target"]), int(v["scheme"]), int(v["ctx"])) for v in values]
+        lookup = np.zeros(len(keys), dtype=TARGET_DTYPE)
+        for k in np.argsort(first, kind="stable").tolist():
+            lookup[k] = self._index_of(keys[k])
         return lookup[inverse]
 
     # -- assembly --------------------------------------------------------
