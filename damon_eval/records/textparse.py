@@ -259,13 +259,11 @@ def _events(
 
 
 # Non-digit bytes -> space, so that numpy's C text parser reads every number of
-# a block at once; each line gets a sentinel number so lines can be told apart
-# (a real field this large overflows to the same value and is caught by the count).
-_NUMBERS_ONLY = bytes(c if (48 <= c < 58 or c == _NL) else _SPACE for c in range(256))
-_SENTINEL = np.uint64(2**64 - 1)
-_LINE_END_WITH_SENTINEL = b" 18446744073709551615\n"
+# a block at once.
+_NUMBERS_ONLY = bytes(c if 48 <= c < 58 else _SPACE for c in range(256))
 _COLON_SPACE = _COLON | (_SPACE << 8)
 _ALL_BYTES = np.uint64(2**64 - 1)
+_U64_MAX = np.uint64(2**64 - 1)
 
 # Text before each numeric field of an event line, after the event name.
 _AGG_LAYOUT = (b"target_id=", b" nr_regions=", b" ", b"-", b": ", b" ")
@@ -333,33 +331,57 @@ def _parse_fast(
     field_start: np.ndarray,
     event: str,
 ) -> dict[str, np.ndarray] | None:
-    """All numbers of the block via ``np.fromstring``; None if any check fails.
+    """All fields of the block via one ``np.fromstring``; None if any check fails.
 
-    The fields of an event line are its last numbers on the line.  They are
-    accepted only if the field text is exactly the expected separators and
-    names with those numbers' digits between them (so every byte is
-    accounted for) and the timestamp is ``<sec>.<frac>``.  Anything unusual
-    (leading zeros, trailing blanks, a sentinel collision) falls back to
-    :func:`_parse_exact`, which also names the bad line.
+    Everything but the field text of event lines is blanked, so the block's
+    numbers are exactly ``k`` per event line (6 or 5 for damon_aggregated with
+    and without age, 8 for damos_before_apply).  A line is accepted only if
+    its field text is exactly the expected names and separators with those
+    numbers' digits between them (every byte accounted for).  Anything else
+    (mixed field counts, leading zeros, trailing blanks, numbers of 20+
+    digits) falls back to :func:`_parse_exact`, which also names a bad line.
     """
     import warnings
 
-    text = buf.translate(_NUMBERS_ONLY).replace(b"\n", _LINE_END_WITH_SENTINEL)
+    n = line.size
+    n_bytes = len(buf)
+    ts = _timestamp_spans(a, ts_colon)
+    if ts is None:
+        return None
+    ts_start, frac_len = ts
+    # Keep only the timestamp and the field text of event lines: a run-length
+    # mask of (blank, timestamp, blank, fields) per line and a blank tail.
+    runs = np.empty(4 * n + 1, dtype=np.int64)
+    this_end = line_end[line]
+    runs[0] = ts_start[0]
+    runs[1:-1:4] = ts_colon - ts_start
+    runs[2:-1:4] = field_start - ts_colon
+    runs[3:-1:4] = this_end - field_start
+    runs[4::4] = np.append(ts_start[1:], n_bytes) - this_end
+    if np.any(runs < 0):
+        return None
+    pattern = np.tile(np.array([0, 1], dtype=np.uint8), 2 * n + 1)[: 4 * n + 1]
+    keep = np.repeat(pattern, runs)
+    text = np.frombuffer(buf.translate(_NUMBERS_ONLY), dtype=np.uint8) * keep
+    np.maximum(text, np.uint8(_SPACE), out=text)  # blanked bytes: 0 -> space
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         try:
-            numbers = np.fromstring(text, dtype=np.uint64, sep=" ")
+            numbers = np.fromstring(text.tobytes(), dtype=np.uint64, sep=" ")
         except (DeprecationWarning, ValueError):
             return None
-    sentinel = np.flatnonzero(numbers == _SENTINEL)
-    if sentinel.size != line_end.size:
-        return None
-    this_end = line_end[line]
-    line_sentinel = sentinel[line]
-    prev_sentinel = np.where(line > 0, sentinel[np.maximum(line - 1, 0)], -1)
+    layouts = (_AGG_LAYOUT, _AGG_LAYOUT[:-1]) if event == EVENT_AGGREGATED else (_APPLY_LAYOUT,)
+    layout = next((lay for lay in layouts if numbers.size == (len(lay) + 2) * n), None)
+    if layout is None:
+        return None  # lines with different field counts
+    k = len(layout)
+    table = numbers.reshape(n, k + 2)
+    if np.any(table == _U64_MAX):
+        return None  # 20+ digit numbers overflow to this
+    values = table[:, 2:]
 
     # Field names may be padded (trace-cmd prints "damon_aggregated:     target_id=").
-    pad = np.zeros(line.size, dtype=np.int64)
+    pad = np.zeros(n, dtype=np.int64)
     while True:
         blank = a[field_start + pad] == _SPACE
         if not blank.any():
@@ -367,85 +389,79 @@ def _parse_fast(
         pad[blank] += 1
         if pad.max() > 16:
             return None
-    names_at = field_start + pad
-
-    # damon_aggregated: with age, then without (kernels before late 2021).
-    layouts = (_AGG_LAYOUT, _AGG_LAYOUT[:-1]) if event == EVENT_AGGREGATED else (_APPLY_LAYOUT,)
-    n_max = len(layouts[0])
-    values = np.zeros((line.size, n_max), dtype=np.uint64)
-    n_fields = np.zeros(line.size, dtype=np.int64)
-    todo = np.arange(line.size)
-    for layout in layouts:
-        k = len(layout)
-        base = line_sentinel[todo] - k
-        ok = base - 2 > prev_sentinel[todo]  # room for the timestamp's two numbers
-        cand = numbers[np.clip(base[:, None] + np.arange(k), 0, numbers.size - 1)]
-        digits = _n_digits(cand)
-        pos = names_at[todo].copy()
-        for j, prefix in enumerate(layout):
-            ok &= _match_words(words, pos, _matcher(prefix))
-            pos += len(prefix) + digits[:, j]
-        ok &= pos == this_end[todo]
-        done = todo[ok]
-        values[done, :k] = cand[ok]
-        n_fields[done] = k
-        todo = todo[~ok]
-        if todo.size == 0:
-            break
-    if todo.size:
+    pos = field_start + pad
+    digits = _n_digits(values)
+    for j, prefix in enumerate(layout):
+        if not _match_words(words, pos, _matcher(prefix)).all():
+            return None
+        pos += len(prefix) + digits[:, j]
+    if np.any(pos != this_end):
         return None
 
-    # Timestamp "<sec>.<frac>" ends at the first ": ".
-    base = line_sentinel - n_fields
-    sec = numbers[base - 2]
-    frac = numbers[base - 1]
-    before = _windows(a, ts_colon, -11, 11)
-    frac_len = np.argmax(before[:, ::-1] == _DOT, axis=1)  # bytes between dot and colon
-    rows = np.arange(line.size)
-    if np.any(before[rows, 10 - frac_len] != _DOT) or np.any(frac_len < 1) or np.any(frac_len > 9):
-        return None
-    frac_digits = (before - np.uint8(48)) < 10
-    if not (frac_digits | (np.arange(11) < 11 - frac_len[:, None])).all():
-        return None
-    sec_digits = _n_digits(sec)
-    if np.any((_n_digits(frac) > frac_len) | (sec_digits > 10)):
-        return None
-    dot = ts_colon - 1 - frac_len
-    before_sec = a[dot - 1 - sec_digits]
-    if np.any(((a[dot - 1] - np.uint8(48)) >= 10) | ((before_sec - np.uint8(48)) < 10)):
-        return None
-    if np.any(before_sec == _DOT):
-        return None
+    sec, frac = table[:, 0], table[:, 1]
     time_ns = (sec * np.uint64(1_000_000_000) + frac * _POW10[9 - frac_len]).astype(np.int64)
-
     n_named = 2 if event == EVENT_AGGREGATED else 4
     start = values[:, n_named]
     end = values[:, n_named + 1]
     nr_accesses = values[:, n_named + 2]
     if np.any(start > end) or np.any(nr_accesses > _U32_MAX):
         return None
-    has_age = n_fields == n_max
-    age = np.where(has_age, values[:, n_max - 1], np.uint64(AGE_UNKNOWN))
-    if np.any(has_age & (age >= _U32_MAX)):
-        return None
+    if k == len(layouts[0]):
+        age = values[:, k - 1]
+        if np.any(age >= _U32_MAX):
+            return None
+        age = age.astype(np.uint32)
+    else:
+        age = np.full(n, AGE_UNKNOWN, dtype=np.uint32)
     nr_regions = values[:, n_named - 1]
     if np.any((nr_regions == 0) | (nr_regions > _U32_MAX)):
         return None
     out = {
         "time_ns": time_ns,
-        "start": start,
-        "end": end,
+        "start": np.ascontiguousarray(start),
+        "end": np.ascontiguousarray(end),
         "nr_accesses": nr_accesses,
-        "age": age.astype(np.uint32),
+        "age": age,
         "nr_regions": nr_regions,
     }
     if event == EVENT_AGGREGATED:
-        out["target_id"] = values[:, 0]
+        out["target_id"] = np.ascontiguousarray(values[:, 0])
     else:
         out["context_idx"] = values[:, 0]
         out["scheme_idx"] = values[:, 1]
-        out["target_id"] = values[:, 2]
+        out["target_id"] = np.ascontiguousarray(values[:, 2])
     return out
+
+
+_TS_WIDTH = 21  # "<10 digits>.<9 digits>" and the blank before it
+
+
+def _timestamp_spans(a: np.ndarray, ts_colon: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
+    """Start of each ``<sec>.<frac>`` that ends at a first ": ", and its fraction length.
+
+    None if any timestamp is unusual (then the exact parser takes the block).
+    """
+    window = _windows(a, ts_colon, -_TS_WIDTH, _TS_WIDTH)
+    rows = np.arange(window.shape[0])
+    is_dot = window == _DOT
+    dot = _TS_WIDTH - 1 - np.argmax(is_dot[:, ::-1], axis=1)
+    if not is_dot[rows, dot].all():
+        return None
+    frac_len = _TS_WIDTH - 1 - dot
+    if np.any((frac_len < 1) | (frac_len > 9)):
+        return None
+    digit = (window - np.uint8(48)) < 10
+    cols = np.arange(_TS_WIDTH)
+    if not (digit | (cols <= dot[:, None])).all():
+        return None
+    blank = ~digit & (cols < dot[:, None])
+    last_blank = _TS_WIDTH - 1 - np.argmax(blank[:, ::-1], axis=1)
+    if not blank[rows, last_blank].all() or np.any(window[rows, last_blank] == _DOT):
+        return None
+    sec_len = dot - 1 - last_blank
+    if np.any((sec_len < 1) | (sec_len > 10)):
+        return None
+    return ts_colon - _TS_WIDTH + last_blank + 1, frac_len
 
 
 def _parse_exact(
