@@ -35,7 +35,7 @@ import numpy as np
 
 from damon_eval.errors import ConfigError
 from damon_eval.paths import DATA_DIR
-from damon_eval.records.store import Record
+from damon_eval.records.store import Record, as_record
 
 SCHEMA_PATH = DATA_DIR / "schemas" / "ground_truth.schema.json"
 DEFAULT_SETTLE_INTERVALS = 10
@@ -162,8 +162,8 @@ def aggregation_interval_ns(record: Record, target: int) -> float:
 
 
 def accuracy(
-    record: Record,
-    truth: GroundTruth,
+    record: Record | Path | str,
+    truth: GroundTruth | Path | str,
     *,
     target: str | None = None,
     acc_thres: int = 1,
@@ -172,6 +172,9 @@ def accuracy(
     """Per-phase accuracy table (pandas DataFrame), see the module docstring."""
     import pandas as pd
 
+    record = as_record(record)
+    if not isinstance(truth, GroundTruth):
+        truth = load_ground_truth(Path(truth))
     tidx = _choose_target(record, truth, target)
     aggr_ns = aggregation_interval_ns(record, tidx)
     settle_ns = DEFAULT_SETTLE_INTERVALS * aggr_ns if settle_s is None else float(settle_s) * 1e9

@@ -30,7 +30,7 @@ import numpy as np
 
 from damon_eval.errors import ConfigError
 from damon_eval.records.model import SnapshotChunk
-from damon_eval.records.store import Record
+from damon_eval.records.store import Record, as_record
 
 IMAGE_FORMATS = ("png", "pdf", "jpeg", "jpg", "svg")
 _BATCH_SNAPSHOTS = 1024
@@ -67,8 +67,9 @@ def _union(starts: np.ndarray, ends: np.ndarray) -> tuple[np.ndarray, np.ndarray
     return starts[first], reach[last]
 
 
-def guides(record: Record) -> list[TargetGuide]:
+def guides(record: Record | Path | str) -> list[TargetGuide]:
     """Per-target guides, the target with the most used space first (seed order)."""
+    record = as_record(record)
     acc: dict[int, tuple[np.ndarray, np.ndarray]] = {}
     for chunk in record.chunks():
         rows = chunk.row_snapshot()
@@ -172,7 +173,7 @@ def resolve_range(
 
 
 def heatmap_grid(
-    record: Record,
+    record: Record | Path | str,
     *,
     target: str | int | None = None,
     tres: int = 500,
@@ -183,6 +184,7 @@ def heatmap_grid(
     amax: int | None = None,
 ) -> Heatmap:
     """Compute the heatmap of one target (see the module docstring)."""
+    record = as_record(record)
     if tres < 1 or ares < 1:
         raise ConfigError(f"resolutions must be at least 1 (got --tres {tres} --ares {ares})")
     rng = resolve_range(record, target=target, tmin=tmin, tmax=tmax, amin=amin, amax=amax)

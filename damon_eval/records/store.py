@@ -196,3 +196,10 @@ def load_record(
     """Read ``path`` (format auto-detected unless given) into a :class:`Record`."""
     reader = open_reader(Path(path), format=format, allow_partial=allow_partial, event=event)
     return Record(reader, memory_budget=memory_budget)
+
+
+def as_record(record_or_path: Record | Path | str) -> Record:
+    """Library functions accept a loaded record or a path to load."""
+    if isinstance(record_or_path, Record):
+        return record_or_path
+    return load_record(record_or_path)

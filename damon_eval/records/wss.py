@@ -34,7 +34,7 @@ from pathlib import Path
 import numpy as np
 
 from damon_eval.errors import ConfigError
-from damon_eval.records.store import Record
+from damon_eval.records.store import Record, as_record
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,7 +68,7 @@ def _per_snapshot_wss(record: Record, acc_thres: int, sz_thres: int):
 
 
 def wss_distribution(
-    record: Record,
+    record: Record | Path | str,
     *,
     acc_thres: int = 1,
     sz_thres: int = 1,
@@ -78,6 +78,7 @@ def wss_distribution(
     collapse_targets: bool = False,
 ) -> list[WssDistribution]:
     """Working set size distributions, one per target (see the module docstring)."""
+    record = as_record(record)
     if sortby not in ("size", "time"):
         raise ConfigError(f"unknown --sortby {sortby!r} (valid: size, time)")
     if exclude_samples < 0:

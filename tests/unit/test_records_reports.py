@@ -314,3 +314,32 @@ def test_wss_cli_and_plot(tmp_path, capsys):
     assert plot.stat().st_size > 1000
     assert main(["report", "wss", "-i", str(path), "--exclude-samples", "100"]) == 0
     assert "# no snapshot" in capsys.readouterr().out
+
+
+def test_heats_cli_guide_and_image(tmp_path, capsys):
+    path = tmp_path / "damon.data"
+    path.write_bytes(damon_data(moving_hot(10)))
+    assert main(["report", "heats", "-i", str(path), "--guide"]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert out[0] == "pid:0" and out[1].startswith("time: ") and out[2].startswith("region\t 0: ")
+    image = tmp_path / "h.svg"
+    args = ["report", "heats", "-i", str(path), "--heatmap", str(image), "--tres", "10"]
+    assert main(args) == 0
+    assert image.read_text().lstrip().startswith("<?xml")
+    assert main(["report", "heats", "-i", str(path), "--heatmap", str(tmp_path / "h.bmp")]) == 2
+    assert "valid extensions" in capsys.readouterr().err
+
+
+def test_library_functions_accept_paths_and_give_tables(tmp_path):
+    from damon_eval.records import wss_dataframe
+
+    path = tmp_path / "r.perf"
+    path.write_text(perf_script(_wss_sample()))
+    dists = wss_distribution(path, exclude_samples=0)
+    frame = wss_dataframe(dists, [0, 50, 100])
+    assert frame.columns.tolist() == ["target", "percentile", "wss"]
+    assert frame["wss"].tolist() == [dists[0].percentile(p) for p in (0, 50, 100)]
+    assert frame.attrs["average"] == {"0": dists[0].average}
+    heatmap = heatmap_grid(str(path), tres=4, ares=4)
+    assert heatmap.times().tolist() == [heatmap.tmin + i * heatmap.tunit for i in range(4)]
+    assert heatmap.addrs() == [heatmap.amin + j * heatmap.aunit for j in range(4)]
