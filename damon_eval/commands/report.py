@@ -211,14 +211,19 @@ def _run_wss(args: argparse.Namespace) -> int:
 
 
 def _run_accuracy(args: argparse.Namespace) -> int:
-    from damon_eval.records import accuracy
+    from damon_eval.records.accuracy import (
+        accuracy,
+        accuracy_json,
+        accuracy_text,
+        load_ground_truth,
+    )
 
-    truth = accuracy.load_ground_truth(args.truth)
+    truth = load_ground_truth(args.truth)
     record = _load(args)
-    frame = accuracy.accuracy(
+    frame = accuracy(
         record, truth, target=args.target, acc_thres=args.acc_thres, settle_s=args.settle
     )
-    print(accuracy.accuracy_json(frame) if args.json else accuracy.accuracy_text(frame))
+    print(accuracy_json(frame) if args.json else accuracy_text(frame))
     return 0
 
 

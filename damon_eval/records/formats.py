@@ -53,9 +53,10 @@ from damon_eval.records.model import (
     SnapshotChunk,
     TargetKey,
 )
-from damon_eval.records.textparse import detect_event, parse_block
+from damon_eval.records.textparse import PAD, detect_event, parse_block
 
 TEXT_BLOCK_BYTES = 4 << 20
+_TEXT_PAD = bytes(PAD)
 BINARY_BLOCK_BYTES = 4 << 20
 CHUNK_REGIONS = 1 << 20
 BINARY_MAGIC = b"damon_recfmt_ver"
@@ -178,19 +179,20 @@ class TextReader(RecordReader):
                 block = f.read(TEXT_BLOCK_BYTES)
                 if not block:
                     break
-                data = carry + block if carry else block
-                cut = data.rfind(b"\n")
+                cut = block.rfind(b"\n")
                 if cut < 0:
-                    carry = data
+                    carry += block
                     continue
-                complete, carry = data[: cut + 1], data[cut + 1 :]
+                # One copy: the carried partial line, the block's complete lines, padding.
+                complete = b"".join((carry, memoryview(block)[: cut + 1], _TEXT_PAD))
+                carry = block[cut + 1 :]
                 if assembler is None:
                     self.event = self.requested_event or detect_event(complete) or EVENT_AGGREGATED
                     assembler = SnapshotAssembler(self.event, source)
                 events = parse_block(
-                    complete, first_line_no=line_no, event=self.event, source=source
+                    complete, first_line_no=line_no, event=self.event, source=source, padded=True
                 )
-                line_no += complete.count(b"\n")
+                line_no += events.n_lines
                 other_lines += events.other_event_lines
                 n_events += events.size
                 chunk = assembler.feed(events)

@@ -39,7 +39,7 @@ _EVENT_PATTERNS: tuple[tuple[bytes, str], ...] = (
     (b"damon:damos_before_apply: ", EVENT_BEFORE_APPLY),
     (b"damos_before_apply: ", EVENT_BEFORE_APPLY),
 )
-_PAD = 64
+PAD = 64
 
 # Field names preceding the numeric runs, per event; None = a plain separator.
 _AGG_NAMES = (b"target_id=", b"nr_regions=")
@@ -64,6 +64,7 @@ class ParsedEvents:
     nr_accesses: np.ndarray  # uint32
     age: np.ndarray  # uint32
     other_event_lines: int  # lines of the DAMON event kind that was not asked for
+    n_lines: int = 0  # lines in the parsed block
 
     @property
     def size(self) -> int:
@@ -166,12 +167,18 @@ class _LineError(Exception):
         self.reason = reason
 
 
-def parse_block(buf: bytes, *, first_line_no: int, event: str, source: str) -> ParsedEvents:
+def parse_block(
+    buf: bytes, *, first_line_no: int, event: str, source: str, padded: bool = False
+) -> ParsedEvents:
     """Parse the complete lines of ``buf`` (which must end with a newline).
 
     ``first_line_no`` is the 1-based file line number of the first line,
     ``event`` the DAMON event to keep and ``source`` names the file in errors.
+    ``padded``: ``buf`` already ends with :data:`PAD` zero bytes after the last
+    newline (saves a copy of the block).
     """
+    if not padded:
+        buf = buf + bytes(PAD)
     try:
         return _parse_block(buf, first_line_no, event)
     except _LineError as exc:
@@ -191,10 +198,10 @@ def _empty_events(other: int = 0) -> ParsedEvents:
 
 
 def _parse_block(buf: bytes, first_line_no: int, event: str) -> ParsedEvents:
-    if not buf:
+    if len(buf) <= PAD:
         return _empty_events()
     # Zero padding keeps the fixed-width windows of the last line inside the array.
-    a = np.frombuffer(buf + bytes(_PAD), dtype=np.uint8)
+    a = np.frombuffer(buf, dtype=np.uint8)
     words = _word_view(a)
     line_end = np.flatnonzero(a == _NL)
 
@@ -202,7 +209,7 @@ def _parse_block(buf: bytes, first_line_no: int, event: str) -> ParsedEvents:
     pairs = np.ndarray(shape=(a.size - 1,), dtype="<u2", buffer=a, offset=0, strides=(1,))
     colon = np.flatnonzero(pairs == _COLON_SPACE)
     if colon.size == 0:
-        return _empty_events()
+        return _with_lines(_empty_events(), line_end.size)
     colon_line = np.searchsorted(line_end, colon)
     is_first = np.ones(colon.size, dtype=bool)
     is_first[1:] = colon_line[1:] != colon_line[:-1]
@@ -222,7 +229,7 @@ def _parse_block(buf: bytes, first_line_no: int, event: str) -> ParsedEvents:
             other |= hit
     n_other = int(other.sum())
     if not keep.any():
-        return _empty_events(n_other)
+        return _with_lines(_empty_events(n_other), line_end.size)
 
     ts_colon = ts_colon[keep]
     line = ts_line[keep]
@@ -230,8 +237,14 @@ def _parse_block(buf: bytes, first_line_no: int, event: str) -> ParsedEvents:
 
     fast = _parse_fast(buf, a, words, line_end, ts_colon, line, field_start, event)
     if fast is not None:
-        return _events(fast, line, first_line_no, event, n_other)
-    return _parse_exact(a, line_end, ts_colon, line, field_start, event, first_line_no, n_other)
+        return _with_lines(_events(fast, line, first_line_no, event, n_other), line_end.size)
+    exact = _parse_exact(a, line_end, ts_colon, line, field_start, event, first_line_no, n_other)
+    return _with_lines(exact, line_end.size)
+
+
+def _with_lines(events: ParsedEvents, n_lines: int) -> ParsedEvents:
+    events.n_lines = n_lines
+    return events
 
 
 def _events(
@@ -344,7 +357,7 @@ def _parse_fast(
     import warnings
 
     n = line.size
-    n_bytes = len(buf)
+    n_bytes = a.size  # including the padding
     ts = _timestamp_spans(a, ts_colon)
     if ts is None:
         return None

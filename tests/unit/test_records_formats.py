@@ -225,3 +225,25 @@ def test_spilled_record_reads_like_an_in_memory_one(tmp_path):
     spilled = load_record(path, memory_budget=0)
     assert spilled.spilled and not in_memory.spilled
     assert _snapshots(spilled) == _snapshots(in_memory)
+
+
+@pytest.mark.parametrize(
+    "render",
+    [
+        lambda s: __import__("record_samples").perf_script(s),
+        lambda s: __import__("record_samples").perf_script(s, age=False),
+        lambda s: __import__("record_samples").tracefs(s),
+        lambda s: __import__("record_samples").tracefs(s, flags=False, pad=True),
+        lambda s: __import__("record_samples").before_apply(s),
+    ],
+)
+def test_common_forms_take_the_fast_path(monkeypatch, render):
+    text = render(two_targets()).encode()
+    event = "damos_before_apply" if b"damos_before_apply" in text else "damon_aggregated"
+    results = []
+    real = textparse._parse_fast
+    monkeypatch.setattr(
+        textparse, "_parse_fast", lambda *a, **k: results.append(real(*a, **k)) or results[-1]
+    )
+    textparse.parse_block(text, first_line_no=1, event=event, source="x")
+    assert results and results[0] is not None
