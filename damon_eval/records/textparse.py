@@ -219,14 +219,19 @@ def _parse_block(buf: bytes, first_line_no: int, event: str) -> ParsedEvents:
     keep = np.zeros(ts_colon.size, dtype=bool)
     other = np.zeros(ts_colon.size, dtype=bool)
     field_start = np.zeros(ts_colon.size, dtype=np.int64)
+    # Most files use one spelling: test each pattern only on the lines still unmatched.
+    todo = np.arange(ts_colon.size)
     for pattern, pattern_event in _EVENT_PATTERNS:
-        hit = _match_words(words, ts_colon + 2, _matcher(pattern))
-        hit &= ~(keep | other)
+        if todo.size == 0:
+            break
+        hit = todo[_match_words(words, ts_colon[todo] + 2, _matcher(pattern))]
         if pattern_event == event:
-            keep |= hit
+            keep[hit] = True
             field_start[hit] = ts_colon[hit] + 2 + len(pattern)
         else:
-            other |= hit
+            other[hit] = True
+        if hit.size:
+            todo = todo[~(keep[todo] | other[todo])]
     n_other = int(other.sum())
     if not keep.any():
         return _with_lines(_empty_events(n_other), line_end.size)
