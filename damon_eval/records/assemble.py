@@ -96,9 +96,12 @@ class SnapshotAssembler:
             tidx = np.concatenate([self._carry_tidx, tidx])
         return self._assemble(events, tidx, final=False)
 
-    def finish(self) -> tuple[SnapshotChunk, int, int | None]:
+    def finish(self, *, cut_line: bool = False) -> tuple[SnapshotChunk, int, int | None]:
         """Flush what is left at the end of the file.
 
+        ``cut_line``: the file ended inside a line, so the snapshot of the last
+        complete line is incomplete too (this is how a cut ``damos_before_apply``
+        round, which has no fixed size, is recognised).
         Returns the last snapshots, the number of trailing snapshots that were
         incomplete (a file cut short) and the line number where the first of
         them starts.
@@ -108,11 +111,22 @@ class SnapshotAssembler:
         carry, tidx = self._carry, self._carry_tidx
         self._carry = None
         self._carry_tidx = np.zeros(0, dtype=np.int32)
+        cut_first_line = None
+        if cut_line and self.event != EVENT_AGGREGATED:
+            # The carried run of the target of the last complete line is cut.
+            last_target = tidx[int(np.argmax(carry.line_no))]
+            mine = tidx == last_target
+            cut_first_line = int(carry.line_no[mine].min())
+            carry, tidx = carry.take(np.flatnonzero(~mine)), tidx[~mine]
+            if carry.size == 0:
+                return SnapshotChunk.empty(), 1, cut_first_line
         before = self.dropped_snapshots
         chunk = self._assemble(carry, tidx, final=True)
         truncated = self.dropped_snapshots - before
         first_line = int(carry.line_no[0]) if truncated else None
         self.dropped_snapshots = before
+        if cut_first_line is not None:
+            return chunk, truncated + 1, cut_first_line
         return chunk, truncated, first_line
 
     def _assemble(self, ev: ParsedEvents, tidx: np.ndarray, *, final: bool) -> SnapshotChunk:

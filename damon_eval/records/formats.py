@@ -201,7 +201,7 @@ class TextReader(RecordReader):
                     yield chunk
         if assembler is None:
             assembler = SnapshotAssembler(self.requested_event or EVENT_AGGREGATED, source)
-        last, n_truncated, first_truncated_line = assembler.finish()
+        last, n_truncated, first_truncated_line = assembler.finish(cut_line=bool(carry.strip()))
         self.targets = assembler.targets
         self.warnings.extend(assembler.warnings)
         if n_events == 0 and not carry.strip():

@@ -121,3 +121,21 @@ def test_cli_reports_truncation_on_one_line_and_allows_partial(tmp_path, capsys)
     captured = capsys.readouterr()
     assert "warning: record" in captured.err and "used 12 complete snapshots" in captured.err
     assert captured.out.startswith("# <percentile> <wss>\n")
+
+
+def test_tracefs_and_before_apply_truncation(tmp_path):
+    from record_samples import before_apply, tracefs
+
+    text = tracefs(moving_hot(6), flags=False)
+    path = tmp_path / "trace.txt"
+    path.write_text(text[:-10])  # the last line loses its end
+    with pytest.raises(RecordFormatError, match=r"truncated at line 24 \(the last line"):
+        load_record(path)
+    assert load_record(path, allow_partial=True).n_snapshots == 5
+    text = before_apply(moving_hot(3))
+    path = tmp_path / "apply.txt"
+    path.write_text(text[:-5])
+    with pytest.raises(RecordFormatError, match="truncated at line"):
+        load_record(path)
+    # damos_before_apply rounds have no fixed size: the cut round is dropped whole.
+    assert load_record(path, allow_partial=True).n_snapshots == 2
