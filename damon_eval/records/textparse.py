@@ -210,11 +210,14 @@ def _parse_block(buf: bytes, first_line_no: int, event: str) -> ParsedEvents:
     colon = np.flatnonzero(pairs == _COLON_SPACE)
     if colon.size == 0:
         return _with_lines(_empty_events(), line_end.size)
-    colon_line = np.searchsorted(line_end, colon)
-    is_first = np.ones(colon.size, dtype=bool)
-    is_first[1:] = colon_line[1:] != colon_line[:-1]
-    ts_colon = colon[is_first]
-    ts_line = colon_line[is_first]
+    line_start = np.empty_like(line_end)
+    line_start[0] = 0
+    line_start[1:] = line_end[:-1] + 1
+    first = np.searchsorted(colon, line_start)
+    has = first < colon.size
+    has[has] = colon[first[has]] < line_end[has]
+    ts_line = np.flatnonzero(has)
+    ts_colon = colon[first[ts_line]]
 
     keep = np.zeros(ts_colon.size, dtype=bool)
     other = np.zeros(ts_colon.size, dtype=bool)
@@ -276,9 +279,13 @@ def _events(
     )
 
 
-# Non-digit bytes -> space, so that numpy's C text parser reads every number of
-# a block at once.
-_NUMBERS_ONLY = bytes(c if 48 <= c < 58 else _SPACE for c in range(256))
+# Kept text of event lines -> numbers separated by single spaces: the dot of the
+# timestamp and the dash of start-end separate, names, '=', ':' and blanked
+# (zero) bytes vanish.  Any other byte makes numpy's parser stop (fallback).
+_FIELD_TABLE = bytes(_SPACE if c in b".-\n" else c for c in range(256))
+_FIELD_DELETE = bytes([0]) + bytes(
+    c for c in range(256) if chr(c).isascii() and (chr(c).isalpha() or c in b"_=:")
+)
 _COLON_SPACE = _COLON | (_SPACE << 8)
 _ALL_BYTES = np.uint64(2**64 - 1)
 _U64_MAX = np.uint64(2**64 - 1)
@@ -379,13 +386,18 @@ def _parse_fast(
     if np.any(runs < 0):
         return None
     pattern = np.tile(np.array([0, 1], dtype=np.uint8), 2 * n + 1)[: 4 * n + 1]
-    keep = np.repeat(pattern, runs)
-    text = np.frombuffer(buf.translate(_NUMBERS_ONLY), dtype=np.uint8) * keep
-    np.maximum(text, np.uint8(_SPACE), out=text)  # blanked bytes: 0 -> space
+    kept = a * np.repeat(pattern, runs)  # blanked bytes become 0
+    # One space where each blanked run starts, so that numbers stay apart once the
+    # zeros, names and colons are deleted: numpy's parser then reads a compact
+    # "<sec> <frac> <field> <field> ..." per line (its time is per character).
+    run_start = np.cumsum(runs) - runs
+    blank_start = run_start[0::2][runs[0::2] > 0]
+    kept[blank_start] = _SPACE
+    text = kept.tobytes().translate(_FIELD_TABLE, _FIELD_DELETE)
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         try:
-            numbers = np.fromstring(text.tobytes(), dtype=np.uint64, sep=" ")
+            numbers = np.fromstring(text, dtype=np.uint64, sep=" ")
         except (DeprecationWarning, ValueError):
             return None
     layouts = (_AGG_LAYOUT, _AGG_LAYOUT[:-1]) if event == EVENT_AGGREGATED else (_APPLY_LAYOUT,)
