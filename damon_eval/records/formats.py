@@ -28,7 +28,6 @@ says where the file was cut.  JSON cannot be partially used.
 from __future__ import annotations
 
 import json
-import os
 import struct
 import zlib
 from collections.abc import Iterator
@@ -554,7 +553,3 @@ def open_reader(
     from damon_eval.records.parquet import ParquetReader
 
     return ParquetReader(path, allow_partial=allow_partial)
-
-
-def file_size(path: Path) -> int:
-    return os.path.getsize(path)

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
+from itertools import repeat
 from pathlib import Path
 
 import numpy as np
@@ -267,13 +268,11 @@ def _add_heat(
 
 def heats_lines(heatmap: Heatmap) -> Iterator[str]:
     """The seed's text output: ``<time> <address> <frequency>``, relative to tmin/amin."""
-    addr_offsets = [heatmap.aunit * j for j in range(heatmap.ares)]
+    middles = [f"\t{heatmap.aunit * j}\t" for j in range(heatmap.ares)]
     for i in range(heatmap.tres):
-        time = heatmap.tunit * i
-        row = heatmap.grid[i].tolist()
-        yield "\n".join(
-            f"{time}\t{addr}\t{heat!r}" for addr, heat in zip(addr_offsets, row, strict=True)
-        )
+        time = str(heatmap.tunit * i)
+        heats = map(repr, heatmap.grid[i].tolist())
+        yield "\n".join(map("".join, zip(repeat(time), middles, heats)))
 
 
 @dataclass(frozen=True, slots=True)

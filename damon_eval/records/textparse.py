@@ -463,35 +463,44 @@ def _parse_fast(
     return out
 
 
-_TS_WIDTH = 21  # "<10 digits>.<9 digits>" and the blank before it
-
-
 def _timestamp_spans(a: np.ndarray, ts_colon: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
     """Start of each ``<sec>.<frac>`` that ends at a first ": ", and its fraction length.
 
-    None if any timestamp is unusual (then the exact parser takes the block).
+    Walks back from the colon over digits, one byte position for all lines at a
+    time (timestamps are short).  None if any timestamp is unusual (then the
+    exact parser takes the block).
     """
-    window = _windows(a, ts_colon, -_TS_WIDTH, _TS_WIDTH)
-    rows = np.arange(window.shape[0])
-    is_dot = window == _DOT
-    dot = _TS_WIDTH - 1 - np.argmax(is_dot[:, ::-1], axis=1)
-    if not is_dot[rows, dot].all():
+    n = ts_colon.size
+    frac_len = np.zeros(n, dtype=np.int64)
+    active = np.arange(n)
+    for k in range(1, 11):  # up to 9 fraction digits, then the dot
+        byte = a[ts_colon[active] - k]
+        is_digit = (byte - np.uint8(48)) < 10
+        stop = ~is_digit
+        if np.any(stop & (byte != _DOT)) or (k == 1 and stop.any()):
+            return None
+        frac_len[active[stop]] = k - 1
+        active = active[is_digit]
+        if active.size == 0:
+            break
+    if active.size:
         return None
-    frac_len = _TS_WIDTH - 1 - dot
-    if np.any((frac_len < 1) | (frac_len > 9)):
+    dot = ts_colon - 1 - frac_len
+    sec_len = np.zeros(n, dtype=np.int64)
+    active = np.arange(n)
+    for k in range(1, 12):  # up to 10 seconds digits, then a blank
+        byte = a[np.maximum(dot[active] - k, 0)]
+        is_digit = (byte - np.uint8(48)) < 10
+        stop = ~is_digit
+        if (k == 1 and stop.any()) or np.any(stop & (byte == _DOT)):
+            return None
+        sec_len[active[stop]] = k - 1
+        active = active[is_digit]
+        if active.size == 0:
+            break
+    if active.size:
         return None
-    digit = (window - np.uint8(48)) < 10
-    cols = np.arange(_TS_WIDTH)
-    if not (digit | (cols <= dot[:, None])).all():
-        return None
-    blank = ~digit & (cols < dot[:, None])
-    last_blank = _TS_WIDTH - 1 - np.argmax(blank[:, ::-1], axis=1)
-    if not blank[rows, last_blank].all() or np.any(window[rows, last_blank] == _DOT):
-        return None
-    sec_len = dot - 1 - last_blank
-    if np.any((sec_len < 1) | (sec_len > 10)):
-        return None
-    return ts_colon - _TS_WIDTH + last_blank + 1, frac_len
+    return dot - sec_len, frac_len
 
 
 def _parse_exact(

@@ -247,3 +247,29 @@ def test_common_forms_take_the_fast_path(monkeypatch, render):
     )
     textparse.parse_block(text, first_line_no=1, event=event, source="x")
     assert results and results[0] is not None
+
+
+def test_timestamp_forms_agree_between_parsers(monkeypatch):
+    stamps = ["41.5", "0.000001", "1234567890.123456789", "7.100000", "99999.12"]
+    text = "".join(
+        f"kdamond.0 516 [001] {ts}: damon:damon_aggregated: target_id=0 nr_regions=1 "
+        f"{4096 * (i + 1)}-{4096 * (i + 2)}: {i} 1\n"
+        for i, ts in enumerate(stamps)
+    ).encode()
+    used = []
+    real = textparse._parse_fast
+    monkeypatch.setattr(
+        textparse, "_parse_fast", lambda *a, **k: used.append(real(*a, **k)) or used[-1]
+    )
+    fast = textparse.parse_block(text, first_line_no=1, event="damon_aggregated", source="x")
+    assert used[0] is not None
+    assert fast.time_ns.tolist() == [
+        41_500_000_000,
+        1_000,
+        1234567890_123456789,
+        7_100_000_000,
+        99999_120_000_000,
+    ]
+    monkeypatch.setattr(textparse, "_parse_fast", lambda *a, **k: None)
+    exact = textparse.parse_block(text, first_line_no=1, event="damon_aggregated", source="x")
+    assert exact.time_ns.tolist() == fast.time_ns.tolist()
