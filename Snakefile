@@ -8,9 +8,14 @@ min_version("9.0")
 include: "workflow/rules/common.smk"
 include: "workflow/rules/guest.smk"
 include: "workflow/rules/run.smk"
+include: "workflow/rules/analyze.smk"
+
+
+report: "workflow/report/workflow.rst"
 
 
 rule all:
     default_target: True
     input:
         all_run_results(),
+        all_analysis_targets(),

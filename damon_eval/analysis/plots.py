@@ -149,3 +149,17 @@ def plot_table(table: MetricTable, stem: Path, formats: tuple[str, ...] = FORMAT
         atomic_write_bytes(path, figure_bytes(figure, fmt))
         written.append(path)
     return written
+
+
+def plot_message(message: str, stem: Path, formats: tuple[str, ...] = FORMATS) -> list[Path]:
+    """A figure that says why there is no plot (e.g. a metric nobody measured)."""
+    with matplotlib.rc_context(_RC):
+        figure = Figure(figsize=(6, 1.2))
+        FigureCanvasAgg(figure)
+        figure.text(0.5, 0.5, message, ha="center", va="center", wrap=True)
+    written = []
+    for fmt in formats:
+        path = Path(f"{stem}.{fmt}")
+        atomic_write_bytes(path, figure_bytes(figure, fmt))
+        written.append(path)
+    return written

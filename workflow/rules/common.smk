@@ -63,3 +63,33 @@ def run_priority(wildcards):
 
 def attempt_number(wildcards, attempt):
     return attempt
+
+
+SUMMARY = f"{RESULTS}/summary"
+
+
+def report_metrics():
+    from damon_eval.pipeline import REPORT_METRICS
+
+    return list(REPORT_METRICS)
+
+
+def record_runs():
+    """Runs whose configuration records DAMON: their first repeat gets record reports."""
+    from damon_eval.measure.configuration import load_configuration
+
+    recording = {name for name in CAMPAIGN.configs if load_configuration(name).records}
+    return [key for key in RUNS if key.config in recording and key.repeat == 1]
+
+
+def record_report_dir(key):
+    return f"{SUMMARY}/records/{key.relative_dir}"
+
+
+def all_analysis_targets():
+    targets = [f"{SUMMARY}/runs.csv", f"{SUMMARY}/headlines.html", f"{SUMMARY}/provenance.html"]
+    for metric in report_metrics():
+        targets += [f"{SUMMARY}/tables/{metric}.html", f"{SUMMARY}/plots/{metric}.png"]
+    for key in record_runs():
+        targets.append(f"{record_report_dir(key)}/heatmap.png")
+    return targets

@@ -1,0 +1,234 @@
+"""The analysis steps of the Snakemake pipeline, one function per rule.
+
+``workflow/scripts/*.py`` are thin adapters that call exactly one of these.
+Each step reads its inputs, writes its outputs atomically, and can run in
+parallel with the others.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+import logging
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import jinja2
+
+from damon_eval.analysis import compare, headlines, plots, reference, tables
+from damon_eval.analysis.runtable import (
+    load_result,
+    ok_values,
+    read_runs_csv,
+    runs_frame,
+    write_runs_csv,
+)
+from damon_eval.analysis.templates import TEMPLATE_DIR
+from damon_eval.atomic import atomic_write_json, atomic_write_text
+from damon_eval.errors import DamonEvalError
+from damon_eval.metrics import BASELINE_CONFIG, METRICS, SEED_TABLE_METRICS
+
+log = logging.getLogger(__name__)
+
+# Tables and plots the report shows for every campaign (when they have values).
+REPORT_METRICS = (
+    *SEED_TABLE_METRICS,
+    "kdamond_cpu_util",
+    "anon_huge.avg",
+    "pswpout",
+    "pswpin",
+    "pgmajfault",
+    "harness_rss.max",
+)
+
+
+def collect_step(result_paths: Sequence[Path], runs_csv: Path) -> None:
+    """Exactly the campaign's planned runs into the tidy run table.
+
+    ``runs_csv`` is ``<results>/summary/runs.csv``; every result must sit at
+    its run's place below ``<results>/runs``.
+    """
+    results_dir = Path(runs_csv).parents[1]
+    frame = runs_frame(load_result(Path(p), results_dir) for p in result_paths)
+    write_runs_csv(frame, Path(runs_csv))
+    log.info("%d runs, %d rows -> %s", len(result_paths), len(frame), runs_csv)
+
+
+def _no_values_note(metric: str, reason: str) -> str:
+    return f"{metric}: no table: {reason}\n"
+
+
+def metric_step(runs_csv: Path, metric: str, out_dir: Path, configs: Sequence[str]) -> None:
+    """One metric's table (text, annotated text, CSV, HTML) and overhead plot (PNG, SVG)."""
+    out_dir = Path(out_dir)
+    runs = read_runs_csv(Path(runs_csv))
+    present = [c for c in configs if c in set(runs["config"])]
+    of_metric = ok_values(runs)
+    of_metric = of_metric[of_metric["metric"] == metric]
+    stem_table = out_dir / "tables" / metric
+    stem_plot = out_dir / "plots" / metric
+    if of_metric.empty:
+        # Honest empty outputs: e.g. kdamond_cpu_util when no run used DAMON.
+        reason = "no successful run of this campaign measured it"
+        note = _no_values_note(metric, reason)
+        for suffix in (".txt", ".stats.txt"):
+            atomic_write_text(Path(f"{stem_table}{suffix}"), note)
+        atomic_write_text(Path(f"{stem_table}.csv"), "workload,config,value,overhead_pct\n")
+        atomic_write_text(
+            Path(f"{stem_table}.html"),
+            f"<section><h3>{html.escape(metric)}</h3><p>{html.escape(reason)}.</p></section>\n",
+        )
+        plots.plot_message(f"{metric}: {reason}", stem_plot)
+        return
+    configs_with_values = [c for c in present if c in set(of_metric["config"])]
+    table = tables.build_table(
+        runs, metric, configs_with_values, baseline=BASELINE_CONFIG, arithmetic="exact"
+    )
+    atomic_write_text(Path(f"{stem_table}.txt"), tables.render_text(table))
+    atomic_write_text(Path(f"{stem_table}.stats.txt"), tables.render_text(table, annotate=True))
+    atomic_write_text(Path(f"{stem_table}.csv"), tables.render_csv(table))
+    atomic_write_text(Path(f"{stem_table}.html"), tables.render_html(table))
+    plots.plot_table(table, stem_plot)
+
+
+def summary_step(runs_csv: Path, out_dir: Path, configs: Sequence[str]) -> None:
+    """Headline sentences and the comparison with the published tables."""
+    out_dir = Path(out_dir)
+    runs = read_runs_csv(Path(runs_csv))
+    values = ok_values(runs)
+    present = [c for c in configs if c in set(values["config"])]
+    built = {}
+    for metric in SEED_TABLE_METRICS:
+        if metric in set(values["metric"]):
+            with_values = [
+                c for c in present if c in set(values[values["metric"] == metric]["config"])
+            ]
+            built[metric] = tables.build_table(runs, metric, with_values, baseline=BASELINE_CONFIG)
+    reproduced = headlines.compute_headlines(built)
+    published = headlines.compute_headlines(
+        {
+            m: reference.as_metric_table(reference.load_published(m))
+            for m in reference.published_metrics()
+        }
+    )
+    atomic_write_json(
+        out_dir / "headlines.json",
+        {
+            "reproduced": reproduced.to_dict(),
+            "published": {"source": reference.SEED_SOURCE, **published.to_dict()},
+        },
+    )
+    atomic_write_text(out_dir / "headlines.html", reproduced.to_html())
+    atomic_write_text(out_dir / "headlines.rst", reproduced.to_rst())
+    accels = sorted(set(values["accel"].dropna())) if not values.empty else []
+    kernels = sorted(set(values["guest_kernel"].dropna())) if not values.empty else []
+    comparisons = [
+        compare.compare_with_published(
+            built[m], reference.load_published(m), accels=accels, kernels=kernels
+        )
+        for m in reference.published_metrics()
+        if m in built and built[m].baseline is not None
+    ]
+    atomic_write_text(
+        out_dir / "compare-seed.txt",
+        "\n".join(compare.render_comparison_text(c) for c in comparisons)
+        or "no table with an orig baseline to compare\n",
+    )
+    atomic_write_text(out_dir / "compare-seed.csv", compare.render_comparison_csv(comparisons))
+    atomic_write_text(
+        out_dir / "compare-seed.html",
+        "\n".join(compare.render_comparison_html(c) for c in comparisons)
+        or "<p>No table with an orig baseline to compare.</p>\n",
+    )
+
+
+def record_step(result_json: Path, out_dir: Path) -> None:
+    """Heatmap, WSS distribution and WSS over time of one run's record, and
+    the accuracy against ground truth when the workload wrote one."""
+    from damon_eval.records import (
+        accuracy,
+        heatmap_grid,
+        load_ground_truth,
+        load_record,
+        plot_heatmap,
+        plot_wss,
+        wss_distribution,
+    )
+
+    result_json, out_dir = Path(result_json), Path(out_dir)
+    result = json.loads(result_json.read_text())
+    out_dir.mkdir(parents=True, exist_ok=True)
+    record_info = result.get("record")
+    if result["status"] != "ok" or not record_info:
+        raise DamonEvalError(f"{result_json}: no record (status {result['status']})")
+    record = load_record(result_json.parent / record_info["file"], allow_partial=True)
+    plot_heatmap(heatmap_grid(record), out_dir / "heatmap.png")
+    percentiles = list(range(0, 101, 1))
+    plot_wss(wss_distribution(record, sortby="size"), percentiles, out_dir / "wss_sz.png")
+    plot_wss(wss_distribution(record, sortby="time"), percentiles, out_dir / "wss_time.png")
+    truth_path = result_json.parent / "truth.json"
+    summary: dict[str, Any] = {"run": result["run"], "record": record_info}
+    if truth_path.is_file():
+        frame = accuracy(record, load_ground_truth(truth_path))
+        atomic_write_text(out_dir / "accuracy.csv", frame.to_csv(index=False))
+        summary["accuracy"] = json.loads(frame.to_json(orient="records"))
+    else:
+        atomic_write_text(out_dir / "accuracy.csv", "note\nthe workload writes no ground truth\n")
+    atomic_write_json(out_dir / "record.json", summary)
+
+
+def provenance_step(campaign_json: Path, result_paths: Sequence[Path], out_html: Path) -> None:
+    """One page: guest kernel and image, accelerator, configurations with raw
+    scheme values, host, harness revision, and failed runs."""
+    campaign = json.loads(Path(campaign_json).read_text())
+    runs = [json.loads(Path(p).read_text()) for p in result_paths]
+    guests: dict[str, dict] = {}
+    hosts: dict[str, dict] = {}
+    configurations: dict[str, dict] = {}
+    revisions: set[str] = set()
+    workloads: dict[str, dict] = {}
+    failed = []
+    for run in runs:
+        prov = run["provenance"]
+        guest = prov.get("guest", {})
+        guests.setdefault(json.dumps(guest, sort_keys=True), guest)
+        host = prov.get("host", {})
+        host_key = {k: v for k, v in host.items() if k != "loadavg_1_5_15"}
+        hosts.setdefault(json.dumps(host_key, sort_keys=True), host_key)
+        configurations.setdefault(run["run"]["config"], prov.get("config", {}))
+        workloads.setdefault(prov.get("workload", {}).get("id", "?"), prov.get("workload", {}))
+        revisions.add(prov.get("harness_revision", "unknown"))
+        if run["status"] != "ok":
+            failed.append(run)
+    environment = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(TEMPLATE_DIR), autoescape=True, keep_trailing_newline=True
+    )
+    page = environment.get_template("provenance.html.j2").render(
+        campaign=campaign,
+        guests=list(guests.values()),
+        hosts=list(hosts.values()),
+        configurations=configurations,
+        workloads=workloads,
+        revisions=sorted(revisions),
+        failed=failed,
+        nr_runs=len(runs),
+        metrics=METRICS,
+        as_json=lambda obj: json.dumps(obj, indent=2, sort_keys=True),
+    )
+    atomic_write_text(Path(out_html), page)
+
+
+def run_logged(log_path: str | Path, step, *args: Any) -> None:
+    """Run one step with its logging (and any error) going to the rule's log."""
+    logging.basicConfig(
+        filename=str(log_path),
+        level=logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        force=True,
+    )
+    try:
+        step(*args)
+    except Exception:
+        log.exception("%s failed", step.__name__)
+        raise

@@ -1,0 +1,133 @@
+# Analysis: cheap, deterministic jobs that run in parallel once the runs exist.
+
+
+rule collect:
+    input:
+        results=all_run_results(),
+    output:
+        runs=f"{SUMMARY}/runs.csv",
+    log:
+        f"{RESULTS}/logs/collect.log",
+    conda:
+        "../envs/damon-eval.yaml"
+    script:
+        "../scripts/collect.py"
+
+
+rule metric:
+    input:
+        runs=rules.collect.output.runs,
+    output:
+        text=f"{SUMMARY}/tables/{{metric}}.txt",
+        stats=f"{SUMMARY}/tables/{{metric}}.stats.txt",
+        csv=f"{SUMMARY}/tables/{{metric}}.csv",
+        html=report(
+            f"{SUMMARY}/tables/{{metric}}.html",
+            caption="../report/table.rst",
+            category="1. Tables",
+            labels={"metric": "{metric}"},
+        ),
+        png=report(
+            f"{SUMMARY}/plots/{{metric}}.png",
+            caption="../report/plot.rst",
+            category="3. Overhead plots",
+            labels={"metric": "{metric}", "format": "png"},
+        ),
+        svg=f"{SUMMARY}/plots/{{metric}}.svg",
+    log:
+        f"{RESULTS}/logs/metric/{{metric}}.log",
+    params:
+        configs=CAMPAIGN.configs,
+    wildcard_constraints:
+        metric=r"[a-z_]+(\.[a-z_]+)?",
+    conda:
+        "../envs/damon-eval.yaml"
+    script:
+        "../scripts/metric.py"
+
+
+rule summary:
+    input:
+        runs=rules.collect.output.runs,
+    output:
+        headlines=report(
+            f"{SUMMARY}/headlines.html",
+            caption="../report/headlines.rst",
+            category="0. Headlines",
+        ),
+        headlines_json=f"{SUMMARY}/headlines.json",
+        headlines_rst=f"{SUMMARY}/headlines.rst",
+        compare=report(
+            f"{SUMMARY}/compare-seed.html",
+            caption="../report/compare.rst",
+            category="2. Published vs reproduced",
+        ),
+        compare_text=f"{SUMMARY}/compare-seed.txt",
+        compare_csv=f"{SUMMARY}/compare-seed.csv",
+    log:
+        f"{RESULTS}/logs/summary.log",
+    params:
+        configs=CAMPAIGN.configs,
+    conda:
+        "../envs/damon-eval.yaml"
+    script:
+        "../scripts/summary.py"
+
+
+rule record_reports:
+    input:
+        result=f"{RESULTS}/runs/{{suite}}/{{workload}}/{{config}}/{{repeat}}/result.json",
+    output:
+        heatmap=report(
+            f"{SUMMARY}/records/{{suite}}/{{workload}}/{{config}}/{{repeat}}/heatmap.png",
+            caption="../report/heatmap.rst",
+            category="4. Access patterns",
+            subcategory="{suite}/{workload}",
+            labels={"config": "{config}", "figure": "heatmap"},
+        ),
+        wss_sz=report(
+            f"{SUMMARY}/records/{{suite}}/{{workload}}/{{config}}/{{repeat}}/wss_sz.png",
+            caption="../report/wss.rst",
+            category="4. Access patterns",
+            subcategory="{suite}/{workload}",
+            labels={"config": "{config}", "figure": "wss distribution"},
+        ),
+        wss_time=report(
+            f"{SUMMARY}/records/{{suite}}/{{workload}}/{{config}}/{{repeat}}/wss_time.png",
+            caption="../report/wss.rst",
+            category="4. Access patterns",
+            subcategory="{suite}/{workload}",
+            labels={"config": "{config}", "figure": "wss over time"},
+        ),
+        accuracy=report(
+            f"{SUMMARY}/records/{{suite}}/{{workload}}/{{config}}/{{repeat}}/accuracy.csv",
+            caption="../report/accuracy.rst",
+            category="4. Access patterns",
+            subcategory="{suite}/{workload}",
+            labels={"config": "{config}", "figure": "accuracy"},
+        ),
+        summary=f"{SUMMARY}/records/{{suite}}/{{workload}}/{{config}}/{{repeat}}/record.json",
+    log:
+        f"{RESULTS}/logs/record/{{suite}}/{{workload}}/{{config}}/{{repeat}}.log",
+    conda:
+        "../envs/damon-eval.yaml"
+    script:
+        "../scripts/record.py"
+
+
+rule provenance:
+    input:
+        campaign=CAMPAIGN_JSON,
+        results=all_run_results(),
+    output:
+        page=report(
+            f"{SUMMARY}/provenance.html",
+            caption="../report/provenance.rst",
+            category="5. Provenance",
+        ),
+    log:
+        f"{RESULTS}/logs/provenance.log",
+    conda:
+        "../envs/damon-eval.yaml"
+    script:
+        "../scripts/provenance.py"
