@@ -41,6 +41,7 @@ from damon_eval.measure.agent import (
     AgentInvocation,
     build_agent_locally,
     compile_command,
+    guest_build_script,
     hold_prefix,
     local_compilers,
 )
@@ -522,3 +523,15 @@ def test_agent_resident_memory_stays_under_one_mebibyte(agent, tmp_path):
     agent_rss = max(s.agent_rss_kib for s in samples)
     print(f"de-agent ({agent.name}) max VmRSS: {agent_rss} KiB")
     assert 0 < agent_rss < 1024
+
+
+def test_guest_build_script_builds_a_working_agent(tmp_path):
+    need_compiler()
+    source = Path(__file__).parents[2] / "damon_eval/data/agent/de-agent.c"
+    output = tmp_path / "bin" / "de-agent"
+    proc = subprocess.run(
+        ["sh", "-c", guest_build_script(str(source), str(output))], capture_output=True, text=True
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert "de-agent built with" in proc.stdout
+    assert subprocess.run([output, "--version"], capture_output=True, text=True).returncode == 0
