@@ -37,10 +37,13 @@ def _scaled(base: float, scale: float, minimum: int) -> int:
 
 def _generate(path: str, command: str) -> str:
     """Make ``path`` with ``command`` (which writes ``$tmp``) unless it exists; atomic."""
+    directory, name = path.rsplit("/", 1)
     quoted = shlex.quote(path)
+    # the temporary name keeps the extension: vips picks its file format by it
+    tmp = shlex.quote(f"{directory}/tmp-{name}")
     return (
-        f"if [ ! -e {quoted} ]; then mkdir -p {shlex.quote(path.rsplit('/', 1)[0])} && "
-        f'tmp={quoted}.tmp && {command} && mv "$tmp" {quoted}; fi'
+        f"if [ ! -e {quoted} ]; then mkdir -p {shlex.quote(directory)} && "
+        f'tmp={tmp} && {command} && mv "$tmp" {quoted}; fi'
     )
 
 
