@@ -77,15 +77,19 @@ class RunParams:
 
     out_dir: str
     scale: float = 1.0
-    threads: int = 1
+    threads: int | None = None  # None: the workload's default (PARSEC: parsec.threads, else 1)
     input_size: str | None = None
     agent_path: str = GUEST_AGENT_PATH
 
     def __post_init__(self) -> None:
         if not self.scale > 0:
             raise ConfigError(f"scale must be > 0, not {self.scale}")
-        if self.threads < 1:
+        if self.threads is not None and self.threads < 1:
             raise ConfigError(f"threads must be >= 1, not {self.threads}")
+
+    @property
+    def nr_threads(self) -> int:
+        return self.threads or 1
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,6 +107,7 @@ class ParsecSource:
 
     path: Path
     input_size: str = "native"
+    threads: int = 1
     guest_root: str = "/opt/parsec-3.0"
 
     @property
@@ -124,28 +129,37 @@ class WorkloadContext:
 
     @classmethod
     def from_config(cls, config: Mapping[str, Any] | None) -> WorkloadContext:
-        """From a campaign config: ``parsec: {path, input}``, ``guest_packages: [...]``."""
+        """From a campaign config: ``parsec: {path, input, threads}``, ``guest_packages``.
+
+        ``parsec.path: null`` (the campaign default) means PARSEC is not provided.
+        """
         config = config or {}
         parsec = None
         raw = config.get("parsec")
+        if isinstance(raw, str):
+            raw = {"path": raw}
+        if raw is not None and (not isinstance(raw, Mapping) or "path" not in raw):
+            raise ConfigError(
+                f"config key parsec must be a mapping with a path, e.g. "
+                f"'parsec: {{path: /srv/parsec-3.0, input: native}}'; got {raw!r}"
+            )
         if raw is not None:
-            if isinstance(raw, str):
-                raw = {"path": raw}
-            if not isinstance(raw, Mapping) or "path" not in raw:
-                raise ConfigError(
-                    f"config key parsec must be a mapping with a path, e.g. "
-                    f"'parsec: {{path: /srv/parsec-3.0, input: native}}'; got {raw!r}"
-                )
-            unknown = set(raw) - {"path", "input", "guest_root"}
+            unknown = set(raw) - {"path", "input", "threads", "guest_root"}
             if unknown:
                 raise ConfigError(
-                    f"unknown parsec key(s) {sorted(unknown)}; valid: path, input, guest_root"
+                    f"unknown parsec key(s) {sorted(unknown)}; valid: path, input, threads, "
+                    f"guest_root"
                 )
             input_size = str(raw.get("input", "native"))
             check_input_size(input_size)
+            threads = raw.get("threads", 1)
+            if not isinstance(threads, int) or threads < 1:
+                raise ConfigError(f"parsec threads must be an integer >= 1, not {threads!r}")
+        if raw is not None and raw.get("path"):
             parsec = ParsecSource(
                 path=Path(str(raw["path"])).expanduser(),
                 input_size=input_size,
+                threads=threads,
                 guest_root=str(raw.get("guest_root", "/opt/parsec-3.0")),
             )
         packages = config.get("guest_packages")

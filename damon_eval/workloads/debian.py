@@ -66,7 +66,7 @@ def _x264_prepare(params: RunParams) -> tuple[str, ...]:
 def _x264_command(params: RunParams) -> tuple[str, ...]:
     return (
         "x264",
-        *("--preset", "medium", "--threads", str(params.threads), "--no-progress"),
+        *("--preset", "medium", "--threads", str(params.nr_threads), "--no-progress"),
         *("-o", "/dev/null", _x264_input(params)),
     )
 
@@ -95,7 +95,7 @@ def _vips_command(params: RunParams) -> tuple[str, ...]:
     return (
         "vips",
         *("gaussblur", _vips_input(params), f"{GUEST_SCRATCH_DIR}/vips-out.v", "20"),
-        *("--precision", "float", f"--vips-concurrency={params.threads}"),
+        *("--precision", "float", f"--vips-concurrency={params.nr_threads}"),
     )
 
 
@@ -133,7 +133,7 @@ def _zstd_prepare(params: RunParams) -> tuple[str, ...]:
 def _zstd_command(params: RunParams) -> tuple[str, ...]:
     return (
         "zstd",
-        *("-19", "--long=27", f"-T{params.threads}", "-q", "-f"),
+        *("-19", "--long=27", f"-T{params.nr_threads}", "-q", "-f"),
         *("-o", "/dev/null", _zstd_input(params)),
     )
 

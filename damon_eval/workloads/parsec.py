@@ -171,10 +171,11 @@ class ParsecWorkload(Workload):
         input_size = params.input_size or context.parsec.input_size
         check_input_size(input_size)
         root = self._root(context)
+        threads = params.threads or context.parsec.threads
         return RunPlan(
             command=(
                 f"{root}/bin/parsecmgmt",
-                *("-a", "run", "-p", self.package, "-i", input_size, "-n", str(params.threads)),
+                *("-a", "run", "-p", self.package, "-i", input_size, "-n", str(threads)),
                 *("-s", hold_prefix(params.agent_path)),
             ),
             hold="child",

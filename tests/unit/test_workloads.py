@@ -227,3 +227,18 @@ def test_workloads_list_bad_config_is_one_line_error(capsys, tmp_path):
     config.write_text("parsec: [1, 2]\n")
     assert main(["workloads", "list", "--config", str(config)]) == 2
     assert "config key parsec must be a mapping" in capsys.readouterr().err
+
+
+def test_campaign_style_parsec_section(tmp_path):
+    """The campaign schema's shape: path may be null, threads feed parsecmgmt -n."""
+    unset = WorkloadContext.from_config({"parsec": {"path": None, "input": "native", "threads": 1}})
+    assert unset.parsec is None
+    root = _fake_tree(tmp_path / "parsec-3.0")
+    context = WorkloadContext.from_config({"parsec": {"path": str(root), "threads": 8}})
+    plan = get_workload("parsec3/canneal").run_plan(context, RunParams(out_dir="/r"))
+    assert plan.command[plan.command.index("-n") + 1] == "8"
+    explicit = RunParams(out_dir="/r", threads=2)
+    plan = get_workload("parsec3/canneal").run_plan(context, explicit)
+    assert plan.command[plan.command.index("-n") + 1] == "2"
+    with pytest.raises(ConfigError, match="parsec threads must be an integer >= 1, not 0"):
+        WorkloadContext.from_config({"parsec": {"path": str(root), "threads": 0}})

@@ -13,7 +13,6 @@ import os
 import shutil
 import signal
 import subprocess
-from pathlib import Path
 
 import pytest
 from agent_helpers import finish, need_compiler, proc_comm, proc_state, read_pid_file, wait_until
@@ -21,30 +20,8 @@ from agent_helpers import finish, need_compiler, proc_comm, proc_state, read_pid
 from damon_eval.measure.agent import build_agent_locally
 from damon_eval.measure.samples import compute_metrics, load_agent_output
 from damon_eval.workloads import RunParams, WorkloadContext, get_workload
-from damon_eval.workloads.base import GUEST_PREFIX
+from damon_eval.workloads.local import local_agent_argv, prepare_locally
 from damon_eval.workloads.truth import load_ground_truth
-
-GUEST_VAR = "/var/tmp/damon-eval"
-
-
-def _localize(text: str, root: Path) -> str:
-    return text.replace(GUEST_PREFIX, f"{root}/opt").replace(GUEST_VAR, f"{root}/var")
-
-
-def _prepare_locally(workload, context, params, root: Path) -> None:
-    plan = workload.prepare(context, params)
-    for upload in plan.uploads:
-        dest = Path(_localize(upload.dest, root))
-        dest.parent.mkdir(parents=True, exist_ok=True)
-        data = upload.source.read_bytes()
-        if upload.source.suffix in (".sh", ".cfg", ".sql", ".py", ".c"):
-            data = _localize(data.decode(), root).encode()
-        dest.write_bytes(data)
-        dest.chmod(upload.source.stat().st_mode)
-    script = _localize(plan.script(), root)
-    proc = subprocess.run(["sh", "-c", script], capture_output=True, text=True, timeout=300)
-    assert proc.returncode == 0, f"prepare failed:\n{script}\n{proc.stderr}"
-
 
 CASES = [
     # id, scale, programs it needs here, minimal peak RSS of the target tree (KiB)
@@ -70,9 +47,9 @@ def test_workload_runs_under_the_agent(tmp_path, workload_id, scale, programs, m
     root = tmp_path / "guest"
     out = tmp_path / "run"
     params = RunParams(out_dir=str(out), scale=scale, agent_path=str(agent))
-    _prepare_locally(workload, context, params, root)
-    invocation = workload.agent_invocation(context, params, interval_ms=100, timeout_s=120)
-    argv = [_localize(arg, root) for arg in invocation.argv()]
+    prepared = prepare_locally(workload, context, params, root)
+    assert prepared.returncode == 0, prepared.stderr
+    argv = local_agent_argv(workload, context, params, root, interval_ms=100, timeout_s=120)
     proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     pid = wait_until(lambda: read_pid_file(out / "target.pid"), 30, "held target")
     plan = workload.run_plan(context, params)

@@ -579,7 +579,8 @@ static long long workload_rss_kib(int *nr_procs)
 /* Signal the whole workload: its process group and every descendant of ours. */
 static void kill_workload(int sig)
 {
-	if (st.top_pid > 0)
+	/* once the group leader is reaped its id may be reused: rely on the tree scan */
+	if (st.top_pid > 0 && !st.top_exited)
 		kill(-st.top_pid, sig);
 	scan_procs();
 	mark_tree(0, st.self_pid, 0);
@@ -1457,6 +1458,24 @@ static void copy_opt(char *dst, const char *src, const char *what)
 		fatal("%s too long", what);
 }
 
+/* mkdir -p */
+static int make_dirs(const char *path)
+{
+	char buf[PATH_CAP];
+
+	if (snprintf(buf, sizeof(buf), "%s", path) >= (int)sizeof(buf))
+		return -1;
+	for (char *p = buf + 1; *p; p++) {
+		if (*p != '/')
+			continue;
+		*p = '\0';
+		if (mkdir(buf, 0755) && errno != EEXIST)
+			return -1;
+		*p = '/';
+	}
+	return mkdir(buf, 0755) && errno != EEXIST ? -1 : 0;
+}
+
 static int cmd_run(int argc, char **argv)
 {
 	static const struct option longopts[] = {
@@ -1521,7 +1540,7 @@ static int cmd_run(int argc, char **argv)
 	if (optind >= argc)
 		fatal("run: no command given (put it after --)");
 	opt.cmd = argv + optind;
-	if (mkdir(opt.out_dir, 0755) && errno != EEXIST)
+	if (make_dirs(opt.out_dir))
 		fatal("cannot create %s: %s", opt.out_dir, strerror(errno));
 	if (!opt.workload_log) {
 		out_path(log_default, sizeof(log_default), "workload.log");
