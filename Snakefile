@@ -1,13 +1,16 @@
-# damon-eval pipeline: wiring only; rules live in workflow/rules/*.smk.
+# damon-eval pipeline: wiring only.  Rules live in workflow/rules/*.smk; all
+# logic lives in the damon_eval package.  See docs/pipeline.md.
 from snakemake.utils import min_version
 
 min_version("9.0")
 
 
 include: "workflow/rules/common.smk"
+include: "workflow/rules/guest.smk"
+include: "workflow/rules/run.smk"
 
 
 rule all:
     default_target: True
     input:
-        all_targets(),
+        all_run_results(),

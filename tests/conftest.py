@@ -7,6 +7,7 @@ unit test that needs no root, no QEMU and no network.
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import pytest
@@ -17,3 +18,7 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 @pytest.fixture
 def repo_root() -> Path:
     return REPO_ROOT
+
+
+# Test-data generators (tests/fixtures/*.py) are importable from every test.
+sys.path.insert(0, str(REPO_ROOT / "tests" / "fixtures"))

@@ -1,1 +1,1 @@
-"""One measured run: the in-guest agent, its samples, and the metrics they yield."""
+"""One measured run: configuration, guest-side agent, samples, result."""

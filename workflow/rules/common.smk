@@ -1,5 +1,65 @@
-# Helpers shared by the rules.  All logic lives in the damon_eval package.
+# Shared helpers: load and validate the campaign, plan the runs.  All logic
+# lives in the damon_eval package; this file only adapts it to Snakemake.
+import json
+from pathlib import Path
+
+from damon_eval.atomic import atomic_write_json
+from damon_eval.campaign import campaign_from_dict, load_campaign_mapping
+
+DEFAULT_CAMPAIGN = "configs/default.yaml"
+# Without --configfile the default campaign runs; --config KEY=VALUE overrides
+# keys of whichever campaign file is used.
+if workflow.configfiles:
+    CAMPAIGN_SOURCE = str(workflow.configfiles[-1])
+    CAMPAIGN_MAPPING = dict(config)
+else:
+    CAMPAIGN_SOURCE = DEFAULT_CAMPAIGN
+    CAMPAIGN_MAPPING = {**load_campaign_mapping(DEFAULT_CAMPAIGN), **config}
+# Validated before anything runs: a bad campaign stops here with one line.
+CAMPAIGN = campaign_from_dict(CAMPAIGN_MAPPING, CAMPAIGN_SOURCE)
+RESULTS = CAMPAIGN.settings["results_dir"]
+RUNS = CAMPAIGN.runs()
+CAMPAIGN_JSON = f"{RESULTS}/campaign.json"
 
 
-def all_targets():
-    return []
+def write_resolved_campaign():
+    """The resolved campaign (file plus --config overrides) that every run reads."""
+    path = Path(CAMPAIGN_JSON)
+    content = {"source": str(CAMPAIGN_SOURCE), "settings": CAMPAIGN.settings}
+    if not path.exists() or json.loads(path.read_text()) != content:
+        atomic_write_json(path, content)
+
+
+write_resolved_campaign()
+
+
+wildcard_constraints:
+    suite=r"[a-z0-9_]+",
+    workload=r"[A-Za-z0-9_.-]+",
+    config=r"[a-z][a-z0-9_-]*",
+    repeat=r"[0-9]{2}",
+
+
+def run_result(key):
+    return f"{RESULTS}/runs/{key.relative_dir}/result.json"
+
+
+def all_run_results():
+    return [run_result(key) for key in RUNS]
+
+
+def run_results_of_config(config_name):
+    return [run_result(key) for key in RUNS if key.config == config_name]
+
+
+def run_priority(wildcards):
+    from damon_eval.campaign import RunKey
+
+    key = RunKey(
+        wildcards.suite, wildcards.workload, wildcards.config, int(wildcards.repeat)
+    )
+    return CAMPAIGN.priority(key)
+
+
+def attempt_number(wildcards, attempt):
+    return attempt

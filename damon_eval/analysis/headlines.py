@@ -1,0 +1,411 @@
+"""The evaluation document's result sentences, computed from the tables.
+
+The seed derives its headline numbers from the ROUNDED table percentages and
+TRUNCATES (not rounds) derived ratios to two decimals:
+
+* 'ethp' removes ``trunc2((1 - ethp_mem / thp_mem) * 100)`` % of THP memory
+  waste (1 - 4.15/6.04 -> 31.29) while preserving
+  ``trunc2(ethp_speedup / thp_speedup * 100)`` % of THP speedup
+  (3.76/6.20 = 60.645... -> 60.64; ocean_ncp 23.66/44.76 -> 52.85);
+* speedups are the negated runtime overheads, reductions the negated memory
+  overheads, all as printed (``%.2f``).
+
+"Best" and "worst" cases (docs/analysis.md):
+
+* THP's best case: the largest speedup (most negative runtime overhead);
+  its worst case: the largest ``memused.avg`` overhead.  The per-workload
+  'ethp' sentence is about THP's best-case workload.
+* prcl's best case: the largest residential-set (``rss.avg``) reduction; the
+  seed's parsec3/freqmine.
+
+Evaluative words of the seed ("only", "modest", "Interestingly") are left
+out: the sentences state numbers.  Ties go to the first workload in table order.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass
+from decimal import ROUND_DOWN, Decimal, localcontext
+
+from damon_eval.analysis.tables import MetricTable
+from damon_eval.analysis.templates import render_template
+
+RUNTIME = "runtime"
+MEMORY = "memused.avg"
+RSS = "rss.avg"
+KDAMOND_CPU = "kdamond_cpu_util"
+CPU_LIMIT_PCT = Decimal(1)
+_CENT = Decimal("0.01")
+
+
+@dataclass(frozen=True, slots=True)
+class Number:
+    """One headline number with how it was obtained."""
+
+    key: str
+    text: str  # as printed, e.g. "31.29"
+    derivation: str
+    workload: str = ""
+
+    @property
+    def value(self) -> float:
+        return float(self.text)
+
+
+@dataclass(frozen=True, slots=True)
+class Section:
+    title: str
+    sentences: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Headlines:
+    numbers: tuple[Number, ...]
+    sections: tuple[Section, ...]
+    skipped: tuple[str, ...]
+
+    def number(self, key: str) -> Number:
+        for number in self.numbers:
+            if number.key == key:
+                return number
+        raise KeyError(f"no headline number {key!r}; have: {', '.join(self.keys())}")
+
+    def keys(self) -> list[str]:
+        return [n.key for n in self.numbers]
+
+    def text(self) -> str:
+        return "\n\n".join(" ".join(s.sentences) for s in self.sections)
+
+    def to_dict(self) -> dict:
+        return {
+            "numbers": {
+                n.key: {
+                    "value": n.value,
+                    "text": n.text,
+                    "derivation": n.derivation,
+                    **({"workload": n.workload} if n.workload else {}),
+                }
+                for n in self.numbers
+            },
+            "sections": [{"title": s.title, "sentences": list(s.sentences)} for s in self.sections],
+            "skipped": list(self.skipped),
+        }
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), indent=2, sort_keys=True) + "\n"
+
+    def to_rst(self, title: str = "Results in brief") -> str:
+        lines = [title, "=" * len(title), ""]
+        for section in self.sections:
+            lines += [section.title, "-" * len(section.title), ""]
+            lines += [*_wrap(" ".join(section.sentences)), ""]
+        if self.skipped:
+            lines += ["Not stated (missing data):", ""]
+            lines += [f"- {reason}" for reason in self.skipped] + [""]
+        return "\n".join(lines)
+
+    def to_html(self) -> str:
+        return render_template("headlines.html.j2", headlines=self)
+
+
+def _wrap(text: str, width: int = 79) -> list[str]:
+    lines: list[str] = []
+    line = ""
+    for word in text.split():
+        if line and len(line) + 1 + len(word) > width:
+            lines.append(line)
+            line = word
+        else:
+            line = f"{line} {word}" if line else word
+    if line:
+        lines.append(line)
+    return lines
+
+
+def _printed(value: float) -> Decimal:
+    """A percentage as the table prints it (``%.2f``), exactly."""
+    return Decimal(f"{value:.2f}")
+
+
+def _negated(value: Decimal) -> Decimal:
+    return Decimal(0) - value  # not -value: keeps "0.00" from becoming "-0.00"
+
+
+def _truncated(value: Decimal) -> Decimal:
+    return value.quantize(_CENT, rounding=ROUND_DOWN)
+
+
+def _ratio_pct(numerator: Decimal, denominator: Decimal) -> Decimal:
+    with localcontext() as ctx:
+        ctx.prec = 34
+        return _truncated(numerator / denominator * 100)
+
+
+def _removed_pct(kept: Decimal, original: Decimal) -> Decimal:
+    with localcontext() as ctx:
+        ctx.prec = 34
+        return _truncated((1 - kept / original) * 100)
+
+
+class _Builder:
+    def __init__(self, tables: Mapping[str, MetricTable]):
+        self.tables = tables
+        self.numbers: list[Number] = []
+        self.sections: list[Section] = []
+        self.skipped: list[str] = []
+
+    def total(self, metric: str, config: str) -> Decimal | None:
+        table = self.tables.get(metric)
+        if table is None or table.baseline is None or config not in table.summary:
+            return None
+        overhead = table.summary[config].overhead_pct
+        return None if overhead is None else _printed(overhead)
+
+    def per_workload(self, metric: str, config: str) -> dict[str, Decimal]:
+        table = self.tables.get(metric)
+        if table is None or table.baseline is None or config not in table.configs:
+            return {}
+        out = {}
+        for workload in table.workloads:
+            overhead = table.cell(workload, config).overhead_pct
+            if overhead is not None:
+                out[workload] = _printed(overhead)
+        return out
+
+    def add(self, key: str, value: Decimal, derivation: str, workload: str = "") -> str:
+        text = f"{value:.2f}"
+        self.numbers.append(Number(key, text, derivation, workload))
+        return text
+
+    def need(self, what: str, *values: object) -> bool:
+        if any(v is None for v in values):
+            self.skipped.append(f"{what}: a needed table or configuration is missing")
+            return False
+        return True
+
+
+def compute_headlines(tables: Mapping[str, MetricTable]) -> Headlines:
+    """Headline numbers and sentences from the runtime, memused.avg and rss.avg tables.
+
+    ``tables`` maps metric names to tables (kdamond_cpu_util optional).
+    Sentences whose inputs are missing are listed in ``skipped``.
+    """
+    b = _Builder(tables)
+    summary: list[str] = []
+    _overheads(b, summary)
+    _thp(b, summary)
+    _prcl(b, summary)
+    if summary:
+        b.sections.insert(0, Section("Summary", tuple(summary)))
+    return Headlines(tuple(b.numbers), tuple(b.sections), tuple(b.skipped))
+
+
+def _overheads(b: _Builder, summary: list[str]) -> None:
+    sentences = []
+    rec_rt, rec_mem = b.total(RUNTIME, "rec"), b.total(MEMORY, "rec")
+    if b.need("DAMON overheads ('rec')", rec_rt, rec_mem):
+        rt = b.add("rec_runtime_overhead_pct", rec_rt, "runtime total overhead of rec")
+        mem = b.add("rec_memory_overhead_pct", rec_mem, "memused.avg total overhead of rec")
+        summary.append(
+            f"DAMON increases system memory usage by {mem}% and slows target workloads "
+            f"down by {rt}%."
+        )
+        sentences.append(
+            f"In total, DAMON virtual memory access recording feature ('rec') incurs {rt}% "
+            f"runtime overhead and {mem}% memory space overhead."
+        )
+    prec_rt, prec_mem = b.total(RUNTIME, "prec"), b.total(MEMORY, "prec")
+    if b.need("DAMON overheads ('prec')", prec_rt, prec_mem):
+        rt = b.add("prec_runtime_overhead_pct", prec_rt, "runtime total overhead of prec")
+        mem = b.add("prec_memory_overhead_pct", prec_mem, "memused.avg total overhead of prec")
+        sentences.append(
+            f"The physical memory access recording ('prec') shows {rt}% for runtime and "
+            f"{mem}% for memory footprint."
+        )
+    _kdamond_cpu(b, summary, sentences)
+    if sentences:
+        b.sections.append(Section("DAMON Overheads", tuple(sentences)))
+
+
+def _kdamond_cpu(b: _Builder, summary: list[str], sentences: list[str]) -> None:
+    table = b.tables.get(KDAMOND_CPU)
+    if table is None:
+        b.skipped.append("kdamond CPU use: no kdamond_cpu_util table")
+        return
+    values = [
+        Decimal(repr(cell.estimate.value))
+        for cell in table.cells.values()
+        if cell.estimate is not None
+    ]
+    if not values:
+        b.skipped.append("kdamond CPU use: no kdamond_cpu_util values")
+        return
+    below = sum(1 for v in values if v < CPU_LIMIT_PCT)
+    highest = max(values)
+    b.numbers.append(
+        Number(
+            "kdamond_cpu_below_1pct_cells",
+            str(below),
+            f"cells (workload, configuration) with mean kdamond_cpu_util < 1 of {len(values)}",
+        )
+    )
+    peak = b.add("kdamond_cpu_max_pct", highest, "largest mean kdamond_cpu_util of any cell")
+    sentence = (
+        f"kdamond consumes less than 1% CPU time in {below} of {len(values)} measured cases "
+        f"(at most {peak}%)."
+    )
+    summary.append(sentence)
+    sentences.append(sentence)
+
+
+def _best(values: Mapping[str, Decimal], *, largest: bool) -> str:
+    """The first workload with the largest (or smallest) value, in table order."""
+    target = max(values.values()) if largest else min(values.values())
+    return next(w for w, v in values.items() if v == target)
+
+
+def _thp(b: _Builder, summary: list[str]) -> None:
+    sentences: list[str] = []
+    thp_rt, thp_mem = b.total(RUNTIME, "thp"), b.total(MEMORY, "thp")
+    if not b.need("THP", thp_rt, thp_mem):
+        return
+    thp_speedup = _negated(thp_rt)
+    speed = b.add("thp_speedup_pct", thp_speedup, "negated runtime total overhead of thp")
+    mem = b.add("thp_memory_overhead_pct", thp_mem, "memused.avg total overhead of thp")
+    sentences.append(
+        f"THP 'always' enabled policy achieves {speed}% speedup but incurs {mem}% memory overhead."
+    )
+    speedups = {w: _negated(v) for w, v in b.per_workload(RUNTIME, "thp").items()}
+    memory = b.per_workload(MEMORY, "thp")
+    best = worst = ""
+    if speedups and memory:
+        best = _best(speedups, largest=True)
+        worst = _best(memory, largest=True)
+        best_text = b.add("thp_best_speedup_pct", speedups[best], "largest per-workload", best)
+        worst_text = b.add(
+            "thp_worst_memory_overhead_pct", memory[worst], "largest per-workload", worst
+        )
+        sentences.append(
+            f"It achieves {best_text}% speedup in the best case, but {worst_text}% memory "
+            "overhead in the worst case."
+        )
+        if best == worst:
+            sentences.append(f"Both the best and worst-case are with '{best}'.")
+        else:
+            sentences.append(f"The best case is '{best}', the worst case '{worst}'.")
+    ethp_rt, ethp_mem = b.total(RUNTIME, "ethp"), b.total(MEMORY, "ethp")
+    if b.need("ethp", ethp_rt, ethp_mem):
+        ethp_speedup = _negated(ethp_rt)
+        e_speed = b.add("ethp_speedup_pct", ethp_speedup, "negated runtime total overhead")
+        e_mem = b.add("ethp_memory_overhead_pct", ethp_mem, "memused.avg total overhead")
+        sentences.append(f"'ethp' shows {e_speed}% speedup and {e_mem}% memory overhead.")
+        ratios = _ethp_ratios(b, thp_speedup, thp_mem, ethp_speedup, ethp_mem, "", "in total")
+        if ratios:
+            removed, kept = ratios
+            sentences.append(
+                f"In other words, 'ethp' removes {removed}% of THP memory waste while "
+                f"preserving {kept}% of THP speedup in total."
+            )
+            summary.append(
+                f"'ethp' removes {removed}% of THP memory overheads while preserving "
+                f"{kept}% of THP speedup."
+            )
+        ethp_speedups = {w: _negated(v) for w, v in b.per_workload(RUNTIME, "ethp").items()}
+        ethp_memory = b.per_workload(MEMORY, "ethp")
+        if best and best in ethp_speedups and best in ethp_memory and best in memory:
+            ratios = _ethp_ratios(
+                b,
+                speedups[best],
+                memory[best],
+                ethp_speedups[best],
+                ethp_memory[best],
+                best,
+                f"for {best}",
+            )
+            if ratios:
+                removed, kept = ratios
+                sentences.append(
+                    f"In the case of the '{best}', 'ethp' removes {removed}% of THP memory "
+                    f"waste while preserving {kept}% of THP speedup."
+                )
+    b.sections.append(Section("Efficient THP", tuple(sentences)))
+
+
+def _ethp_ratios(
+    b: _Builder,
+    thp_speedup: Decimal,
+    thp_mem: Decimal,
+    ethp_speedup: Decimal,
+    ethp_mem: Decimal,
+    workload: str,
+    where: str,
+) -> tuple[str, str] | None:
+    if thp_mem <= 0 or thp_speedup <= 0:
+        b.skipped.append(
+            f"ethp's share of THP waste and speedup {where}: THP shows "
+            f"{thp_speedup}% speedup and {thp_mem}% memory overhead; the shares are defined "
+            "only when both are positive"
+        )
+        return None
+    suffix = "_thp_best_case" if workload else ""
+    removed = b.add(
+        f"ethp_thp_memory_waste_removed_pct{suffix}",
+        _removed_pct(ethp_mem, thp_mem),
+        f"(1 - {ethp_mem}/{thp_mem}) * 100, truncated",
+        workload,
+    )
+    kept = b.add(
+        f"ethp_thp_speedup_preserved_pct{suffix}",
+        _ratio_pct(ethp_speedup, thp_speedup),
+        f"{ethp_speedup}/{thp_speedup} * 100, truncated",
+        workload,
+    )
+    return removed, kept
+
+
+def _prcl(b: _Builder, summary: list[str]) -> None:
+    sentences: list[str] = []
+    rt, mem = b.total(RUNTIME, "prcl"), b.total(MEMORY, "prcl")
+    if b.need("prcl", rt, mem):
+        rt_text = b.add("prcl_runtime_overhead_pct", rt, "runtime total overhead of prcl")
+        mem_text = b.add(
+            "prcl_memory_reduction_pct", _negated(mem), "negated memused.avg total overhead"
+        )
+        sentences.append(
+            f"In total, 'prcl' incurred {rt_text}% runtime overhead while achieving "
+            f"{mem_text}% system memory usage reduction."
+        )
+    rss = b.total(RSS, "prcl")
+    if b.need("prcl residential sets", rss):
+        rss_text = b.add("prcl_rss_reduction_pct", _negated(rss), "negated rss.avg total overhead")
+        sentences.append(f"In total, {rss_text}% of residential sets were reduced.")
+    reductions = {w: _negated(v) for w, v in b.per_workload(RSS, "prcl").items()}
+    memory = b.per_workload(MEMORY, "prcl")
+    runtime = b.per_workload(RUNTIME, "prcl")
+    if reductions:
+        best = _best(reductions, largest=True)
+        if best in memory and best in runtime:
+            rss_best = b.add(
+                "prcl_best_rss_reduction_pct", reductions[best], "largest rss.avg reduction", best
+            )
+            mem_best = b.add(
+                "prcl_best_memory_reduction_pct", _negated(memory[best]), "at that workload", best
+            )
+            rt_best = b.add(
+                "prcl_best_runtime_overhead_pct", runtime[best], "at that workload", best
+            )
+            sentences.append(
+                f"With {best}, 'prcl' reduced {rss_best}% of residential sets and {mem_best}% "
+                f"of system memory usage while incurring {rt_best}% runtime overhead."
+            )
+            summary.append(
+                f"'prcl' reduces {rss_best}% of residential sets and {mem_best}% of system "
+                f"memory footprint while incurring {rt_best}% runtime overhead in the best "
+                f"case ({best})."
+            )
+        else:
+            b.skipped.append(f"prcl best case {best}: no memused.avg or runtime overhead")
+    if sentences:
+        b.sections.append(Section("Proactive Reclamation", tuple(sentences)))

@@ -1,0 +1,124 @@
+"""Campaigns: the matrix of runs a pipeline executes, in a recorded order."""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from damon_eval.errors import ConfigError
+from damon_eval.paths import configs_dir
+from damon_eval.schema import load_yaml, validate
+
+
+@dataclass(frozen=True, slots=True, order=True)
+class RunKey:
+    """Identifies one run of a campaign."""
+
+    suite: str
+    workload: str
+    config: str
+    repeat: int
+
+    @property
+    def workload_id(self) -> str:
+        return f"{self.suite}/{self.workload}"
+
+    @property
+    def relative_dir(self) -> str:
+        """``<suite>/<workload>/<config>/<NN>``, the run's directory under ``runs/``."""
+        return f"{self.suite}/{self.workload}/{self.config}/{self.repeat:02d}"
+
+
+@dataclass(frozen=True, slots=True)
+class Campaign:
+    name: str
+    source: Path
+    settings: dict[str, Any]
+
+    @property
+    def workloads(self) -> list[str]:
+        return list(self.settings["workloads"])
+
+    @property
+    def configs(self) -> list[str]:
+        return list(self.settings["configs"])
+
+    @property
+    def repeats(self) -> int:
+        return int(self.settings["repeats"])
+
+    def runs(self) -> list[RunKey]:
+        """Every run, in execution order.
+
+        Interleaved (damon-tests' order): repeat 1 of every workload and
+        configuration, then repeat 2, and so on, so slow drifts of the host
+        spread over all cells instead of biasing one.  Shuffled: the same
+        runs in a random order drawn from ``shuffle_seed``.
+        """
+        ordered = []
+        for repeat in range(1, self.repeats + 1):
+            for workload in self.workloads:
+                suite, name = workload.split("/", 1)
+                for config in self.configs:
+                    ordered.append(RunKey(suite, name, config, repeat))
+        if self.settings["order"] == "shuffled":
+            random.Random(self.settings["shuffle_seed"]).shuffle(ordered)
+        return ordered
+
+    def priority(self, key: RunKey) -> int:
+        """Scheduler priority: earlier runs in the order get higher numbers."""
+        order = self.runs()
+        try:
+            return len(order) - order.index(key)
+        except ValueError as exc:
+            raise ConfigError(
+                f"run {key.relative_dir} is not part of campaign {self.name}"
+            ) from exc
+
+
+def resolve_config_path(name_or_path: str | Path, subdir: str = "") -> Path:
+    """A path as given if it exists, else relative to ``configs/[subdir]``."""
+    path = Path(name_or_path)
+    if path.is_file():
+        return path
+    candidate = configs_dir() / subdir / path
+    if candidate.is_file():
+        return candidate
+    if candidate.with_suffix(".yaml").is_file():
+        return candidate.with_suffix(".yaml")
+    raise ConfigError(f"no such file: {name_or_path} (looked in ., {configs_dir() / subdir})")
+
+
+def campaign_from_dict(data: Any, source: str | Path, overrides: dict | None = None) -> Campaign:
+    """Validate a campaign mapping (plus Snakemake ``--config`` overrides)."""
+    merged = dict(data or {})
+    merged.update(overrides or {})
+    settings = validate(merged, "campaign", source)
+    known = set(available_configuration_names())
+    unknown = [c for c in settings["configs"] if c not in known]
+    if unknown:
+        raise ConfigError(
+            f"{source}: configs: unknown configuration {unknown[0]!r}; "
+            f"valid: {', '.join(sorted(known))} (files in {configs_dir() / 'configurations'})"
+        )
+    return Campaign(settings["campaign"], Path(source), settings)
+
+
+def load_campaign_mapping(path: str | Path) -> dict:
+    """The raw mapping of a campaign file (validated later, with overrides)."""
+    data = load_yaml(resolve_config_path(path))
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: a campaign must be a mapping of keys to values")
+    return data
+
+
+def load_campaign(path: str | Path, overrides: dict | None = None) -> Campaign:
+    path = resolve_config_path(path)
+    return campaign_from_dict(load_campaign_mapping(path), path, overrides)
+
+
+def available_configuration_names() -> list[str]:
+    directory = configs_dir() / "configurations"
+    return sorted(p.stem for p in directory.glob("*.yaml"))

@@ -1,0 +1,57 @@
+"""``damon-eval analyze runs.csv --out DIR``: all tables, statistics, headlines, plots."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from damon_eval.analysis import tables
+from damon_eval.analysis.analyze import analyze
+from damon_eval.analysis.runtable import comma_list
+
+NAME = "analyze"
+HELP = "write every table (txt/csv/html), statistics, headlines, seed comparison and plots"
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "runs_csv", type=Path, metavar="RUNS_CSV", help="runs.csv from `damon-eval collect`"
+    )
+    parser.add_argument(
+        "--out",
+        type=Path,
+        default=Path("results/summary"),
+        help="output directory (default: results/summary)",
+    )
+    parser.add_argument(
+        "--configs",
+        type=comma_list,
+        metavar="CONFIG[,CONFIG...]",
+        help="configurations to show, in order, comma-separated (default: all with values)",
+    )
+    parser.add_argument(
+        "--metrics",
+        type=comma_list,
+        metavar="METRIC[,METRIC...]",
+        help="metrics to analyze, comma-separated (default: every metric with values)",
+    )
+    parser.add_argument(
+        "--arithmetic",
+        choices=tables.ARITHMETICS,
+        default="exact",
+        help="total rows: exact sums (default) or the seed's awk arithmetic",
+    )
+    parser.add_argument("--no-plots", action="store_true", help="skip the PNG/SVG plots")
+
+
+def run(args: argparse.Namespace) -> int:
+    result = analyze(
+        args.runs_csv,
+        args.out,
+        configs=args.configs,
+        metrics=args.metrics,
+        arithmetic=args.arithmetic,
+        with_plots=not args.no_plots,
+    )
+    print(f"{len(result.metrics)} metrics, {len(result.files)} files -> {result.out_dir}")
+    return 0

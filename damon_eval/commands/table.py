@@ -1,0 +1,92 @@
+"""``damon-eval table --metric M runs.csv``: one table in the seed's form (or CSV/HTML)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from damon_eval.analysis import reference, tables
+from damon_eval.analysis.runtable import check_metric, comma_list, read_runs_csv
+from damon_eval.atomic import atomic_write_text
+from damon_eval.errors import ConfigError
+
+NAME = "table"
+HELP = "print one metric's table (workloads x configurations, overheads against orig)"
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "runs_csv",
+        type=Path,
+        nargs="?",
+        metavar="RUNS_CSV",
+        help="runs.csv from `damon-eval collect` (not with --published)",
+    )
+    parser.add_argument("--metric", required=True, help="metric name, e.g. runtime, memused.avg")
+    parser.add_argument(
+        "--format",
+        choices=tables.FORMATS,
+        default="text",
+        dest="fmt",
+        help="output format (default: text, the evaluation document's form)",
+    )
+    parser.add_argument(
+        "--configs",
+        type=comma_list,
+        metavar="CONFIG[,CONFIG...]",
+        help="configurations to show, in order, comma-separated (default: all with values)",
+    )
+    parser.add_argument(
+        "--arithmetic",
+        choices=tables.ARITHMETICS,
+        default=None,
+        help="total row: exact sums, or the seed's awk-rounded running sums "
+        "(default: exact; seed with --published)",
+    )
+    parser.add_argument(
+        "--annotate",
+        action="store_true",
+        help="text: mark significant overheads *x* and add statistics notes",
+    )
+    parser.add_argument(
+        "--published",
+        action="store_true",
+        help="render the seed's published table (eval-v18) from reference data",
+    )
+    parser.add_argument("-o", "--output", type=Path, help="write to a file instead of stdout")
+
+
+def run(args: argparse.Namespace) -> int:
+    check_metric(args.metric)
+    if args.published:
+        if args.runs_csv is not None:
+            raise ConfigError("give either RUNS_CSV or --published, not both")
+        published = reference.load_published(args.metric)
+        if args.arithmetic is None:
+            table = reference.as_metric_table(published, args.configs)
+        else:
+            configs = list(reference.as_metric_table(published, args.configs).configs)
+            table = tables.table_from_samples(
+                args.metric,
+                published.means_as_samples(),
+                workloads=published.workloads,
+                configs=configs,
+                baseline=published.baseline if published.baseline in configs else None,
+                arithmetic=args.arithmetic,
+            )
+    else:
+        if args.runs_csv is None:
+            raise ConfigError("RUNS_CSV is required (or --published for the seed's table)")
+        table = tables.build_table(
+            read_runs_csv(args.runs_csv),
+            args.metric,
+            args.configs,
+            arithmetic=args.arithmetic or "exact",
+        )
+    text = tables.render(table, args.fmt, annotate=args.annotate)
+    if args.output:
+        atomic_write_text(args.output, text)
+    else:
+        sys.stdout.write(text)
+    return 0

@@ -1,0 +1,91 @@
+"""Run configurations: ``configs/configurations/<name>.yaml``, validated, with schemes resolved."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from damon_eval.campaign import resolve_config_path
+from damon_eval.errors import ConfigError
+from damon_eval.paths import configs_dir
+from damon_eval.schema import load_yaml, validate
+
+
+@dataclass(frozen=True, slots=True)
+class RunConfiguration:
+    """A validated configuration; ``settings`` has every default filled in."""
+
+    name: str
+    source: Path
+    settings: dict[str, Any]
+
+    @property
+    def thp(self) -> str:
+        return self.settings["thp"]
+
+    @property
+    def swap(self) -> dict | None:
+        return self.settings["swap"]
+
+    @property
+    def damon(self) -> dict | None:
+        return self.settings["damon"]
+
+    @property
+    def damon_module(self) -> dict | None:
+        return self.settings["damon_module"]
+
+    @property
+    def records(self) -> bool:
+        return bool(self.damon and self.damon["record"])
+
+    def schemes_text(self) -> tuple[str, str] | None:
+        """``(text, source name)`` of the configuration's schemes, or None.
+
+        ``schemes`` is a file under ``configs/`` when such a file exists,
+        otherwise inline text in the seed's format.
+        """
+        if not self.damon or not self.damon["schemes"]:
+            return None
+        value = self.damon["schemes"]
+        candidate = configs_dir() / value
+        if "\n" not in value and candidate.is_file():
+            return candidate.read_text(), str(candidate)
+        if "\n" not in value and value.endswith((".damos", ".json", ".yaml")):
+            raise ConfigError(
+                f"{self.source}: damon.schemes: no such scheme file {value!r} under {configs_dir()}"
+            )
+        return value, f"{self.source}: damon.schemes"
+
+
+def load_configuration(name_or_path: str | Path) -> RunConfiguration:
+    """Load ``configs/configurations/<name>.yaml`` (or a path) and validate it."""
+    path = resolve_config_path(
+        name_or_path if str(name_or_path).endswith(".yaml") else f"{name_or_path}.yaml",
+        "configurations",
+    )
+    data = load_yaml(path)
+    settings = validate(data, "configuration", path)
+    if settings["name"] != path.stem:
+        raise ConfigError(
+            f"{path}: name: {settings['name']!r} must equal the file name {path.stem!r}"
+        )
+    damon = settings["damon"]
+    if damon:
+        ops, target = damon["operations"], damon["target"]
+        if ops == "paddr" and target != "system_ram":
+            raise ConfigError(f"{path}: damon.target: paddr monitors 'system_ram', not {target!r}")
+        if ops in ("vaddr", "fvaddr") and target != "workload":
+            raise ConfigError(f"{path}: damon.target: {ops} monitors 'workload', not {target!r}")
+        attrs = damon["attrs"]
+        if attrs["min_nr_regions"] > attrs["max_nr_regions"]:
+            raise ConfigError(f"{path}: damon.attrs: min_nr_regions > max_nr_regions")
+        if not attrs["sample_us"] <= attrs["aggr_us"] <= attrs["update_us"]:
+            raise ConfigError(
+                f"{path}: damon.attrs: need sample_us <= aggr_us <= update_us, got "
+                f"{attrs['sample_us']}, {attrs['aggr_us']}, {attrs['update_us']}"
+            )
+    if damon and settings["damon_module"]:
+        raise ConfigError(f"{path}: use either damon or damon_module, not both")
+    return RunConfiguration(settings["name"], path, settings)

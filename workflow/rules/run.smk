@@ -1,0 +1,40 @@
+# One measured run per job: boot a fresh guest, apply the configuration, run
+# the workload, sample, write result.json.  `vm` serialises guests (default 1),
+# priorities make Snakemake follow the campaign's interleaved or shuffled order.
+
+
+rule run:
+    input:
+        image=rules.guest_image.output.manifest,
+        configuration="configs/configurations/{config}.yaml",
+    output:
+        result=protected(f"{RESULTS}/runs/{{suite}}/{{workload}}/{{config}}/{{repeat}}/result.json"),
+    log:
+        f"{RESULTS}/logs/run/{{suite}}/{{workload}}/{{config}}/{{repeat}}.log",
+    params:
+        campaign=CAMPAIGN_JSON,
+        run="{suite}/{workload}/{config}/{repeat}",
+        max_attempts=CAMPAIGN.settings["max_attempts"],
+    resources:
+        vm=1,
+        attempt=attempt_number,
+    priority: run_priority
+    retries: CAMPAIGN.settings["max_attempts"] - 1
+    conda:
+        "../envs/damon-eval.yaml"
+    shell:
+        "damon-eval run --campaign {params.campaign} --run {params.run}"
+        " --attempt {resources.attempt} --max-attempts {params.max_attempts}"
+        " --out {output.result} > {log} 2>&1"
+
+
+# One target per configuration: `snakemake --cores 2 runs_prcl` executes only
+# the prcl runs of the campaign.
+for _config_name in CAMPAIGN.configs:
+
+    rule:
+        name:
+            f"runs_{_config_name}"
+        input:
+            run_results_of_config(_config_name),
+        default_target: False
