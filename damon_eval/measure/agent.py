@@ -88,15 +88,18 @@ def guest_build_script(
     It prefers ``musl-gcc`` (Debian package ``musl-tools``) and falls back to
     ``gcc -static``; it prints which compiler it used.
     """
-    musl = shlex.join(compile_command(source, output, cc="musl-gcc"))
-    glibc = shlex.join(compile_command(source, output, cc="gcc"))
+    strict = shlex.join(compile_command(source, output, cc="$cc")).replace("'$cc'", '"$cc"')
+    lenient = strict.replace(" -Werror", "")
     return (
         "set -e\n"
         f"mkdir -p {shlex.quote(str(Path(output).parent))}\n"
-        "if command -v musl-gcc >/dev/null 2>&1; then\n"
-        f"  {musl}\n  echo 'de-agent built with musl-gcc'\n"
+        "if command -v musl-gcc >/dev/null 2>&1; then cc=musl-gcc; else cc=gcc; fi\n"
+        # a warning new in a newer compiler must not leave the guest without an agent
+        f"if {strict}; then\n"
+        '  echo "de-agent built with $cc"\n'
         "else\n"
-        f"  {glibc}\n  echo 'de-agent built with gcc (glibc)'\n"
+        f"  {lenient}\n"
+        '  echo "de-agent built with $cc WITHOUT -Werror: see the warnings above"\n'
         "fi\n"
     )
 

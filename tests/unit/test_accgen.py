@@ -84,8 +84,9 @@ def test_ground_truth_of_a_masim_style_config(accgen, tmp_path):
     # the phases use the same clock as this process's time.monotonic()
     assert started <= touch.start_s < touch.end_s <= both.start_s < both.end_s <= idle.start_s
     assert idle.end_s <= finished
-    assert both.end_s - both.start_s == pytest.approx(0.3, abs=0.05)
-    assert idle.end_s - idle.start_s == pytest.approx(0.2, abs=0.02)
+    # a phase ends after the batch that crosses its end (slack for a loaded machine)
+    assert 0.3 <= both.end_s - both.start_s < 0.45
+    assert 0.2 <= idle.end_s - idle.start_s < 0.3
     # one pass touches each page of a exactly once
     assert touch.nr_accesses == 32 * MiB // 4096
     assert [(a.region, a.pattern, a.rw) for a in touch.accessed] == [("a", "once", "wo")]
@@ -100,7 +101,7 @@ def test_ground_truth_of_a_masim_style_config(accgen, tmp_path):
     # one masim-like throughput line per phase
     lines = proc.stdout.splitlines()
     assert [PHASE_LINE.match(line)["name"] for line in lines] == names
-    assert int(PHASE_LINE.match(lines[1])["ms"]) == pytest.approx(300, abs=50)
+    assert 300 <= int(PHASE_LINE.match(lines[1])["ms"]) < 450
     assert int(PHASE_LINE.match(lines[1])["rate"]) > 0
 
 
@@ -113,7 +114,8 @@ def test_scale_and_repeat(accgen, tmp_path):
     truth = load_ground_truth(truth_path)
     assert [p.name for p in truth.phases] == ["p1", "p2", "p1", "p2"]
     durations = [p.end_s - p.start_s for p in truth.phases]
-    assert durations == pytest.approx([0.2, 0.1, 0.2, 0.1], abs=0.03)
+    for duration, expected in zip(durations, [0.2, 0.1, 0.2, 0.1], strict=True):
+        assert expected <= duration < expected + 0.1
     assert truth.scale == 0.5
 
 

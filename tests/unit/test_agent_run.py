@@ -96,14 +96,17 @@ def test_held_at_exec_until_sigusr1(agent, tmp_path):
     time.sleep(0.5)
     assert proc_state(pid) == "t"
     assert sent(out) == [f"ready {pid}"]
+    released = time.monotonic()
     os.kill(proc.pid, signal.SIGUSR1)
     code, _, err = finish(proc)
+    ended = time.monotonic()
     assert code == 0, err
     result = load_agent_output(out)
     assert result.status.status == "ok" and result.status.exit_code == 0
     assert result.status.target_pid == pid
-    # runtime counts from release: the 0.5 s held before do not count
-    assert 0.45 <= result.runtime_s < 1.5
+    # runtime counts from release (same CLOCK_MONOTONIC): the 0.5 s held do not count
+    assert released <= result.status.release_mono_s
+    assert 0.5 <= result.runtime_s <= ended - released
     assert result.status.runtime_s == pytest.approx(result.runtime_s)
     t = [s.t_s for s in result.samples.samples]
     assert t[0] == 0.0 and t[-1] == pytest.approx(result.runtime_s, abs=0.01)
@@ -162,7 +165,7 @@ def test_bidirectional_protocol_over_a_character_device(agent, tmp_path):
         assert control.wait_for(["started"], 5).pid == ready.pid
         done = control.wait_for(["done"], 10)
         assert done.status == "ok"
-        assert 0.25 < done.runtime_s < 1.5
+        assert 0.3 <= done.runtime_s < 5
     finally:
         if proc.poll() is None and not (out / "status").exists():
             time.sleep(2)
@@ -204,7 +207,7 @@ def test_rss_of_the_whole_process_tree(agent, tmp_path):
     assert max(s.rss_tree_kib for s in samples) < 160 * 1024
     metrics = compute_metrics(samples, result.runtime_s)
     assert metrics["rss.max"] >= 96 * 1024
-    assert 1.1 < metrics["runtime"] < 3
+    assert 1.2 <= metrics["runtime"] < 10
 
 
 def test_timeout_kills_the_process_group_and_orphans(agent, tmp_path):
@@ -380,14 +383,17 @@ def test_parsecmgmt_submit_prefix_holds_the_benchmark_itself(agent, tmp_path, fa
     assert "bench.py" in Path(f"/proc/{pid}/cmdline").read_text()
     time.sleep(0.3)
     assert proc_state(pid) == "t"
+    released = time.monotonic()
     os.kill(proc.pid, signal.SIGUSR1)
     code, _, err = finish(proc)
+    ended = time.monotonic()
     assert code == 0, err.decode()
     result = load_agent_output(out)
     assert result.status.ok and result.status.target_pid == pid
     assert result.status.command_exit_code == 0
-    # runtime of the benchmark alone: ~1 s, not parsecmgmt's extra 0.2 s nor the hold
-    assert 0.95 < result.runtime_s < 1.6
+    # runtime of the benchmark alone: from release, without parsecmgmt's extra 0.2 s after it
+    assert released <= result.status.release_mono_s
+    assert 1.0 <= result.runtime_s <= ended - released - 0.2
     samples = result.samples.samples
     # the benchmark and its child (48 + 16 MiB) are counted; parsecmgmt/tee are not
     assert max(s.nr_procs for s in samples) == 2
@@ -431,6 +437,11 @@ def _fake_kdamond(root: Path, kdamond_pid: int) -> Path:
     return kd
 
 
+def _ticks(pid: int) -> int:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return int(fields[11]) + int(fields[12])
+
+
 def test_damos_stats_and_kdamond_cpu_from_a_fake_kdamond_dir(agent, tmp_path):
     # a busy process stands in for the kdamond thread: its CPU ticks must show
     busy = subprocess.Popen([PY, "-c", "import time\nt=time.time()\nwhile time.time()-t<3: pass"])
@@ -441,6 +452,7 @@ def test_damos_stats_and_kdamond_cpu_from_a_fake_kdamond_dir(agent, tmp_path):
         os.mkfifo(fifo)
         proc = start_agent(agent, _run_args(out, "--control", str(fifo), "--", "sleep", "1.2"))
         _held(out)
+        ticks_before = _ticks(busy.pid)
         with open(fifo, "w") as ctl:
             ctl.write(f"go kdamond_dir={kd}\n")
 
@@ -452,6 +464,7 @@ def test_damos_stats_and_kdamond_cpu_from_a_fake_kdamond_dir(agent, tmp_path):
         thread.start()
         code, _, err = finish(proc)
         thread.join()
+        ticks_after = _ticks(busy.pid)
     finally:
         busy.kill()
         busy.wait()
@@ -473,8 +486,11 @@ def test_damos_stats_and_kdamond_cpu_from_a_fake_kdamond_dir(agent, tmp_path):
     )
     metrics = compute_metrics(result.samples.samples, result.runtime_s)
     assert metrics["damos.sz_applied"] == 13 + 987654321
-    # a busy loop is ~100 % of one CPU; allow for a loaded CI machine
-    assert 40 <= metrics["kdamond_cpu_util"] <= 110
+    # the ticks are the stand-in's utime+stime, read while it ran
+    assert ticks_before <= first.kdamond_cpu_ticks <= last.kdamond_cpu_ticks <= ticks_after
+    assert last.kdamond_cpu_ticks > first.kdamond_cpu_ticks
+    # a busy loop is up to 100 % of one CPU (less on a loaded machine)
+    assert 1 <= metrics["kdamond_cpu_util"] <= 110
 
 
 def test_trace_pipe_is_streamed_raw_to_the_record(agent, tmp_path):
@@ -535,3 +551,19 @@ def test_guest_build_script_builds_a_working_agent(tmp_path):
     assert proc.returncode == 0, proc.stderr
     assert "de-agent built with" in proc.stdout
     assert subprocess.run([output, "--version"], capture_output=True, text=True).returncode == 0
+
+
+def test_guest_build_script_falls_back_when_a_newer_compiler_warns(tmp_path):
+    need_compiler()
+    source = tmp_path / "de-agent.c"
+    original = Path(__file__).parents[2] / "damon_eval/data/agent/de-agent.c"
+    # an unused static function: a warning, so an error under -Werror
+    source.write_text(original.read_text() + "\nstatic int unused_helper(void) { return 0; }\n")
+    output = tmp_path / "bin" / "de-agent"
+    proc = subprocess.run(
+        ["sh", "-c", guest_build_script(str(source), str(output))], capture_output=True, text=True
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert "WITHOUT -Werror" in proc.stdout
+    assert "unused_helper" in proc.stderr
+    assert subprocess.run([output, "--version"], capture_output=True).returncode == 0

@@ -20,7 +20,7 @@ while [ ! -S "$sock" ]; do
 	sleep 0.1
 done
 redis-benchmark -s "$sock" --csv -n "$requests" -r "$keys" -d "$value_bytes" -P 16 \
-	-t set,get,lpush,lpop
+	-t set,get
 redis-cli -s "$sock" dbsize
 redis-cli -s "$sock" shutdown nosave || true
 wait "$server"
