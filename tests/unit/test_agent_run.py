@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import pty
+import shutil
 import signal
 import stat
 import subprocess
@@ -528,8 +529,12 @@ def test_trace_pipe_is_streamed_raw_to_the_record(agent, tmp_path):
     assert load_agent_output(out).status.record_bytes == record.stat().st_size
 
 
-def test_agent_resident_memory_stays_under_one_mebibyte(agent, tmp_path):
+@pytest.mark.parametrize("cc", ["musl-gcc", "gcc"])
+def test_agent_resident_memory_stays_under_one_mebibyte(cc, tmp_path):
     """The agent's own VmRSS (sampled by itself) over a run with a 100 MiB workload."""
+    if not shutil.which(cc):
+        pytest.skip(f"{cc} is not installed on this host")
+    agent = build_agent_locally(tmp_path / "build", cc=cc, static=True)
     out = tmp_path / "run"
     script = "b = bytearray(100 << 20)\nimport time\ntime.sleep(1)"
     proc = start_agent(agent, _run_args(out, "--hold", "none", "--", PY, "-c", script))
@@ -537,8 +542,10 @@ def test_agent_resident_memory_stays_under_one_mebibyte(agent, tmp_path):
     assert code == 0, err
     samples = load_agent_output(out).samples.samples
     agent_rss = max(s.agent_rss_kib for s in samples)
-    print(f"de-agent ({agent.name}) max VmRSS: {agent_rss} KiB")
+    print(f"de-agent ({cc} -static) max VmRSS: {agent_rss} KiB")
     assert 0 < agent_rss < 1024
+    if cc == "musl-gcc":
+        assert agent_rss < 400, "the musl build should stay at a few hundred KiB"
 
 
 def test_guest_build_script_builds_a_working_agent(tmp_path):
@@ -567,3 +574,37 @@ def test_guest_build_script_falls_back_when_a_newer_compiler_warns(tmp_path):
     assert "WITHOUT -Werror" in proc.stdout
     assert "unused_helper" in proc.stderr
     assert subprocess.run([output, "--version"], capture_output=True).returncode == 0
+
+
+def test_abort_from_the_host_while_running(agent, tmp_path):
+    out = tmp_path / "run"
+    fifo = tmp_path / "ctl"
+    os.mkfifo(fifo)
+    proc = start_agent(agent, _run_args(out, "--control", str(fifo), "--", "sleep", "60"))
+    pid = _held(out)
+    with open(fifo, "w") as ctl:
+        ctl.write("go\n")
+        ctl.flush()
+        wait_until(lambda: proc_state(pid) in ("S", "R"), what="release")
+        ctl.write("abort\n")
+    code, _, err = finish(proc)
+    assert code == 1, err
+    assert not alive(pid)
+    result = load_agent_output(out)
+    assert result.status.status == "aborted" and result.status.signal == signal.SIGTERM
+    assert sent(out)[-1].startswith("done aborted ")
+
+
+def test_agent_memory_is_flat_over_many_samples(agent, tmp_path):
+    """No allocation per sample: VmRSS after 300 samples equals VmRSS after the first few."""
+    out = tmp_path / "run"
+    proc = start_agent(
+        agent, _run_args(out, "--hold", "none", "--interval-ms", "10", "--", "sleep", "3.5")
+    )
+    code, _, err = finish(proc)
+    assert code == 0, err
+    samples = load_agent_output(out).samples.samples
+    assert len(samples) > 150
+    early = max(s.agent_rss_kib for s in samples[5:20])
+    late = max(s.agent_rss_kib for s in samples[-20:])
+    assert late == early
