@@ -9,10 +9,13 @@ from pathlib import Path
 import yaml
 
 from damon_eval.errors import ConfigError
+from damon_eval.measure.agent import GUEST_CONTROL_PATH
 from damon_eval.workloads import (
     RunParams,
     WorkloadContext,
     all_workloads,
+    get_workload,
+    require_available,
 )
 from damon_eval.workloads.parsec import PARSEC_HOW_TO
 
@@ -35,6 +38,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     listing.add_argument(
         "--suite", choices=("synthetic", "parsec3", "splash2x", "debian"), help="only this suite"
     )
+    show = sub.add_parser(
+        "show",
+        help="what a workload does in the guest: uploads, prepare script, agent command",
+        description="Print a workload's guest plan: uploads, prepare script, de-agent command.",
+    )
+    show.add_argument("workload", help="workload id, e.g. synthetic/zigzag")
+    show.add_argument("--scale", type=float, default=1.0, help="workload scale (default 1)")
+    show.add_argument("--config", type=Path, help="a campaign config (YAML)")
+    show.add_argument("--parsec", type=Path, help="a PARSEC 3.0 tree or tarball")
 
 
 def _context(args: argparse.Namespace) -> WorkloadContext:
@@ -58,6 +70,33 @@ def _context(args: argparse.Namespace) -> WorkloadContext:
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.workloads_command == "show":
+        return _show(args)
+    return _list(args)
+
+
+def _show(args: argparse.Namespace) -> int:
+    context = _context(args)
+    workload = get_workload(args.workload)
+    require_available(workload, context)
+    params = RunParams(out_dir="/var/tmp/damon-eval/runs/RUN", scale=args.scale)
+    plan = workload.prepare(context, params)
+    run_plan = workload.run_plan(context, params)
+    print(f"# {workload.id}: {workload.description}")
+    print(f"# version: {workload.version(context)}")
+    print(f"# DAMON target: {run_plan.target} (hold {run_plan.hold})")
+    if run_plan.expected_runtime_s:
+        print(f"# expected runtime under KVM: ~{run_plan.expected_runtime_s:.0f} s")
+    for upload in plan.uploads:
+        print(f"# upload {upload.source} -> {upload.dest}{' (extract)' if upload.extract else ''}")
+    print("# prepare script:")
+    print(plan.script(), end="")
+    print("# run:")
+    print(workload.agent_invocation(context, params, control=GUEST_CONTROL_PATH).shell())
+    return 0
+
+
+def _list(args: argparse.Namespace) -> int:
     context = _context(args)
     rows = []
     for workload in all_workloads():
@@ -84,5 +123,5 @@ def run(args: argparse.Namespace) -> int:
         detail = row["description"] if row["available"] else row["reason"]
         print(f"{row['id']:<{width}}  {mark}  {detail}")
     if any(not r["available"] and r["id"].startswith(("parsec3/", "splash2x/")) for r in rows):
-        print(f"\nPARSEC workloads: {PARSEC_HOW_TO}.")
+        print(f"\nTo provide PARSEC, {PARSEC_HOW_TO}.")
     return 0

@@ -98,6 +98,6 @@ def require_available(workload: Workload, context: WorkloadContext) -> None:
     if ok:
         return
     message = f"{workload.id} is not available: {reason}"
-    if workload.suite in ("parsec3", "splash2x") and PARSEC_HOW_TO not in reason:
-        message += f" ({PARSEC_HOW_TO})"
+    if workload.suite in ("parsec3", "splash2x"):
+        message += f". To provide PARSEC, {PARSEC_HOW_TO}"
     raise WorkloadUnavailable(message)

@@ -34,9 +34,9 @@ from damon_eval.workloads.base import (
 )
 
 PARSEC_HOW_TO = (
-    "provide PARSEC 3.0 in the campaign config, e.g. 'parsec: {path: /srv/parsec-3.0, "
-    "input: native}' (a PARSEC 3.0 tree with bin/parsecmgmt, or its tarball "
-    "parsec-3.0.tar.gz; native inputs need parsec-3.0-input-native.tar.gz unpacked into it)"
+    "set 'parsec: {path: /srv/parsec-3.0, input: native}' in the campaign config: a PARSEC 3.0 "
+    "tree with bin/parsecmgmt, or its tarball parsec-3.0.tar.gz (for native inputs, unpack "
+    "parsec-3.0-input-native.tar.gz into the tree)"
 )
 
 # name: (group directory, binary name = the process DAMON targets)

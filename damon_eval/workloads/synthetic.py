@@ -28,7 +28,7 @@ TRUTH_FILE_NAME = "truth.json"
 SYNTHETIC_CONFIGS: dict[str, tuple[str, float]] = {
     "zigzag": ("two 100 MiB regions accessed in turn every 5 s (masim's zigzag)", 70),
     "stairs": ("ten 10 MiB regions, each hot for 5 s in turn (masim's stairs)", 60),
-    "hotcold": ("32 MiB hot all the time, 256 MiB written once then idle", 45),
+    "hotcold": ("32 MiB hot all the time, 256 MiB written once then idle", 100),
 }
 
 

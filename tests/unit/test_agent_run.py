@@ -608,3 +608,16 @@ def test_agent_memory_is_flat_over_many_samples(agent, tmp_path):
     early = max(s.agent_rss_kib for s in samples[5:20])
     late = max(s.agent_rss_kib for s in samples[-20:])
     assert late == early
+
+
+def test_hold_launcher_reports_a_benchmark_that_cannot_start(agent, tmp_path):
+    out = tmp_path / "run"
+    script = f"{agent} hold -- /nonexistent/benchmark; sleep 30"
+    started = time.monotonic()
+    proc = start_agent(agent, _run_args(out, "--hold", "child", "--", "sh", "-c", script))
+    code, _, _ = finish(proc)
+    assert time.monotonic() - started < 10, "the wrapper is killed, not waited for"
+    assert code == 2
+    status = load_agent_output(out).status
+    assert status.status == "error"
+    assert "exec /nonexistent/benchmark: No such file or directory" in status.error

@@ -210,7 +210,7 @@ def test_workloads_list_command(capsys, tmp_path):
     assert main(["workloads", "list"]) == 0
     out = capsys.readouterr().out
     assert "synthetic/zigzag" in out and "parsec3/canneal" in out
-    assert "PARSEC workloads: provide PARSEC 3.0 in the campaign config" in out
+    assert "To provide PARSEC, set 'parsec: {path: /srv/parsec-3.0, input: native}'" in out
     root = _fake_tree(tmp_path / "parsec-3.0")
     config = tmp_path / "campaign.yaml"
     config.write_text(f"parsec:\n  path: {root}\n  input: native\nguest_packages: [gcc]\n")
@@ -242,3 +242,22 @@ def test_campaign_style_parsec_section(tmp_path):
     assert plan.command[plan.command.index("-n") + 1] == "2"
     with pytest.raises(ConfigError, match="parsec threads must be an integer >= 1, not 0"):
         WorkloadContext.from_config({"parsec": {"path": str(root), "threads": 0}})
+
+
+def test_workloads_show_prints_the_guest_plan(capsys, tmp_path):
+    assert main(["workloads", "show", "synthetic/hotcold", "--scale", "0.15"]) == 0
+    out = capsys.readouterr().out
+    assert "# DAMON target: accgen (hold exec)" in out
+    assert "# expected runtime under KVM: ~15 s" in out
+    assert "accgen.c -> /opt/damon-eval/src/accgen.c" in out
+    assert "/opt/damon-eval/bin/de-agent run --out /var/tmp/damon-eval/runs/RUN" in out
+    assert "--control /dev/virtio-ports/org.damon-eval.ctl" in out
+    assert "--scale 0.15 --truth /var/tmp/damon-eval/runs/RUN/truth.json" in out
+    assert main(["workloads", "show", "parsec3/canneal"]) == 2
+    err = capsys.readouterr().err
+    assert "parsec3/canneal is not available" in err and "To provide PARSEC, set" in err
+    root = _fake_tree(tmp_path / "parsec-3.0")
+    assert main(["workloads", "show", "parsec3/canneal", "--parsec", str(root)]) == 0
+    out = capsys.readouterr().out
+    assert "-s '/opt/damon-eval/bin/de-agent hold --'" in out
+    assert "parsecmgmt -a build -p canneal" in out

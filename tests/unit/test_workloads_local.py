@@ -26,7 +26,7 @@ from damon_eval.workloads.truth import load_ground_truth
 CASES = [
     # id, scale, programs it needs here, minimal peak RSS of the target tree (KiB)
     ("synthetic/zigzag", 0.02, ("gcc",), 200 * 1024),
-    ("synthetic/hotcold", 0.05, ("gcc",), 280 * 1024),
+    ("synthetic/hotcold", 0.02, ("gcc",), 280 * 1024),
     ("debian/x264", 0.025, ("x264", "python3"), 20 * 1024),
     ("debian/vips", 0.03, ("vips",), 10 * 1024),
     ("debian/redis", 0.01, ("redis-server", "redis-benchmark", "redis-cli"), 5 * 1024),
