@@ -20,6 +20,7 @@ import os
 import select
 import shlex
 import shutil
+import socket
 import subprocess
 import time
 from collections.abc import Iterable, Sequence
@@ -296,6 +297,33 @@ class AgentControl:
     write_fd: int
     received: list[AgentMessage] = field(default_factory=list)
     _buffer: bytes = b""
+    _socket: socket.socket | None = None
+
+    @classmethod
+    def connect_unix(cls, path: str | Path, timeout_s: float = 30) -> AgentControl:
+        """Connect to QEMU's chardev socket behind the virtio-serial port.
+
+        QEMU side: ``-chardev socket,id=ctl,path=PATH,server=on,wait=off -device
+        virtio-serial -device virtserialport,chardev=ctl,name=org.damon-eval.ctl``.
+        """
+        deadline = time.monotonic() + timeout_s
+        while True:
+            sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            try:
+                sock.connect(str(path))
+                break
+            except OSError as exc:
+                sock.close()
+                if time.monotonic() >= deadline:
+                    raise AgentError(f"cannot connect to the control socket {path}: {exc}") from exc
+                time.sleep(0.1)
+        sock.setblocking(False)
+        return cls(sock.fileno(), sock.fileno(), _socket=sock)
+
+    def close(self) -> None:
+        if self._socket is not None:
+            self._socket.close()
+            self._socket = None
 
     def send(self, line: str) -> None:
         data = (line.rstrip("\n") + "\n").encode()

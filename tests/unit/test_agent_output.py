@@ -183,3 +183,43 @@ def test_build_commands():
     assert "command -v musl-gcc" in script
     assert "-std=c11 -O2 -Wall -Wextra -Werror -static -o /opt/damon-eval/bin/de-agent" in script
     assert "WITHOUT -Werror" in script
+
+
+def test_agent_control_over_a_unix_socket(tmp_path):
+    """The host end as QEMU exposes the virtio port: a unix socket carrying lines."""
+    import socket
+    import threading
+
+    from damon_eval.measure.agent import AgentControl, AgentTimeout
+
+    path = tmp_path / "ctl.sock"
+    server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    server.bind(str(path))
+    server.listen(1)
+    got: list[bytes] = []
+
+    def fake_agent() -> None:
+        conn, _ = server.accept()
+        conn.sendall(b"ready 42\n")
+        got.append(conn.recv(100))
+        conn.sendall(b"started 42\ndone ok 1.5\n")
+        conn.close()
+
+    thread = threading.Thread(target=fake_agent)
+    thread.start()
+    control = AgentControl.connect_unix(path, timeout_s=5)
+    try:
+        assert control.wait_for(["ready"], 5).pid == 42
+        control.go(kdamond_dir="/sys/kernel/mm/damon/admin/kdamonds/0")
+        done = control.wait_for(["done"], 5)
+        assert (done.status, done.runtime_s) == ("ok", 1.5)
+        assert [m.kind for m in control.received] == ["ready", "started", "done"]
+        with pytest.raises(AgentTimeout, match="no pong message"):
+            control.wait_for(["pong"], 0.2)
+    finally:
+        control.close()
+        thread.join()
+        server.close()
+    assert got == [b"go kdamond_dir=/sys/kernel/mm/damon/admin/kdamonds/0\n"]
+    with pytest.raises(AgentError, match="cannot connect"):
+        AgentControl.connect_unix(tmp_path / "absent.sock", timeout_s=0.2)

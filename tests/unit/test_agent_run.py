@@ -621,3 +621,21 @@ def test_hold_launcher_reports_a_benchmark_that_cannot_start(agent, tmp_path):
     status = load_agent_output(out).status
     assert status.status == "error"
     assert "exec /nonexistent/benchmark: No such file or directory" in status.error
+
+
+def test_kdamond_without_schemes_is_not_asked_for_stats(agent, tmp_path):
+    """rec/prec: CPU time is sampled, DAMOS columns stay empty, `state` is never written."""
+    kd = _fake_kdamond(tmp_path / "sysfs", os.getpid())
+    (kd / "contexts/0/schemes/nr_schemes").write_text("0\n")
+    out = tmp_path / "run"
+    proc = start_agent(
+        agent, _run_args(out, "--hold", "none", "--kdamond-dir", str(kd), "--", "sleep", "0.5")
+    )
+    code, _, err = finish(proc)
+    assert code == 0, err
+    assert (kd / "state").read_text() == "on\n"
+    result = load_agent_output(out)
+    assert all(s.kdamond_pid == os.getpid() and s.damos is None for s in result.samples.samples)
+    metrics = compute_metrics(result.samples.samples, result.runtime_s)
+    assert "kdamond_cpu_util" in metrics
+    assert not any(name.startswith("damos.") for name in metrics)

@@ -635,13 +635,15 @@ static void sample_damos(void)
 
 	if (!opt.kdamond_dir[0])
 		return;
+	n = nr_schemes();
+	if (n == 0)
+		return; /* rec/prec: no schemes, no need to wake the kdamond */
 	if ((kd_path("state") || write_str_file(g_path, "update_schemes_stats")) &&
 	    !st.damos_warned) {
 		/* normal once the kdamond stopped: keep the last values */
 		note("update_schemes_stats failed: %s", strerror(errno));
 		st.damos_warned = 1;
 	}
-	n = nr_schemes();
 	for (int s = 0; s < n; s++) {
 		for (int k = 0; k < 5; k++) {
 			char suffix[96];
