@@ -103,6 +103,11 @@ def campaign_from_dict(data: Any, source: str | Path, overrides: dict | None = N
             f"{source}: configs: unknown configuration {unknown[0]!r}; "
             f"valid: {', '.join(sorted(known))} (files in {configs_dir() / 'configurations'})"
         )
+    # Every configuration must load (schema, schemes) before anything runs.
+    from damon_eval.measure.configuration import load_configuration
+
+    for name in settings["configs"]:
+        load_configuration(name)
     return Campaign(settings["campaign"], Path(source), settings)
 
 

@@ -7,6 +7,8 @@ from pathlib import Path
 from typing import Any
 
 from damon_eval.campaign import resolve_config_path
+from damon_eval.damon.model import MonitoringAttrs
+from damon_eval.damon.schemes import ResolvedScheme, parse_schemes, resolve_schemes
 from damon_eval.errors import ConfigError
 from damon_eval.paths import configs_dir
 from damon_eval.schema import load_yaml, validate
@@ -58,6 +60,26 @@ class RunConfiguration:
             )
         return value, f"{self.source}: damon.schemes"
 
+    def monitoring_attrs(self) -> MonitoringAttrs | None:
+        return MonitoringAttrs(**self.damon["attrs"]) if self.damon else None
+
+    def resolved_schemes(self) -> tuple[ResolvedScheme, ...]:
+        """The schemes in human and raw form for this configuration's intervals."""
+        found = self.schemes_text()
+        if found is None:
+            return ()
+        text, source = found
+        return resolve_schemes(parse_schemes(text, source), self.monitoring_attrs())
+
+    def describe(self) -> dict[str, Any]:
+        """Provenance: the settings plus every scheme's human and raw values."""
+        return {
+            "name": self.name,
+            "source": str(self.source),
+            "settings": self.settings,
+            "schemes": [scheme.to_dict() for scheme in self.resolved_schemes()],
+        }
+
 
 def load_configuration(name_or_path: str | Path) -> RunConfiguration:
     """Load ``configs/configurations/<name>.yaml`` (or a path) and validate it."""
@@ -88,4 +110,6 @@ def load_configuration(name_or_path: str | Path) -> RunConfiguration:
             )
     if damon and settings["damon_module"]:
         raise ConfigError(f"{path}: use either damon or damon_module, not both")
-    return RunConfiguration(settings["name"], path, settings)
+    configuration = RunConfiguration(settings["name"], path, settings)
+    configuration.resolved_schemes()  # scheme errors surface now, before any guest boots
+    return configuration

@@ -1,0 +1,45 @@
+"""Choosing the machine a command looks at.
+
+Every command that reads a kernel interface calls :func:`add_target_arguments`
+on its parser and :func:`open_filesystem` in ``run``.  Today the choices are
+the local machine (default; read-only commands may read the host) and
+``--root DIR``, a fake kernel tree.  Remote targets (``--guest``, ``--ssh``)
+are added to the same mutually exclusive group.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from damon_eval.errors import ConfigError
+from damon_eval.fs import FileSystem, LocalFs
+
+
+def add_target_arguments(parser: argparse.ArgumentParser) -> argparse._MutuallyExclusiveGroup:
+    """Add the target options; returns their group so more targets can join it."""
+    group = parser.add_mutually_exclusive_group()
+    group.add_argument(
+        "--root",
+        metavar="DIR",
+        help="look at a fake kernel tree below DIR instead of this machine "
+        "(paths such as /sys/kernel/mm/damon are read as DIR/sys/kernel/mm/damon)",
+    )
+    return group
+
+
+def open_filesystem(args: argparse.Namespace) -> FileSystem:
+    """The :class:`~damon_eval.fs.FileSystem` of the machine ``args`` select."""
+    root = getattr(args, "root", None)
+    if root:
+        path = Path(root)
+        if not path.is_dir():
+            raise ConfigError(f"--root {root!r} is not a directory")
+        return LocalFs(root=path)
+    return LocalFs()
+
+
+def target_label(args: argparse.Namespace) -> str:
+    """How to name the selected machine in messages."""
+    root = getattr(args, "root", None)
+    return f"tree {root}" if root else "this machine"

@@ -1,0 +1,123 @@
+"""ShellFs runs real ``sh`` scripts (local_sh_runner) against a fake tree."""
+
+from __future__ import annotations
+
+import errno
+
+import pytest
+from fakekernel import ADMIN, FakeKernel
+
+from damon_eval.damon.backend import open_backend
+from damon_eval.damon.controller import build_kdamond
+from damon_eval.damon.errors import DamonBusyError
+from damon_eval.damon.model import Target
+from damon_eval.errors import FsError
+from damon_eval.fs import (
+    Exists,
+    ListDir,
+    MakeDir,
+    Read,
+    RemoveDir,
+    ShellFs,
+    Write,
+    local_sh_runner,
+)
+
+
+@pytest.fixture
+def tree(tmp_path):
+    (tmp_path / "sys").mkdir()
+    (tmp_path / "sys" / "value").write_text("42\n")
+    (tmp_path / "sys" / "multi").write_text("a b\nc d\n\n")
+    (tmp_path / "sys" / "quote").write_text("")
+    return tmp_path
+
+
+def shell(tree) -> ShellFs:
+    return ShellFs(local_sh_runner, root=str(tree))
+
+
+def test_read_write_exists_listdir_mkdir_rmdir(tree):
+    fs = shell(tree)
+    results = fs.execute(
+        [
+            Read("/sys/value"),
+            Read("/sys/multi"),
+            Write("/sys/value", "7"),
+            Read("/sys/value"),
+            Write("/sys/quote", 'it\'s "quoted" $HOME `x`'),
+            Read("/sys/quote"),
+            Exists("/sys/value"),
+            Exists("/sys/nope"),
+            MakeDir("/sys/newdir"),
+            ListDir("/sys"),
+            RemoveDir("/sys/newdir"),
+            Exists("/sys/newdir"),
+        ]
+    )
+    assert results == [
+        "42",
+        "a b\nc d",
+        None,
+        "7",
+        None,
+        'it\'s "quoted" $HOME `x`',
+        True,
+        False,
+        None,
+        ["multi", "newdir", "quote", "value"],
+        None,
+        False,
+    ]
+    assert (tree / "sys" / "value").read_text() == "7"
+
+
+@pytest.mark.parametrize(
+    ("op", "code"),
+    [
+        (Write("/sys/missing", "1"), errno.ENOENT),
+        (Read("/sys/missing"), errno.ENOENT),
+        (ListDir("/sys/missing"), errno.ENOENT),
+        (Write("/sys", "1"), errno.EISDIR),  # a real failing write: root ignores modes
+        (MakeDir("/sys/value"), errno.EEXIST),
+        (RemoveDir("/sys/missing"), errno.ENOENT),
+    ],
+)
+def test_errors_carry_the_errno(tree, op, code):
+    with pytest.raises(FsError) as info:
+        shell(tree).execute([op])
+    assert info.value.errno == code, str(info.value)
+    assert info.value.path == op.path
+
+
+def test_batch_stops_at_the_first_failure(tree):
+    fs = shell(tree)
+    with pytest.raises(FsError):
+        fs.execute([Write("/sys/value", "1"), Write("/sys/missing", "2"), Write("/sys/value", "3")])
+    assert (tree / "sys" / "value").read_text() == "1"
+
+
+def test_one_script_per_batch(tree):
+    calls = []
+
+    def counting(script: str):
+        calls.append(script)
+        return local_sh_runner(script)
+
+    fs = ShellFs(counting, root=str(tree))
+    fs.execute([Read("/sys/value"), Write("/sys/value", "9"), Read("/sys/value")])
+    assert len(calls) == 1
+
+
+def test_sysfs_backend_through_shellfs_on_a_fake_tree(tmp_path):
+    # The fake kernel's reactions need its hook, so stage the tree with the fake,
+    # then check that ShellFs reads the same states and refuses a busy machine.
+    kernel = FakeKernel(tmp_path)
+    kernel.seed_running_kdamond(pid=77)
+    fs = ShellFs(local_sh_runner, root=str(tmp_path))
+    backend = open_backend(fs)
+    (status,) = backend.kdamonds()
+    assert (status.state, status.pid, status.operations) == ("on", 77, "paddr")
+    with pytest.raises(DamonBusyError, match=r"pid 77"):
+        backend.start(build_kdamond("vaddr", [Target(1)])[0])
+    assert kernel.read(f"{ADMIN}/kdamonds/nr_kdamonds") == "1"
