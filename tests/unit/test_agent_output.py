@@ -223,3 +223,19 @@ def test_agent_control_over_a_unix_socket(tmp_path):
     assert got == [b"go kdamond_dir=/sys/kernel/mm/damon/admin/kdamonds/0\n"]
     with pytest.raises(AgentError, match="cannot connect"):
         AgentControl.connect_unix(tmp_path / "absent.sock", timeout_s=0.2)
+
+
+def test_samples_and_metrics_fit_the_result_schema():
+    import json
+
+    import jsonschema
+
+    from damon_eval.paths import DATA_DIR
+
+    schema = json.loads((DATA_DIR / "schemas" / "result.schema.json").read_text())
+    result = load_agent_output(FIXTURES)
+    samples = json.loads(json.dumps(result.samples.to_json(1.0)))
+    jsonschema.validate(samples, schema["properties"]["samples"])
+    metrics = compute_metrics(result.samples.samples, result.runtime_s)
+    jsonschema.validate(metrics, schema["properties"]["metrics"])
+    assert samples["columns"][0] == "t_s" and len(samples["rows"]) == 5

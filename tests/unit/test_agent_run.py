@@ -37,6 +37,7 @@ from agent_helpers import (
     wait_until,
 )
 
+from damon_eval.damon.tracing import record_lines
 from damon_eval.measure.agent import (
     AgentControl,
     AgentInvocation,
@@ -527,6 +528,14 @@ def test_trace_pipe_is_streamed_raw_to_the_record(agent, tmp_path):
     assert code == 0, err
     assert record.read_text() == "".join(lines)
     assert load_agent_output(out).status.record_bytes == record.stat().st_size
+    # the host converts the raw record with the controller's converter
+    with record.open() as raw:
+        stats = record_lines(raw, tmp_path / "record.perf_script")
+    assert stats.nr_events == len(lines) and stats.nr_skipped_lines == 0
+    first = (tmp_path / "record.perf_script").read_text().splitlines()[0]
+    assert first.endswith(
+        "damon:damon_aggregated: target_id=0 nr_regions=18 140398567211008-140398583341056: 0 0"
+    )
 
 
 @pytest.mark.parametrize("cc", ["musl-gcc", "gcc"])
