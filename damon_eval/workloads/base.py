@@ -99,6 +99,9 @@ class RunPlan:
     target: str  # name of the process DAMON targets (its comm)
     cwd: str | None = None
     expected_runtime_s: float | None = None  # at this scale under KVM, for timeouts
+    # True: a fixed amount of work, so it runs 20-50x longer under TCG than under KVM;
+    # False: phases of fixed duration (accgen), the same wall time anywhere
+    work_based: bool = True
 
 
 @dataclass(frozen=True, slots=True)

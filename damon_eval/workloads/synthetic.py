@@ -94,6 +94,7 @@ class SyntheticWorkload(Workload):
             hold="exec",
             target="accgen",
             expected_runtime_s=self.seconds_at_scale_1 * params.scale,
+            work_based=False,
         )
 
 

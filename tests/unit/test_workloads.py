@@ -193,6 +193,8 @@ def test_scale_changes_the_amount_of_work():
     zigzag = get_workload("synthetic/zigzag").run_plan(context, small)
     assert zigzag.command[1:3] == ("--scale", "0.05")
     assert zigzag.expected_runtime_s == pytest.approx(3.5)
+    assert not zigzag.work_based
+    assert get_workload("debian/x264").run_plan(context, small).work_based
     redis = get_workload("debian/redis").run_plan(context, small)
     assert redis.hold == "child" and redis.target == "redis-server"
     with pytest.raises(ConfigError, match="scale must be > 0"):
