@@ -99,7 +99,7 @@ class RunPlan:
     target: str  # name of the process DAMON targets (its comm)
     cwd: str | None = None
     expected_runtime_s: float | None = None  # at this scale under KVM, for timeouts
-    # True: a fixed amount of work, so it runs 20-50x longer under TCG than under KVM;
+    # True: a fixed amount of work, so it runs 10-50x longer under TCG than under KVM;
     # False: phases of fixed duration (accgen), the same wall time anywhere
     work_based: bool = True
 
