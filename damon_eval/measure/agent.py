@@ -1,0 +1,385 @@
+"""Host side of ``de-agent``, the measurement agent that runs inside the guest.
+
+The agent (``damon_eval/data/agent/de-agent.c``) is the only harness process
+in the guest while a workload runs.  This module
+
+* builds it (a compile command for the guest, and a local build for tests),
+* writes its command line (:class:`AgentInvocation`),
+* speaks its line protocol over the control channel (:class:`AgentControl`,
+  :func:`parse_message`, :func:`format_go`).
+
+The protocol and the files the agent writes are documented in
+``docs/agent.md``; parsing those files lives in :mod:`damon_eval.measure.samples`.
+"""
+
+from __future__ import annotations
+
+import errno
+import hashlib
+import os
+import select
+import shlex
+import shutil
+import socket
+import subprocess
+import time
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
+
+from damon_eval.errors import ConfigError, DamonEvalError
+from damon_eval.paths import DATA_DIR, cache_dir
+
+AGENT_SOURCE_PATH = DATA_DIR / "agent" / "de-agent.c"
+AGENT_CFLAGS: tuple[str, ...] = ("-std=c11", "-O2", "-Wall", "-Wextra", "-Werror")
+
+# Where the guest keeps harness files (the guest image builder uses the same paths).
+GUEST_PREFIX = "/opt/damon-eval"
+GUEST_AGENT_PATH = f"{GUEST_PREFIX}/bin/de-agent"
+GUEST_AGENT_SOURCE_PATH = f"{GUEST_PREFIX}/src/de-agent.c"
+# virtio-serial port name: QEMU `-device virtserialport,name=...`; udev links it here.
+CONTROL_PORT_NAME = "org.damon-eval.ctl"
+GUEST_CONTROL_PATH = f"/dev/virtio-ports/{CONTROL_PORT_NAME}"
+
+HoldMode = Literal["exec", "child", "none"]
+HOLD_MODES: tuple[str, ...] = ("exec", "child", "none")
+
+# Keys `go` accepts (the agent refuses others).
+GO_KEYS: tuple[str, ...] = ("kdamond_dir", "trace_pipe", "record", "timeout_s", "interval_ms")
+
+# Exit codes of `de-agent run`.
+AGENT_EXIT_OK = 0
+AGENT_EXIT_WORKLOAD_FAILED = 1
+AGENT_EXIT_HARNESS = 2
+
+
+class AgentError(DamonEvalError):
+    """The agent could not be built, refused a request, or broke its protocol."""
+
+
+class AgentTimeout(AgentError):
+    """The agent did not send an expected message in time."""
+
+
+# --------------------------------------------------------------------------
+# building
+# --------------------------------------------------------------------------
+
+
+def compile_command(
+    source: str | Path, output: str | Path, *, cc: str = "gcc", static: bool = True
+) -> list[str]:
+    """The compiler command line for the agent.
+
+    ``cc`` may be ``musl-gcc``: a static musl build has about a fifth of the
+    resident size of a static glibc one (see docs/benchmarks.md).
+    """
+    command = [cc, *AGENT_CFLAGS]
+    if static:
+        command.append("-static")
+    return [*command, "-o", str(output), str(source)]
+
+
+def guest_build_script(
+    source: str = GUEST_AGENT_SOURCE_PATH, output: str = GUEST_AGENT_PATH
+) -> str:
+    """A POSIX shell script that builds the agent inside the guest.
+
+    It prefers ``musl-gcc`` (Debian package ``musl-tools``) and falls back to
+    ``gcc -static``; it prints which compiler it used.
+    """
+    strict = shlex.join(compile_command(source, output, cc="$cc")).replace("'$cc'", '"$cc"')
+    lenient = strict.replace(" -Werror", "")
+    return (
+        "set -e\n"
+        f"mkdir -p {shlex.quote(str(Path(output).parent))}\n"
+        "if command -v musl-gcc >/dev/null 2>&1; then cc=musl-gcc; else cc=gcc; fi\n"
+        # a warning new in a newer compiler must not leave the guest without an agent
+        f"if {strict}; then\n"
+        '  echo "de-agent built with $cc"\n'
+        "else\n"
+        f"  {lenient}\n"
+        '  echo "de-agent built with $cc WITHOUT -Werror: see the warnings above"\n'
+        "fi\n"
+    )
+
+
+def local_compilers() -> list[str]:
+    """Compilers on this machine that can build the agent, preferred first."""
+    return [cc for cc in ("musl-gcc", "gcc") if shutil.which(cc)]
+
+
+def build_agent_locally(
+    output_dir: Path | None = None, *, cc: str | None = None, static: bool = True
+) -> Path:
+    """Compile the agent on this machine; cached by source hash, compiler and mode."""
+    compilers = local_compilers()
+    if cc is None:
+        if not compilers:
+            raise AgentError("cannot build de-agent: neither musl-gcc nor gcc is installed")
+        cc = compilers[0]
+    source = AGENT_SOURCE_PATH.read_bytes()
+    key = hashlib.sha256(source + f"{cc} {static}".encode()).hexdigest()[:16]
+    output_dir = output_dir or (cache_dir() / "agent")
+    output_dir.mkdir(parents=True, exist_ok=True)
+    binary = output_dir / f"de-agent-{key}"
+    if binary.exists():
+        return binary
+    tmp = output_dir / f".de-agent-{key}.{os.getpid()}.tmp"
+    proc = subprocess.run(
+        compile_command(AGENT_SOURCE_PATH, tmp, cc=cc, static=static),
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if proc.returncode != 0:
+        tmp.unlink(missing_ok=True)
+        raise AgentError(f"building de-agent with {cc} failed: {proc.stderr.strip()}")
+    tmp.replace(binary)
+    return binary
+
+
+# --------------------------------------------------------------------------
+# command line
+# --------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class AgentInvocation:
+    """One ``de-agent run`` command line."""
+
+    out_dir: str
+    command: tuple[str, ...]
+    hold: HoldMode = "exec"
+    interval_ms: int = 1000
+    control: str | None = None
+    timeout_s: float | None = None
+    wait_timeout_s: float = 600
+    kdamond_dir: str | None = None
+    trace_pipe: str | None = None
+    record: str | None = None
+    drop_caches: bool = False
+    workload_log: str | None = None
+    cwd: str | None = None
+    detach: bool = False
+    agent_path: str = GUEST_AGENT_PATH
+
+    def __post_init__(self) -> None:
+        if self.hold not in HOLD_MODES:
+            raise ConfigError(f"hold mode {self.hold!r} is not one of {', '.join(HOLD_MODES)}")
+        if not self.command:
+            raise ConfigError("the agent needs a command to run")
+        if self.interval_ms <= 0:
+            raise ConfigError(f"interval_ms must be positive, not {self.interval_ms}")
+        if self.record and not self.trace_pipe:
+            raise ConfigError("record is given without trace_pipe")
+
+    def argv(self) -> list[str]:
+        args = [self.agent_path, "run", "--out", self.out_dir, "--hold", self.hold]
+        args += ["--interval-ms", str(self.interval_ms)]
+        args += ["--wait-timeout-s", _num(self.wait_timeout_s)]
+        if self.control:
+            args += ["--control", self.control]
+        if self.timeout_s:
+            args += ["--timeout-s", _num(self.timeout_s)]
+        if self.kdamond_dir:
+            args += ["--kdamond-dir", self.kdamond_dir]
+        if self.trace_pipe:
+            args += ["--trace-pipe", self.trace_pipe]
+        if self.record:
+            args += ["--record", self.record]
+        if self.drop_caches:
+            args.append("--drop-caches")
+        if self.workload_log:
+            args += ["--workload-log", self.workload_log]
+        if self.cwd:
+            args += ["--cwd", self.cwd]
+        if self.detach:
+            args.append("--detach")
+        return [*args, "--", *self.command]
+
+    def shell(self) -> str:
+        return shlex.join(self.argv())
+
+
+def _num(value: float) -> str:
+    return str(int(value)) if float(value).is_integer() else repr(float(value))
+
+
+def hold_prefix(agent_path: str = GUEST_AGENT_PATH) -> str:
+    """The submit prefix for ``parsecmgmt -s``: holds the benchmark binary itself."""
+    return f"{agent_path} hold --"
+
+
+# --------------------------------------------------------------------------
+# protocol
+# --------------------------------------------------------------------------
+
+MESSAGE_KINDS: tuple[str, ...] = ("ready", "started", "done", "error", "pong")
+
+
+@dataclass(frozen=True, slots=True)
+class AgentMessage:
+    """One agent->host line: ``kind`` and its whitespace-separated arguments."""
+
+    kind: str
+    args: tuple[str, ...] = ()
+    text: str = ""
+
+    @property
+    def pid(self) -> int:
+        if self.kind not in ("ready", "started") or not self.args:
+            raise AgentError(f"message {self.text!r} carries no pid")
+        return int(self.args[0])
+
+    @property
+    def status(self) -> str:
+        if self.kind != "done":
+            raise AgentError(f"message {self.text!r} is not a done message")
+        return self.args[0]
+
+    @property
+    def runtime_s(self) -> float:
+        if self.kind != "done" or len(self.args) < 2:
+            raise AgentError(f"message {self.text!r} carries no runtime")
+        return float(self.args[1])
+
+    @property
+    def error(self) -> str:
+        return " ".join(self.args) if self.kind == "error" else ""
+
+
+def parse_message(line: str) -> AgentMessage:
+    """Parse one agent->host line (``ready 123``, ``done ok 12.5``, ``error ...``)."""
+    text = line.strip()
+    kind, _, rest = text.partition(" ")
+    if kind not in MESSAGE_KINDS:
+        raise AgentError(
+            f"unknown agent message {text!r}; expected one of {', '.join(MESSAGE_KINDS)}"
+        )
+    args = tuple(rest.split()) if kind != "error" else ((rest,) if rest else ())
+    message = AgentMessage(kind, args, text)
+    try:
+        if kind in ("ready", "started"):
+            message.pid  # noqa: B018  (validates)
+        elif kind == "done":
+            message.runtime_s  # noqa: B018
+    except (ValueError, IndexError) as exc:
+        raise AgentError(f"malformed agent message {text!r}") from exc
+    return message
+
+
+def format_go(**params: str | int | float) -> str:
+    """``go key=value ...``; keys are checked against :data:`GO_KEYS`."""
+    parts = ["go"]
+    for key, value in params.items():
+        if value is None:
+            continue
+        if key not in GO_KEYS:
+            raise ConfigError(f"unknown go parameter {key!r}; valid: {', '.join(GO_KEYS)}")
+        text = str(value)
+        if not text or any(c.isspace() for c in text):
+            raise ConfigError(f"go parameter {key}={text!r} must be non-empty without spaces")
+        parts.append(f"{key}={text}")
+    return " ".join(parts)
+
+
+@dataclass
+class AgentControl:
+    """The host end of the control channel.
+
+    ``read_fd`` and ``write_fd`` are the same descriptor for a socket (QEMU's
+    chardev for the virtio-serial port) or a pty; tests may use two FIFOs.
+    """
+
+    read_fd: int
+    write_fd: int
+    received: list[AgentMessage] = field(default_factory=list)
+    _buffer: bytes = b""
+    _socket: socket.socket | None = None
+
+    @classmethod
+    def connect_unix(cls, path: str | Path, timeout_s: float = 30) -> AgentControl:
+        """Connect to QEMU's chardev socket behind the virtio-serial port.
+
+        QEMU side: ``-chardev socket,id=ctl,path=PATH,server=on,wait=off -device
+        virtio-serial -device virtserialport,chardev=ctl,name=org.damon-eval.ctl``.
+        """
+        deadline = time.monotonic() + timeout_s
+        while True:
+            sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            try:
+                sock.connect(str(path))
+                break
+            except OSError as exc:
+                sock.close()
+                if time.monotonic() >= deadline:
+                    raise AgentError(f"cannot connect to the control socket {path}: {exc}") from exc
+                time.sleep(0.1)
+        sock.setblocking(False)
+        return cls(sock.fileno(), sock.fileno(), _socket=sock)
+
+    def close(self) -> None:
+        if self._socket is not None:
+            self._socket.close()
+            self._socket = None
+
+    def send(self, line: str) -> None:
+        data = (line.rstrip("\n") + "\n").encode()
+        while data:
+            _, writable, _ = select.select([], [self.write_fd], [], 10)
+            if not writable:
+                raise AgentTimeout(f"control channel not writable while sending {line!r}")
+            data = data[os.write(self.write_fd, data) :]
+
+    def go(self, **params: str | int | float) -> None:
+        self.send(format_go(**params))
+
+    def abort(self) -> None:
+        self.send("abort")
+
+    def ping(self) -> None:
+        self.send("ping")
+
+    def _lines(self, timeout_s: float) -> Iterable[str]:
+        deadline = time.monotonic() + timeout_s
+        while True:
+            while b"\n" in self._buffer:
+                raw, self._buffer = self._buffer.split(b"\n", 1)
+                line = raw.decode(errors="replace").strip()
+                if line:
+                    yield line
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                return
+            readable, _, _ = select.select([self.read_fd], [], [], remaining)
+            if not readable:
+                return
+            try:
+                chunk = os.read(self.read_fd, 4096)
+            except BlockingIOError:
+                continue
+            except OSError as exc:
+                # EIO: a pty master whose other end is not open (yet)
+                if exc.errno != errno.EIO:
+                    raise
+                chunk = b""
+            if not chunk:
+                # EOF or a pty/port without its other end: wait a bit, then retry
+                time.sleep(0.05)
+                continue
+            self._buffer += chunk
+
+    def wait_for(
+        self, kinds: Sequence[str], timeout_s: float, *, raise_on_error: bool = True
+    ) -> AgentMessage:
+        """The next message whose kind is in ``kinds``; ``error`` raises unless asked for."""
+        for line in self._lines(timeout_s):
+            message = parse_message(line)
+            self.received.append(message)
+            if message.kind in kinds:
+                return message
+            if message.kind == "error" and raise_on_error:
+                raise AgentError(f"agent reported: {message.error}")
+        raise AgentTimeout(f"no {'/'.join(kinds)} message from the agent within {timeout_s} s")

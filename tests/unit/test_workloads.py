@@ -1,0 +1,265 @@
+"""The workload registry: ids, availability reasons, PARSEC command generation, CLI."""
+
+from __future__ import annotations
+
+import json
+import tarfile
+
+import pytest
+
+from damon_eval.cli import main
+from damon_eval.errors import ConfigError
+from damon_eval.measure.agent import GUEST_AGENT_PATH
+from damon_eval.workloads import (
+    SUITES,
+    RunParams,
+    WorkloadContext,
+    WorkloadUnavailable,
+    all_workloads,
+    get_workload,
+    require_available,
+)
+from damon_eval.workloads.parsec import PARSEC3_PACKAGES, SPLASH2X_PACKAGES
+
+PARSEC3 = {
+    "blackscholes",
+    "bodytrack",
+    "canneal",
+    "dedup",
+    "facesim",
+    "ferret",
+    "fluidanimate",
+    "freqmine",
+    "raytrace",
+    "streamcluster",
+    "swaptions",
+    "vips",
+    "x264",
+}
+SPLASH2X = {
+    "barnes",
+    "fft",
+    "lu_cb",
+    "lu_ncb",
+    "ocean_cp",
+    "ocean_ncp",
+    "radiosity",
+    "radix",
+    "raytrace",
+    "volrend",
+    "water_nsquared",
+    "water_spatial",
+}
+
+
+def _fake_tree(root, input_size="native"):
+    (root / "bin").mkdir(parents=True)
+    (root / "bin" / "parsecmgmt").write_text("#!/bin/sh\n")
+    (root / "version").write_text("3.0-beta-20150206\n")
+    for name, (group, _) in PARSEC3_PACKAGES.items():
+        inputs = root / "pkgs" / group / name / "inputs"
+        inputs.mkdir(parents=True)
+        (inputs / f"input_{input_size}.tar").write_bytes(b"")
+    for name, (group, _) in SPLASH2X_PACKAGES.items():
+        inputs = root / "ext" / "splash2x" / group / name / "inputs"
+        inputs.mkdir(parents=True)
+        (inputs / f"input_{input_size}.tar").write_bytes(b"")
+    return root
+
+
+def test_registry_has_every_suite_and_the_evaluation_workloads():
+    ids = [w.id for w in all_workloads()]
+    assert len(ids) == len(set(ids))
+    by_suite = {s: {i.split("/")[1] for i in ids if i.startswith(s + "/")} for s in SUITES}
+    assert by_suite["parsec3"] == PARSEC3
+    assert by_suite["splash2x"] == SPLASH2X
+    assert by_suite["synthetic"] == {"zigzag", "stairs", "hotcold"}
+    assert len(by_suite["debian"]) >= 4
+
+
+def test_unknown_workload_names_close_matches():
+    with pytest.raises(ConfigError, match=r"did you mean parsec3/canneal"):
+        get_workload("parsec3/caneal")
+    with pytest.raises(ConfigError, match=r"suite 'spec' is not one of synthetic, parsec3"):
+        get_workload("spec/mcf")
+
+
+def test_parsec_unavailable_without_a_tree_says_how_to_provide_it():
+    context = WorkloadContext()
+    workload = get_workload("parsec3/canneal")
+    ok, reason = workload.available(context)
+    assert not ok and "config key 'parsec'" in reason
+    with pytest.raises(WorkloadUnavailable, match=r"parsec: \{path: /srv/parsec-3.0"):
+        require_available(workload, context)
+    with pytest.raises(WorkloadUnavailable):
+        workload.run_plan(context, RunParams(out_dir="/run"))
+
+
+def test_parsec_availability_reasons(tmp_path):
+    root = _fake_tree(tmp_path / "parsec-3.0")
+    context = WorkloadContext.from_config({"parsec": {"path": str(root), "input": "native"}})
+    assert get_workload("splash2x.fft".replace(".", "/")).available(context)[0]
+    (root / "pkgs/kernels/canneal/inputs/input_native.tar").unlink()
+    ok, reason = get_workload("parsec3/canneal").available(context)
+    assert not ok and "inputs/input_native.tar" in reason
+    # parameter-only inputs need no tarball
+    (root / "pkgs/apps/swaptions/inputs/input_native.tar").unlink()
+    assert get_workload("parsec3/swaptions").available(context)[0]
+    (root / "bin/parsecmgmt").unlink()
+    ok, reason = get_workload("parsec3/x264").available(context)
+    assert not ok and "no bin/parsecmgmt" in reason
+    missing = WorkloadContext.from_config({"parsec": str(tmp_path / "nope")})
+    assert "does not exist" in get_workload("parsec3/x264").available(missing)[1]
+
+
+def test_parsec_run_plan_holds_the_benchmark_under_parsecmgmt(tmp_path):
+    root = _fake_tree(tmp_path / "parsec-3.0", input_size="simsmall")
+    context = WorkloadContext.from_config({"parsec": {"path": str(root), "input": "simsmall"}})
+    params = RunParams(out_dir="/var/tmp/run", threads=4)
+    plan = get_workload("splash2x/raytrace").run_plan(context, params)
+    assert plan.command == (
+        "/opt/parsec-3.0/bin/parsecmgmt",
+        *("-a", "run", "-p", "splash2x.raytrace", "-i", "simsmall", "-n", "4"),
+        *("-s", f"{GUEST_AGENT_PATH} hold --"),
+    )
+    assert plan.hold == "child" and plan.target == "RAYTRACE"
+    assert get_workload("parsec3/raytrace").run_plan(context, params).target == "rtview"
+    native = RunParams(out_dir="/r", input_size="native")
+    assert "native" in get_workload("parsec3/vips").run_plan(context, native).command
+    with pytest.raises(ConfigError, match="PARSEC input 'huge' is not one of test, simdev"):
+        get_workload("parsec3/vips").run_plan(context, RunParams(out_dir="/r", input_size="huge"))
+    invocation = get_workload("parsec3/vips").agent_invocation(
+        context, params, control="/dev/virtio-ports/org.damon-eval.ctl"
+    )
+    assert invocation.hold == "child" and invocation.cwd == "/opt/parsec-3.0"
+
+
+def test_parsec_prepare_builds_with_parsecmgmt(tmp_path):
+    root = _fake_tree(tmp_path / "parsec-3.0")
+    context = WorkloadContext.from_config({"parsec": {"path": str(root)}})
+    plan = get_workload("parsec3/canneal").prepare(context, RunParams(out_dir="/r"))
+    assert plan.uploads[0].source == root and plan.uploads[0].dest == "/opt/parsec-3.0"
+    assert plan.commands[-1].endswith("./bin/parsecmgmt -a build -p canneal")
+    assert plan.stamp == "/opt/parsec-3.0/.damon-eval-built/canneal"
+    assert get_workload("parsec3/x264").version(context) == "parsec-3.0-beta-20150206:x264"
+
+
+def test_parsec_tarball_is_extracted_in_the_guest(tmp_path):
+    tree = _fake_tree(tmp_path / "parsec-3.0")
+    tarball = tmp_path / "parsec-3.0.tar.gz"
+    with tarfile.open(tarball, "w:gz") as tar:
+        tar.add(tree, arcname="parsec-3.0")
+    context = WorkloadContext.from_config({"parsec": {"path": str(tarball)}})
+    workload = get_workload("splash2x/fft")
+    ok, reason = workload.available(context)
+    assert ok and "tarball" in reason
+    plan = workload.prepare(context, RunParams(out_dir="/r"))
+    assert "--strip-components=1" in plan.commands[0]
+    assert plan.commands[1].endswith("-a build -p splash2x.fft")
+    not_tar = tmp_path / "parsec.zip"
+    not_tar.write_bytes(b"PK")
+    bad = WorkloadContext.from_config({"parsec": {"path": str(not_tar)}})
+    assert "neither a directory nor a tarball" in workload.available(bad)[1]
+
+
+def test_context_from_config_rejects_bad_parsec_entries():
+    with pytest.raises(ConfigError, match="unknown parsec key"):
+        WorkloadContext.from_config({"parsec": {"path": "/p", "inputs": "native"}})
+    with pytest.raises(ConfigError, match="must be a mapping with a path"):
+        WorkloadContext.from_config({"parsec": {"input": "native"}})
+    with pytest.raises(ConfigError, match="PARSEC input 'big'"):
+        WorkloadContext.from_config({"parsec": {"path": "/p", "input": "big"}})
+
+
+def test_debian_availability_follows_the_guest_package_list():
+    context = WorkloadContext(guest_packages=frozenset({"x264", "python3"}))
+    assert get_workload("debian/x264").available(context)[0]
+    ok, reason = get_workload("debian/redis").available(context)
+    assert not ok and "lacks Debian package(s) redis-server redis-tools" in reason
+    assert get_workload("debian/redis").available(WorkloadContext())[0]
+    no_gcc = WorkloadContext(guest_packages=frozenset())
+    assert "no gcc" in get_workload("synthetic/zigzag").available(no_gcc)[1]
+
+
+def test_scale_changes_the_amount_of_work():
+    context = WorkloadContext()
+    small = RunParams(out_dir="/r", scale=0.05)
+    full = RunParams(out_dir="/r")
+    x264 = get_workload("debian/x264")
+    assert "pan-1280x720-10.y4m" in x264.run_plan(context, small).command[-1]
+    assert "pan-1280x720-200.y4m" in x264.run_plan(context, full).command[-1]
+    sqlite = get_workload("debian/sqlite3").run_plan(context, small)
+    assert ".parameter set @rows 100000" in sqlite.command
+    zigzag = get_workload("synthetic/zigzag").run_plan(context, small)
+    assert zigzag.command[1:3] == ("--scale", "0.05")
+    assert zigzag.expected_runtime_s == pytest.approx(3.5)
+    assert not zigzag.work_based
+    assert get_workload("debian/x264").run_plan(context, small).work_based
+    redis = get_workload("debian/redis").run_plan(context, small)
+    assert redis.hold == "child" and redis.target == "redis-server"
+    with pytest.raises(ConfigError, match="scale must be > 0"):
+        RunParams(out_dir="/r", scale=0)
+
+
+def test_prepare_script_skips_when_stamped():
+    plan = get_workload("synthetic/zigzag").prepare(WorkloadContext(), RunParams(out_dir="/r"))
+    script = plan.script()
+    assert script.startswith("set -e\nif [ -e /opt/damon-eval/bin/.accgen-")
+    assert "gcc -std=c11 -O2 -Wall -Wextra -o /opt/damon-eval/bin/accgen" in script
+
+
+def test_workloads_list_command(capsys, tmp_path):
+    assert main(["workloads", "list"]) == 0
+    out = capsys.readouterr().out
+    assert "synthetic/zigzag" in out and "parsec3/canneal" in out
+    assert "To provide PARSEC, set 'parsec: {path: /srv/parsec-3.0, input: native}'" in out
+    root = _fake_tree(tmp_path / "parsec-3.0")
+    config = tmp_path / "campaign.yaml"
+    config.write_text(f"parsec:\n  path: {root}\n  input: native\nguest_packages: [gcc]\n")
+    assert main(["workloads", "list", "--json", "--config", str(config)]) == 0
+    rows = {row["id"]: row for row in json.loads(capsys.readouterr().out)}
+    assert rows["parsec3/canneal"]["available"] is True
+    assert rows["parsec3/canneal"]["target"] == "canneal"
+    assert rows["debian/x264"]["available"] is False
+    assert rows["synthetic/hotcold"]["hold"] == "exec"
+
+
+def test_workloads_list_bad_config_is_one_line_error(capsys, tmp_path):
+    config = tmp_path / "c.yaml"
+    config.write_text("parsec: [1, 2]\n")
+    assert main(["workloads", "list", "--config", str(config)]) == 2
+    assert "config key parsec must be a mapping" in capsys.readouterr().err
+
+
+def test_campaign_style_parsec_section(tmp_path):
+    """The campaign schema's shape: path may be null, threads feed parsecmgmt -n."""
+    unset = WorkloadContext.from_config({"parsec": {"path": None, "input": "native", "threads": 1}})
+    assert unset.parsec is None
+    root = _fake_tree(tmp_path / "parsec-3.0")
+    context = WorkloadContext.from_config({"parsec": {"path": str(root), "threads": 8}})
+    plan = get_workload("parsec3/canneal").run_plan(context, RunParams(out_dir="/r"))
+    assert plan.command[plan.command.index("-n") + 1] == "8"
+    explicit = RunParams(out_dir="/r", threads=2)
+    plan = get_workload("parsec3/canneal").run_plan(context, explicit)
+    assert plan.command[plan.command.index("-n") + 1] == "2"
+    with pytest.raises(ConfigError, match="parsec threads must be an integer >= 1, not 0"):
+        WorkloadContext.from_config({"parsec": {"path": str(root), "threads": 0}})
+
+
+def test_workloads_show_prints_the_guest_plan(capsys, tmp_path):
+    assert main(["workloads", "show", "synthetic/hotcold", "--scale", "0.15"]) == 0
+    out = capsys.readouterr().out
+    assert "# DAMON target: accgen (hold exec)" in out
+    assert "# expected runtime under KVM: ~15 s" in out
+    assert "accgen.c -> /opt/damon-eval/src/accgen.c" in out
+    assert "/opt/damon-eval/bin/de-agent run --out /var/tmp/damon-eval/runs/RUN" in out
+    assert "--control /dev/virtio-ports/org.damon-eval.ctl" in out
+    assert "--scale 0.15 --truth /var/tmp/damon-eval/runs/RUN/truth.json" in out
+    assert main(["workloads", "show", "parsec3/canneal"]) == 2
+    err = capsys.readouterr().err
+    assert "parsec3/canneal is not available" in err and "To provide PARSEC, set" in err
+    root = _fake_tree(tmp_path / "parsec-3.0")
+    assert main(["workloads", "show", "parsec3/canneal", "--parsec", str(root)]) == 0
+    out = capsys.readouterr().out
+    assert "-s '/opt/damon-eval/bin/de-agent hold --'" in out
+    assert "parsecmgmt -a build -p canneal" in out
