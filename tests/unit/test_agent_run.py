@@ -605,7 +605,12 @@ def test_abort_from_the_host_while_running(agent, tmp_path):
 
 
 def test_agent_memory_is_flat_over_many_samples(agent, tmp_path):
-    """No allocation per sample: VmRSS after 300 samples equals VmRSS after the first few."""
+    """No allocation per sample: VmRSS barely moves over 300 samples.
+
+    Two pages of slack: a code path first taken late (the final sample) may
+    fault in a page of text; a per-sample leak of even 64 bytes would add
+    about 19 KiB over 300 samples and still fail.
+    """
     out = tmp_path / "run"
     proc = start_agent(
         agent, _run_args(out, "--hold", "none", "--interval-ms", "10", "--", "sleep", "3.5")
@@ -616,7 +621,7 @@ def test_agent_memory_is_flat_over_many_samples(agent, tmp_path):
     assert len(samples) > 150
     early = max(s.agent_rss_kib for s in samples[5:20])
     late = max(s.agent_rss_kib for s in samples[-20:])
-    assert late == early
+    assert late - early <= 8, (early, late)
 
 
 def test_hold_launcher_reports_a_benchmark_that_cannot_start(agent, tmp_path):
