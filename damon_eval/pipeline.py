@@ -24,7 +24,7 @@ from damon_eval.analysis.runtable import (
     runs_frame,
     write_runs_csv,
 )
-from damon_eval.analysis.templates import TEMPLATE_DIR
+from damon_eval.analysis.templates import TEMPLATE_DIR, standalone_page
 from damon_eval.atomic import atomic_write_json, atomic_write_text
 from damon_eval.errors import DamonEvalError
 from damon_eval.metrics import BASELINE_CONFIG, METRICS, SEED_TABLE_METRICS
@@ -77,7 +77,10 @@ def metric_step(runs_csv: Path, metric: str, out_dir: Path, configs: Sequence[st
         atomic_write_text(Path(f"{stem_table}.csv"), "workload,config,value,overhead_pct\n")
         atomic_write_text(
             Path(f"{stem_table}.html"),
-            f"<section><h3>{html.escape(metric)}</h3><p>{html.escape(reason)}.</p></section>\n",
+            standalone_page(
+                metric,
+                f"<section><h3>{html.escape(metric)}</h3><p>{html.escape(reason)}.</p></section>",
+            ),
         )
         plots.plot_message(f"{metric}: {reason}", stem_plot)
         return
@@ -88,7 +91,16 @@ def metric_step(runs_csv: Path, metric: str, out_dir: Path, configs: Sequence[st
     atomic_write_text(Path(f"{stem_table}.txt"), tables.render_text(table))
     atomic_write_text(Path(f"{stem_table}.stats.txt"), tables.render_text(table, annotate=True))
     atomic_write_text(Path(f"{stem_table}.csv"), tables.render_csv(table))
-    atomic_write_text(Path(f"{stem_table}.html"), tables.render_html(table))
+    seed_form = html.escape(tables.render_text(table))
+    atomic_write_text(
+        Path(f"{stem_table}.html"),
+        standalone_page(
+            f"{metric} table",
+            tables.render_html(table)
+            + "<h4>In the evaluation document's fixed-width form</h4>"
+            + f'<pre class="seed-form">{seed_form}</pre>',
+        ),
+    )
     plots.plot_table(table, stem_plot)
 
 
@@ -119,7 +131,9 @@ def summary_step(runs_csv: Path, out_dir: Path, configs: Sequence[str]) -> None:
             "published": {"source": reference.SEED_SOURCE, **published.to_dict()},
         },
     )
-    atomic_write_text(out_dir / "headlines.html", reproduced.to_html())
+    atomic_write_text(
+        out_dir / "headlines.html", standalone_page("Headlines", reproduced.to_html())
+    )
     atomic_write_text(out_dir / "headlines.rst", reproduced.to_rst())
     accels = sorted(set(values["accel"].dropna())) if not values.empty else []
     kernels = sorted(set(values["guest_kernel"].dropna())) if not values.empty else []
@@ -138,8 +152,11 @@ def summary_step(runs_csv: Path, out_dir: Path, configs: Sequence[str]) -> None:
     atomic_write_text(out_dir / "compare-seed.csv", compare.render_comparison_csv(comparisons))
     atomic_write_text(
         out_dir / "compare-seed.html",
-        "\n".join(compare.render_comparison_html(c) for c in comparisons)
-        or "<p>No table with an orig baseline to compare.</p>\n",
+        standalone_page(
+            "Published vs reproduced",
+            "\n".join(compare.render_comparison_html(c) for c in comparisons)
+            or "<p>No table with an orig baseline to compare.</p>",
+        ),
     )
 
 
@@ -216,7 +233,7 @@ def provenance_step(campaign_json: Path, result_paths: Sequence[Path], out_html:
         metrics=METRICS,
         as_json=lambda obj: json.dumps(obj, indent=2, sort_keys=True),
     )
-    atomic_write_text(Path(out_html), page)
+    atomic_write_text(Path(out_html), standalone_page("Provenance", page))
 
 
 def run_logged(log_path: str | Path, step, *args: Any) -> None:

@@ -25,3 +25,14 @@ def environment() -> jinja2.Environment:
 
 def render_template(name: str, **context: object) -> str:
     return environment().get_template(name).render(**context)
+
+
+def standalone_page(title: str, body: str) -> str:
+    """A complete HTML document around a fragment, with the styles inlined.
+
+    Snakemake's report shows each HTML output on its own, so every page must
+    carry its own CSS.
+    """
+    return render_template(
+        "page.html.j2", title=title, css=(TEMPLATE_DIR / "analysis.css").read_text(), body=body
+    )

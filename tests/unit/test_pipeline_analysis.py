@@ -82,3 +82,30 @@ def test_analysis_rules_build_every_summary_output(repo_root, tmp_path):
         timeout=600,
     )
     assert "Nothing to be done" in again.stdout + again.stderr
+
+
+def test_html_report_renders_in_chromium(repo_root, tmp_path):
+    """`snakemake --report` of the fixture campaign, opened in headless Chromium."""
+    from report_browser import check_report, require_chromium
+
+    require_chromium()
+    test_analysis_rules_build_every_summary_output(repo_root, tmp_path)
+    report = tmp_path / "report.html"
+    proc = subprocess.run(
+        [SNAKEMAKE, "--configfile", str(tmp_path / "campaign.yaml"), "--report", str(report)],
+        cwd=repo_root,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    check_report(
+        report,
+        metric_tables=["runtime", "memused.avg", "rss.avg"],
+        plots=["runtime"],
+        extra=[
+            ("0. Headlines", "headlines", "THP"),
+            ("2. Published vs reproduced", "compare-seed", "published"),
+            ("5. Provenance", "provenance", "Failed runs"),
+        ],
+    )
