@@ -233,6 +233,7 @@ def _check(args: argparse.Namespace) -> int:
         print(json.dumps(caps.as_dict(), indent=2))
         return 0
     from rich.console import Console
+    from rich.markup import escape
     from rich.table import Table
 
     table = Table(title="guest capabilities")
@@ -240,7 +241,8 @@ def _check(args: argparse.Namespace) -> int:
     table.add_column("value")
     table.add_column("ok")
     for label, value, good in caps.rows():
-        table.add_row(label, value, "yes" if good else "[yellow]no[/yellow]")
+        # Values such as "[always] madvise never" are text, not rich markup.
+        table.add_row(escape(label), escape(value), "yes" if good else "[yellow]no[/yellow]")
     Console().print(table)
     return 0
 

@@ -92,7 +92,7 @@ READY_SCRIPT_TEXT = f"""#!/bin/sh
 # Written by damon-eval: announce readiness on the control port (see image.py).
 port=/dev/virtio-ports/org.damon-eval.ctl
 i=0
-until [ -e "$port" ] && ip -4 -o addr show dev eth0 | grep -q " inet "; do
+until [ -e "$port" ] && ip -4 -o addr show dev eth0 2>/dev/null | grep -q " inet "; do
     i=$((i + 1))
     [ "$i" -gt 3000 ] && exit 1
     sleep 0.1

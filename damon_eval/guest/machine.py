@@ -626,11 +626,12 @@ class Guest:
             self._control = None
 
     def shutdown(self, timeout_s: float = SHUTDOWN_TIMEOUT_S, clean: bool | None = None) -> None:
-        """Stop the guest: QMP power-off (or sync + quit), then SIGKILL after ``timeout_s``.
+        """Stop the guest and QEMU; SIGKILL whatever is left after ``timeout_s``.
 
-        ``clean`` (default: when the overlay is kept) asks the guest to power
-        off so its disk is consistent; otherwise the guest syncs and QEMU quits
-        at once, as the overlay is thrown away.
+        ``clean`` (default: when the overlay is kept) powers the guest off
+        (``systemctl poweroff``, else QMP ``system_powerdown``) so its disk is
+        consistent; otherwise the guest syncs and QEMU quits at once (QMP
+        ``quit``), as the overlay is thrown away.
         """
         if self._stopped:
             return
@@ -638,21 +639,40 @@ class Guest:
         clean = self.keep_overlay if clean is None else clean
         try:
             if self.is_alive():
-                if not clean and self._ssh is not None:
+                if clean:
+                    self._power_off(timeout_s)
+                else:
+                    if self._ssh is not None:
+                        with contextlib.suppress(GuestError):
+                            self._ssh.run("sync", timeout_s=10)
+                    self._close_channels()
                     with contextlib.suppress(GuestError):
-                        self._ssh.run("sync", timeout_s=10)
-                self._close_channels()
-                try:
-                    self.qmp("system_powerdown" if clean else "quit")
-                except GuestError as exc:
-                    log.info("QMP shutdown of %s failed (%s); killing it", self.name, exc)
-                if not self._wait_exit(timeout_s):
+                        self.qmp("quit")
+                    self._wait_exit(timeout_s)
+                if self.is_alive():
                     log.warning("guest %s did not stop within %g s; killing QEMU", self.name,
                                 timeout_s)  # fmt: skip
             self._kill()
         finally:
             self._close_channels()
             self._cleanup_files()
+
+    def _power_off(self, timeout_s: float) -> None:
+        requested = False
+        if self._ssh is not None:
+            with contextlib.suppress(GuestError):
+                result = self._ssh.run("systemctl poweroff --no-block", timeout_s=20)
+                requested = result.exit_status == 0
+        self._close_channels()
+        if not requested:
+            with contextlib.suppress(GuestError):
+                self.qmp("system_powerdown")
+        if not self._wait_exit(timeout_s):
+            log.info("guest %s did not power off in %g s; asking QEMU to quit", self.name,
+                     timeout_s)  # fmt: skip
+            with contextlib.suppress(GuestError):
+                self.qmp("quit")
+            self._wait_exit(10)
 
     def _cleanup_files(self, remove_workdir: bool = True) -> None:
         shutil.rmtree(self.socket_dir, ignore_errors=True)
