@@ -136,6 +136,7 @@ class Guest:
     boot_seconds: float = 0.0
     accel_reason: str = ""
     owns_workdir: bool = False
+    console_path: Path | None = None
     process: subprocess.Popen | None = field(default=None, repr=False)
     _ssh: SshSession | None = field(default=None, repr=False)
     _control: ControlChannel | None = field(default=None, repr=False)
@@ -146,7 +147,8 @@ class Guest:
 
     @property
     def console_log_path(self) -> Path:
-        return self.workdir / "console.log"
+        """The guest's serial console (``<run_dir>/console.log`` for runs)."""
+        return self.console_path or self.workdir / "console.log"
 
     @property
     def qemu_log_path(self) -> Path:
@@ -186,8 +188,10 @@ class Guest:
     ) -> Guest:
         """Boot (or restore) a guest and wait until SSH answers.
 
-        ``run_dir``: where the overlay, console.log and qemu.log go (default:
-        ``<cache>/guests/<name>``).  ``pin_cpus``: host CPUs for vCPU 0, 1, ...
+        ``run_dir``: the run's directory: the console goes to
+        ``<run_dir>/console.log``, the overlay, QEMU's log and SSH files to
+        ``<run_dir>/.guest/`` (default: all in ``<cache>/guests/<name>/``).
+        ``pin_cpus``: host CPUs for vCPU 0, 1, ...
         ``detach``: the guest survives this process (``damon-eval guest boot``).
         """
         if not isinstance(image, Image):
@@ -205,13 +209,15 @@ class Guest:
             accel_mod.warn_tcg(choice.warning)
         preparation = preparation or Preparation()
         name = name or f"g{os.getpid()}-{secrets.token_hex(3)}"
-        workdir = Path(run_dir) if run_dir is not None else guests_dir() / name
+        workdir = Path(run_dir) / ".guest" if run_dir is not None else guests_dir() / name
+        console_path = Path(run_dir) / "console.log" if run_dir is not None else None
         sweep_stale_guests()
         common = dict(
             image=image, name=name, workdir=workdir, accel=choice.accel, vcpus=vcpus,
             memory_mib=memory_mib, keep_overlay=keep_overlay, detach=detach,
             pin_cpus=pin_cpus, qemu_binary=qemu, version=version,
             accel_reason=choice.reason, owns_workdir=run_dir is None and not detach,
+            console_path=console_path,
         )  # fmt: skip
         if fast_start:
             from damon_eval.guest.state import ensure_saved_state
@@ -269,6 +275,7 @@ class Guest:
         accel_reason: str = "",
         overlay_name: str = "disk.qcow2",
         owns_workdir: bool = False,
+        console_path: Path | None = None,
     ) -> Guest:
         started = time.monotonic()
         workdir.mkdir(parents=True, exist_ok=True)
@@ -290,7 +297,7 @@ class Guest:
                     ssh_port=port,
                     qmp_socket=socket_dir / "qmp.sock",
                     control_socket=socket_dir / "ctl.sock",
-                    console_log=workdir / "console.log",
+                    console_log=console_path or workdir / "console.log",
                     cmdline_extra=image.kernel_cmdline_extra,
                     incoming_state=incoming,
                     name=name,
@@ -309,6 +316,7 @@ class Guest:
                     ssh_port=port, qemu_version=version, pid=process.pid, argv=argv,
                     detached=detach, state_key=state_key, process=process,
                     accel_reason=accel_reason, owns_workdir=owns_workdir,
+                    console_path=console_path,
                 )  # fmt: skip
                 try:
                     guest._bring_up(incoming is not None, started + timeout_s)
@@ -445,6 +453,7 @@ class Guest:
             pid=record["pid"], argv=record["argv"], detached=True,
             state_key=record.get("state_key"), boot_seconds=record["boot_seconds"],
             accel_reason=record.get("accel_reason", ""),
+            console_path=Path(record["console_log"]) if record.get("console_log") else None,
         )  # fmt: skip
         guest._kernel_release = record.get("kernel_release")
         if not guest.is_alive():
@@ -472,6 +481,7 @@ class Guest:
             "memory_mib": self.memory_mib,
             "socket_dir": str(self.socket_dir),
             "overlay": str(self.overlay_path),
+            "console_log": str(self.console_log_path),
             "keep_overlay": self.keep_overlay,
             "boot_kind": self.boot_kind,
             "boot_seconds": self.boot_seconds,

@@ -128,6 +128,16 @@ class SshSession:
 
     # ---------------------------------------------------------- connecting
 
+    def _died(self, grace_s: float = 3.0) -> bool:
+        """Whether QEMU is gone, allowing for the moment between a dying process
+        closing its sockets and its exit becoming visible."""
+        deadline = time.monotonic() + grace_s
+        while self._alive():
+            if time.monotonic() >= deadline:
+                return False
+            time.sleep(0.05)
+        return True
+
     def _dead_error(self, what: str) -> GuestError:
         return GuestError(
             f"guest {self.guest_name} died {what}; last console lines: {self._console_tail()}"
@@ -230,7 +240,7 @@ class SshSession:
             channel.close()
         except _HostTimeout:
             self.close()
-            if not self._alive():
+            if self._died():
                 raise self._dead_error(what) from None
             raise GuestError(
                 f"guest {self.guest_name} did not finish {description!r} within "
@@ -239,7 +249,7 @@ class SshSession:
             ) from None
         except Exception as exc:  # paramiko/socket errors: the link died
             self.close()
-            if not self._alive():
+            if self._died():
                 raise self._dead_error(what) from exc
             raise GuestError(
                 f"lost the SSH connection to guest {self.guest_name} {what}: "
@@ -247,7 +257,7 @@ class SshSession:
             ) from exc
         if status < 0:
             self.close()
-            if not self._alive():
+            if self._died():
                 raise self._dead_error(what)
             raise GuestError(
                 f"guest {self.guest_name} closed the connection {what} without an exit status"
@@ -289,7 +299,7 @@ class SshSession:
             raise
         except Exception as exc:
             self.close()
-            if not self._alive():
+            if self._died():
                 raise self._dead_error(what) from exc
             raise GuestError(f"guest {self.guest_name}: failed {what}: {exc}") from exc
 
@@ -302,7 +312,7 @@ class SshSession:
             raise
         except Exception as exc:
             self.close()
-            if not self._alive():
+            if self._died():
                 raise self._dead_error(what) from exc
             raise GuestError(f"guest {self.guest_name}: failed {what}: {exc}") from exc
 

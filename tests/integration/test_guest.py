@@ -75,6 +75,14 @@ def _qemu_pids_named(name: str) -> list[int]:
     return pids
 
 
+def _forget(name: str) -> None:
+    """Remove what a named test guest left in the cache (after its QEMU is gone)."""
+    from damon_eval.guest.machine import guests_dir, sweep_stale_guests
+
+    sweep_stale_guests()
+    shutil.rmtree(guests_dir() / name, ignore_errors=True)
+
+
 def test_cached_build_is_a_quick_no_op(image):
     started = time.monotonic()
     proc = subprocess.run([*CLI, "guest", "build"], capture_output=True, text=True, cwd=REPO)
@@ -132,7 +140,7 @@ def test_cold_boot_commands_files_and_control_channel(image, tmp_path):
         console = guest.console_log_path
         assert console == tmp_path / "run" / "console.log"
         overlay = guest.overlay_path
-        assert overlay.exists()
+        assert overlay.exists() and overlay.parent == tmp_path / "run" / ".guest"
     assert "Linux version" in console.read_text(errors="replace")
     assert not overlay.exists(), "the per-run overlay is deleted afterwards"
 
@@ -238,6 +246,7 @@ def test_boot_exec_stop_cli(image):
         )
     assert stop.returncode == 0, stop.stderr
     assert _gone(pid)
+    _forget(name)
 
 
 _HARNESS = textwrap.dedent(
@@ -265,6 +274,7 @@ def test_sigkilled_harness_leaves_no_qemu(image):
         assert _qemu_pids_named(name) == []
     finally:
         harness.kill()
+        _forget(name)
 
 
 def test_sigkilled_foreground_boot_leaves_no_qemu(image):
@@ -285,3 +295,4 @@ def test_sigkilled_foreground_boot_leaves_no_qemu(image):
         assert _gone(qemu_pid), f"QEMU {qemu_pid} outlived `damon-eval guest boot --foreground`"
     finally:
         boot.kill()
+        _forget(name)
