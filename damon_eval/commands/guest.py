@@ -89,6 +89,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     listing = sub.add_parser("list", help="cached images, saved states and booted guests")
     listing.set_defaults(guest_run=_list)
 
+    prune = sub.add_parser(
+        "prune", help="remove cached images and saved states of other specs (unless in use)"
+    )
+    prune.add_argument(
+        "--spec", action="append",
+        help="spec whose image to keep (repeatable; default configs/guest/default.yaml)",
+    )  # fmt: skip
+    prune.add_argument("--dry-run", action="store_true", help="only list what would go")
+    prune.set_defaults(guest_run=_prune)
+
 
 def run(args: argparse.Namespace) -> int:
     return int(args.guest_run(args) or 0)
@@ -296,4 +306,18 @@ def _list(args: argparse.Namespace) -> int:
             f"guest {record['name']}  {status}  pid {record['pid']}  "
             f"ssh 127.0.0.1:{record['ssh_port']}  {record['accel']}"
         )
+    return 0
+
+
+def _prune(args: argparse.Namespace) -> int:
+    from damon_eval.guest.prune import prune
+    from damon_eval.guest.spec import load_spec
+
+    keep = [load_spec(path) for path in (args.spec or [None])]
+    items = prune(keep, dry_run=args.dry_run)
+    verb = "would remove" if args.dry_run else "removed"
+    for item in items:
+        print(f"{verb} {item.path} ({item.reason})")
+    if not items:
+        print("nothing to remove")
     return 0

@@ -183,6 +183,7 @@ def test_fast_start_with_preparation(image, tmp_path):
         assert ready_s < first_total, "a restore is faster than boot + save"
     # The disk half of the state never changes.
     assert (booted.stat().st_size, booted.stat().st_mtime_ns) == before
+    shutil.rmtree(state_dir)  # made for this test's unique preparation only
 
 
 def test_guest_check_cli(image):

@@ -204,3 +204,36 @@ def test_incomplete_image_is_refused(tmp_path):
     (tmp_path / "img/vmlinuz").unlink()
     with pytest.raises(GuestError, match=r"incomplete \(missing vmlinuz\).*--force"):
         Image.load(tmp_path / "img")
+
+
+def test_prune_keeps_the_specs_images_and_what_runs(tmp_path, monkeypatch):
+    from damon_eval.guest import prune as prune_mod
+
+    monkeypatch.setenv("DAMON_EVAL_CACHE", str(tmp_path))
+    images = tmp_path / "images"
+    kept_key = image_key(SPEC)
+    _fake_image(images / kept_key)
+    (images / kept_key / "manifest.json").write_text(json.dumps({"build_id": "kept"}))
+    _fake_image(images / "0000000000000old")
+    (images / "0000000000000old" / "manifest.json").write_text(json.dumps({"build_id": "old"}))
+    _fake_image(images / "00000000000inuse")
+    (images / "logs").mkdir()
+    (images / f".build-{kept_key}-abcd").mkdir()
+    states = tmp_path / "states"
+    for name, build in (("s-kept", "kept"), ("s-old", "old")):
+        (states / name).mkdir(parents=True)
+        (states / name / "state.json").write_text(json.dumps({"inputs": {"image_build_id": build}}))
+    running = f"qemu-system-x86_64 -kernel {images / '00000000000inuse'}/vmlinuz"
+    monkeypatch.setattr(prune_mod, "_command_lines", lambda: [running])
+    planned = {item.path.name: item.reason for item in prune_mod.plan([SPEC])}
+    assert planned == {
+        f".build-{kept_key}-abcd": "left over from an interrupted build",
+        "0000000000000old": "image of no kept spec",
+        "s-old": "saved state of a removed image",
+    }
+    removed = prune_mod.prune([SPEC], dry_run=True)
+    assert len(removed) == 3 and (images / "0000000000000old").exists()
+    prune_mod.prune([SPEC])
+    assert not (images / "0000000000000old").exists() and not (states / "s-old").exists()
+    assert (images / kept_key).exists() and (images / "00000000000inuse").exists()
+    assert (states / "s-kept").exists() and (images / "logs").exists()
