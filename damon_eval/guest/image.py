@@ -445,6 +445,13 @@ def customize_rootfs(
             target.unlink()
         target.symlink_to("/dev/null")
     _write(root, "etc/damon-eval-image", image_label + "\n")
+    if spec.blacklist_modules:
+        _write(
+            root,
+            "etc/modprobe.d/damon-eval-blacklist.conf",
+            "# damon-eval: devices the guest does not use (see the image spec).\n"
+            + "".join(f"blacklist {module}\n" for module in spec.blacklist_modules),
+        )
     _write(root, READY_SCRIPT, READY_SCRIPT_TEXT, 0o755)
     _write(root, f"etc/systemd/system/{READY_UNIT}", READY_UNIT_TEXT)
     wants = unit_dir / "multi-user.target.wants" / READY_UNIT

@@ -59,6 +59,7 @@ class ImageSpec:
     kernel_package: str
     packages: tuple[str, ...]
     disable_units: tuple[str, ...]
+    blacklist_modules: tuple[str, ...]
     initramfs_modules: tuple[str, ...]
     kernel_cmdline: tuple[str, ...]
     disk_size: str
@@ -132,6 +133,7 @@ def parse_spec(data: Any, source: str = "<dict>") -> ImageSpec:
         kernel_package=values["kernel_package"],
         packages=tuple(values["packages"]),
         disable_units=tuple(values["disable_units"]),
+        blacklist_modules=tuple(values["blacklist_modules"]),
         initramfs_modules=tuple(values["initramfs_modules"]),
         kernel_cmdline=tuple(values["kernel_cmdline"]),
         disk_size=values["disk_size"],

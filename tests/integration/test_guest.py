@@ -222,6 +222,23 @@ def test_guest_dying_mid_command_raises_naming_guest_and_command(image):
         assert time.monotonic() - started < 30
 
 
+def test_port_conflict_is_retried(image, monkeypatch):
+    import socket
+
+    from damon_eval.guest import Guest, machine
+
+    with socket.socket() as blocker:
+        blocker.bind(("127.0.0.1", 0))
+        blocker.listen()
+        taken = blocker.getsockname()[1]
+        offered = iter([taken])
+        real_free_port = machine.free_port
+        monkeypatch.setattr(machine, "free_port", lambda: next(offered, None) or real_free_port())
+        with Guest.start(image, accel=ACCEL) as guest:
+            assert guest.ssh_port != taken
+            assert guest.run("true", timeout_s=30).exit_status == 0
+
+
 def test_boot_exec_stop_cli(image):
     name = f"itest{os.getpid()}"
     boot = subprocess.run(
