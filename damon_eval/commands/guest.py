@@ -81,7 +81,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     check.add_argument("--json", action="store_true", help="print JSON instead of a table")
     check.set_defaults(guest_run=_check)
 
-    stop = sub.add_parser("stop", help="stop a booted guest")
+    stop = sub.add_parser(
+        "stop", help="stop a booted guest (power-off if its overlay is kept, else sync + quit)"
+    )
     _add_name(stop)
     stop.add_argument("--all", action="store_true", help="stop every booted guest")
     stop.set_defaults(guest_run=_stop)
@@ -275,7 +277,7 @@ def _stop(args: argparse.Namespace) -> int:
             sweep_stale_guests()
             print(f"guest {name} was not running ({exc}); cleaned up")
             continue
-        guest.shutdown(clean=True)
+        guest.shutdown()  # powers off cleanly when the overlay is kept, else sync + quit
         print(f"stopped guest {name}")
     return 0
 

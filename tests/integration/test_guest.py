@@ -245,8 +245,8 @@ def test_boot_exec_stop_cli(image):
         [*CLI, "guest", "boot", "--name", name, "--accel", ACCEL],
         capture_output=True, text=True, cwd=REPO, timeout=600,
     )  # fmt: skip
-    assert boot.returncode == 0, boot.stderr
     try:
+        assert boot.returncode == 0, f"guest boot failed: {boot.stderr}"
         (pid,) = _qemu_pids_named(name)
         run = subprocess.run(
             [*CLI, "guest", "exec", "--name", name, "--", "sh", "-c", "cat /proc/version; exit 4"],
@@ -262,9 +262,9 @@ def test_boot_exec_stop_cli(image):
         stop = subprocess.run(
             [*CLI, "guest", "stop", "--name", name], capture_output=True, text=True, timeout=120
         )
+        _forget(name)
     assert stop.returncode == 0, stop.stderr
     assert _gone(pid)
-    _forget(name)
 
 
 _HARNESS = textwrap.dedent(
