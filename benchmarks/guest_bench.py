@@ -81,7 +81,12 @@ def main() -> int:
     load_before = os.getloadavg()
 
     if args.cold_build:
-        results["cold build"] = [cold_build_seconds(args.fresh_downloads)]
+        label = (
+            "cold build (fresh downloads)"
+            if args.fresh_downloads
+            else ("cold build (warm .deb cache)")
+        )
+        results[label] = [cold_build_seconds(args.fresh_downloads)]
     results["cached build (CLI, end to end)"] = [
         timed(
             lambda: subprocess.run(
