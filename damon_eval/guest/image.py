@@ -38,7 +38,7 @@ import subprocess
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any
 
 from damon_eval.atomic import atomic_write_json, atomic_write_text
@@ -508,6 +508,38 @@ def check_kernel_config(config: dict[str, str], release: str, spec: ImageSpec) -
         )
 
 
+def _module_names(paths: list[str]) -> set[str]:
+    return {PurePosixPath(p).name.split(".ko")[0].replace("-", "_") for p in paths if ".ko" in p}
+
+
+def check_initramfs(
+    root: Path, release: str, initrd: Path, modules: tuple[str, ...], log_handle
+) -> None:
+    """The spec's modules must be in the initramfs or built into the kernel.
+
+    Debian builds virtio_blk and ext4 as modules: without them in the
+    initramfs the guest cannot mount its root disk.
+    """
+    proc = subprocess.run(
+        ["chroot", str(root), "lsinitramfs", f"/boot/{initrd.name}"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if proc.returncode != 0:
+        log_handle.write(f"# lsinitramfs failed: {proc.stderr}\n")
+        raise GuestError(f"cannot list the initramfs {initrd.name}: {proc.stderr.strip()}")
+    builtin_list = root / "usr" / "lib" / "modules" / release / "modules.builtin"
+    builtin = builtin_list.read_text().splitlines() if builtin_list.is_file() else []
+    present = _module_names(proc.stdout.splitlines()) | _module_names(builtin)
+    missing = [m for m in modules if m.replace("-", "_") not in present]
+    if missing:
+        raise GuestError(
+            f"the initramfs {initrd.name} lacks module(s) {', '.join(missing)}, which are "
+            f"not built into kernel {release} either; check initramfs_modules in the spec"
+        )
+
+
 def _package_list(root: Path, log_handle, log_path: Path) -> str:
     argv = ["dpkg-query", f"--admindir={root}/var/lib/dpkg", "-W"]
     if shutil.which("dpkg-query") is None:
@@ -557,7 +589,13 @@ def _build_locked(spec: ImageSpec, key: str, final: Path, progress: bool) -> Ima
         with open(log_path, "w") as log_handle, BuildProgress(progress) as shown:
             log_handle.write(f"# damon-eval guest build {key} from {spec.source}\n")
             log_handle.write(json.dumps(spec.as_dict(), indent=2) + "\n")
-            _build_into(spec, key, work, log_handle, log_path, shown, started)
+            try:
+                _build_into(spec, key, work, log_handle, log_path, shown, started)
+            except (GuestError, OSError) as exc:
+                log_handle.write(f"# build failed: {exc}\n")
+                if str(log_path) in str(exc):
+                    raise
+                raise GuestError(f"image build failed: {exc}; full build log: {log_path}") from exc
             shown.phase(f"done in {time.monotonic() - started:.0f} s: {final}")
         shutil.copyfile(log_path, work / "build.log")
         _replace_dir(work, final)
@@ -619,6 +657,7 @@ def _build_into(
     release, kernel, initrd, config = _kernel_files(rootfs)
     config_values = parse_kernel_config(config.read_text())
     check_kernel_config(config_values, release, spec)
+    check_initramfs(rootfs, release, initrd, spec.initramfs_modules, log_handle)
     shutil.copyfile(kernel, work / "vmlinuz")
     shutil.copyfile(initrd, work / "initrd.img")
     shutil.copyfile(config, work / "kernel.config")
@@ -666,6 +705,8 @@ def _build_into(
     }
     atomic_write_json(work / "manifest.json", manifest)
     atomic_write_text(work / "kernel_release", release + "\n")
+    for name in ("manifest.json", "kernel_release"):
+        os.chmod(work / name, 0o644)
 
 
 def _tool_version(argv: list[str]) -> str:

@@ -222,6 +222,19 @@ def test_guest_dying_mid_command_raises_naming_guest_and_command(image):
         assert time.monotonic() - started < 30
 
 
+def test_vcpu_pinning(image):
+    from damon_eval.guest import Guest
+
+    cpus = sorted(os.sched_getaffinity(0))
+    wanted = [cpus[-1], cpus[0]]
+    with Guest.start(image, accel=ACCEL, pin_cpus=wanted) as guest:
+        threads = guest.vcpu_threads()
+        assert sorted(threads) == [0, 1]
+        for index, thread in threads.items():
+            assert os.sched_getaffinity(thread) == {wanted[index]}
+        assert guest.run("nproc", timeout_s=30).stdout.strip() == "2"
+
+
 def test_port_conflict_is_retried(image, monkeypatch):
     import socket
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import shlex
@@ -237,3 +238,62 @@ def test_prune_keeps_the_specs_images_and_what_runs(tmp_path, monkeypatch):
     assert not (images / "0000000000000old").exists() and not (states / "s-old").exists()
     assert (images / kept_key).exists() and (images / "00000000000inuse").exists()
     assert (states / "s-kept").exists() and (images / "logs").exists()
+
+
+def test_initramfs_check_accepts_builtin_and_packed_modules(tmp_path, monkeypatch):
+    import subprocess
+
+    release = "6.12.117+deb13-amd64"
+    modules_dir = tmp_path / "usr/lib/modules" / release
+    modules_dir.mkdir(parents=True)
+    (modules_dir / "modules.builtin").write_text("kernel/drivers/virtio/virtio_pci.ko\n")
+    listing = (
+        f"usr/lib/modules/{release}/kernel/drivers/block/virtio_blk.ko.xz\n"
+        f"usr/lib/modules/{release}/kernel/fs/ext4/ext4.ko.xz\n"
+    )
+
+    def fake_run(argv, **kwargs):
+        assert argv[:3] == ["chroot", str(tmp_path), "lsinitramfs"]
+        return subprocess.CompletedProcess(argv, 0, listing, "")
+
+    monkeypatch.setattr(image_mod.subprocess, "run", fake_run)
+    log = io.StringIO()
+    initrd = tmp_path / f"initrd.img-{release}"
+    image_mod.check_initramfs(tmp_path, release, initrd, ("virtio_pci", "virtio_blk", "ext4"), log)
+    with pytest.raises(GuestError, match=r"lacks module\(s\) virtio_net, which are not built"):
+        image_mod.check_initramfs(tmp_path, release, initrd, ("virtio_net", "ext4"), log)
+
+
+def test_force_rebuilds_a_cached_image(tmp_path, monkeypatch):
+    monkeypatch.setenv("DAMON_EVAL_CACHE", str(tmp_path))
+    _fake_image(tmp_path / "images" / image_key(SPEC))
+    monkeypatch.setattr(image_mod, "check_host_tools", lambda: None)
+    monkeypatch.setattr(os, "geteuid", lambda: 0)
+    calls = []
+
+    def fake_build(spec, key, final, progress):
+        calls.append(key)
+        return Image.load(final)
+
+    monkeypatch.setattr(image_mod, "_build_locked", fake_build)
+    assert build_image(SPEC)[1] is False and calls == []
+    assert build_image(SPEC, force=True)[1] is True and calls == [image_key(SPEC)]
+
+
+def test_errors_after_bootstrap_also_name_the_log(tmp_path, monkeypatch):
+    monkeypatch.setenv("DAMON_EVAL_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setattr(image_mod, "check_host_tools", lambda: None)
+    monkeypatch.setattr(os, "geteuid", lambda: 0)
+    fake = tmp_path / "bin"
+    fake.mkdir()
+    # A "successful" bootstrap that installed no kernel.
+    (fake / "mmdebstrap").write_text(
+        "#!/usr/bin/env python3\nimport os, sys\n"
+        "for d in ('usr', 'var', 'etc/ssh', 'boot'):\n"
+        "    os.makedirs(os.path.join(sys.argv[-2], d))\n"
+    )
+    (fake / "mmdebstrap").chmod(0o755)
+    monkeypatch.setenv("PATH", f"{fake}:{os.environ['PATH']}")
+    with pytest.raises(GuestError, match=r"expected exactly one kernel.*full build log: /"):
+        build_image(SPEC, progress=False)
+    assert not list((tmp_path / "cache/images").glob(".build-*"))
