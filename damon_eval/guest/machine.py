@@ -399,6 +399,13 @@ class Guest:
                 line = self._control.read_line(timeout_s=min(1.0, remaining))
             except ControlTimeout:
                 continue
+            except GuestError as exc:  # the channel closed: QEMU is exiting
+                self._wait_exit(5)
+                raise GuestError(
+                    f"guest {self.name} died while booting ({exc}); QEMU said: "
+                    f"{tail_lines(self.qemu_log_path, 3)}; console log {self.console_log_path}, "
+                    f"last lines: {self.console_tail()}"
+                ) from exc
             if line == READY_LINE:
                 return
             log.info("guest %s said %r on the control port while booting", self.name, line)

@@ -80,6 +80,9 @@ def plan(keep: list[ImageSpec]) -> list[PruneItem]:
         for path in sorted(states.iterdir()):
             if path.name.endswith(".lock"):
                 continue
+            if path.name == "failed":
+                items.append(PruneItem(path, "logs of failed state saves"))
+                continue
             if path.name.startswith(".build-"):
                 key = path.name.split("-")[1]
                 if _lock_is_free(states / f".{key}.lock"):

@@ -183,8 +183,11 @@ def ensure_saved_state(
                 boot_timeout_s,
             )  # fmt: skip
             staging.rename(final.path)
-        except BaseException:
+        except BaseException as exc:
+            kept = _keep_failure_logs(staging, key)
             shutil.rmtree(staging, ignore_errors=True)
+            if isinstance(exc, GuestError) and kept is not None:
+                raise GuestError(f"{exc} (logs kept in {kept})") from exc
             raise
     return final
 
@@ -252,6 +255,19 @@ def _make_state(
     (staging / "guest.stopped.json").unlink(missing_ok=True)
 
 
+def _keep_failure_logs(staging: Path, key: str) -> Path | None:
+    """Move the console and QEMU logs of a failed save out of the staging directory."""
+    logs = [p for p in (staging / "console.log", staging / "qemu.log") if p.is_file()]
+    if not logs:
+        return None
+    stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%SZ")
+    target = states_dir() / "failed" / f"{key}-{stamp}"
+    target.mkdir(parents=True, exist_ok=True)
+    for path in logs:
+        shutil.move(str(path), target / path.name)
+    return target
+
+
 def save_guest_state(guest: Guest, state_path: Path, timeout_s: float = SAVE_TIMEOUT_S) -> float:
     """Freeze ``guest`` into ``state_path`` (QMP stop + migrate); QEMU quits afterwards."""
     started = time.monotonic()
@@ -292,4 +308,8 @@ def list_states() -> list[SavedState]:
     root = states_dir()
     if not root.is_dir():
         return []
-    return [SavedState(p) for p in sorted(root.iterdir()) if not p.name.startswith(".")]
+    return [
+        SavedState(p)
+        for p in sorted(root.iterdir())
+        if p.is_dir() and not p.name.startswith(".") and p.name != "failed"
+    ]
