@@ -1,0 +1,49 @@
+"""QEMU guests: image build (mmdebstrap), machines, SSH, control channel, saved states.
+
+The run code uses::
+
+    from damon_eval.guest import Guest, ensure_image
+
+    image = ensure_image()                       # configs/guest/default.yaml, cached
+    with Guest.start(image, vcpus=2, memory_mib=2048) as guest:
+        guest.run("uname -r", timeout_s=30)
+
+See docs/guest.md.  Heavy modules (Fabric, paramiko) load only when a guest starts.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from damon_eval.guest.image import Image, build_image, cached_image
+from damon_eval.guest.spec import ImageSpec, image_key, load_spec, parse_spec
+
+if TYPE_CHECKING:
+    from damon_eval.guest.machine import Guest, Preparation
+
+__all__ = [
+    "Guest",
+    "Image",
+    "ImageSpec",
+    "Preparation",
+    "build_image",
+    "cached_image",
+    "ensure_image",
+    "image_key",
+    "load_spec",
+    "parse_spec",
+]
+
+
+def ensure_image(spec_path: str | None = None, *, progress: bool = True) -> Image:
+    """The cached image for a spec file (default spec if None), built if needed."""
+    image, _ = build_image(load_spec(spec_path), progress=progress)
+    return image
+
+
+def __getattr__(name: str) -> Any:
+    if name in ("Guest", "Preparation"):
+        from damon_eval.guest import machine
+
+        return getattr(machine, name)
+    raise AttributeError(f"module 'damon_eval.guest' has no attribute {name!r}")

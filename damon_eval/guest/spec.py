@@ -1,0 +1,185 @@
+"""The declarative guest image spec (``configs/guest/*.yaml``) and its cache key.
+
+A spec names a Debian suite, mirror, kernel package, extra packages, units to
+mask and a disk size.  It is validated against
+``damon_eval/data/schemas/guest-image.schema.json``; every problem is reported
+in one :class:`~damon_eval.errors.ConfigError` that names the file, the key and
+what is valid.
+
+The cache key of an image is a hash of the spec (defaults filled in, so an
+explicit default and an omitted key give the same image) and of the source
+files that build it (:data:`BUILD_CODE_FILES`): changing either makes a new
+image; changing anything else (the QEMU code, say) does not.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from damon_eval.errors import ConfigError
+from damon_eval.paths import DATA_DIR, PACKAGE_DIR, configs_dir
+
+SCHEMA_PATH = DATA_DIR / "schemas" / "guest-image.schema.json"
+
+# Packages every guest needs to boot and be reached; always installed.
+REQUIRED_PACKAGES = (
+    "initramfs-tools",
+    "systemd-sysv",
+    "udev",
+    "openssh-server",
+    "ifupdown",
+    "iproute2",
+    "kmod",
+    "util-linux",
+    "coreutils",
+)
+
+# Source files whose content decides what an image contains.
+BUILD_CODE_FILES = (
+    PACKAGE_DIR / "guest" / "spec.py",
+    PACKAGE_DIR / "guest" / "image.py",
+    PACKAGE_DIR / "guest" / "keys.py",
+    SCHEMA_PATH,
+)
+
+
+@dataclass(frozen=True, slots=True)
+class ImageSpec:
+    """A validated image spec with every default filled in."""
+
+    suite: str
+    mirror: str
+    components: tuple[str, ...]
+    kernel_package: str
+    packages: tuple[str, ...]
+    disable_units: tuple[str, ...]
+    blacklist_modules: tuple[str, ...]
+    initramfs_modules: tuple[str, ...]
+    kernel_cmdline: tuple[str, ...]
+    disk_size: str
+    hostname: str
+    source: str = "<dict>"
+
+    @property
+    def disk_size_mib(self) -> int:
+        number, unit = int(self.disk_size[:-1]), self.disk_size[-1]
+        return number * 1024 if unit == "G" else number
+
+    def all_packages(self) -> tuple[str, ...]:
+        """Kernel + required + extra packages, without duplicates, in a stable order."""
+        ordered = [self.kernel_package, *REQUIRED_PACKAGES, *self.packages]
+        return tuple(dict.fromkeys(ordered))
+
+    def as_dict(self) -> dict[str, Any]:
+        """The spec's content (without where it was read from), JSON-friendly."""
+        data = asdict(self)
+        data.pop("source")
+        return {k: list(v) if isinstance(v, tuple) else v for k, v in data.items()}
+
+
+def _schema() -> dict[str, Any]:
+    return json.loads(SCHEMA_PATH.read_text())
+
+
+def _location(error: Any) -> str:
+    parts = [str(p) if not isinstance(p, int) else f"[{p}]" for p in error.absolute_path]
+    text = ""
+    for part in parts:
+        text += part if part.startswith("[") or not text else f".{part}"
+    return text or "(top level)"
+
+
+def _describe_error(error: Any, schema: dict[str, Any]) -> str:
+    where = _location(error)
+    properties = schema["properties"]
+    if error.validator == "additionalProperties":
+        unknown = sorted(set(error.instance) - set(properties))
+        return (
+            f"unknown key(s) {', '.join(map(repr, unknown))}; valid keys: {', '.join(properties)}"
+        )
+    top = error.absolute_path[0] if error.absolute_path else None
+    hint = ""
+    if isinstance(top, str) and top in properties:
+        hint = f" ({properties[top]['description']})"
+    if error.validator == "pattern":
+        return f"{where}: {error.instance!r} does not match {error.validator_value!r}{hint}"
+    return f"{where}: {error.message}{hint}"
+
+
+def parse_spec(data: Any, source: str = "<dict>") -> ImageSpec:
+    """Validate ``data`` (a parsed YAML document) and fill in the defaults."""
+    import jsonschema
+
+    schema = _schema()
+    if data is None:
+        data = {}
+    validator = jsonschema.Draft202012Validator(schema)
+    errors = sorted(validator.iter_errors(data), key=lambda e: list(map(str, e.absolute_path)))
+    if errors:
+        details = "; ".join(_describe_error(e, schema) for e in errors)
+        raise ConfigError(f"invalid guest image spec {source}: {details}")
+    values = {key: prop.get("default") for key, prop in schema["properties"].items()}
+    values.update(data)
+    return ImageSpec(
+        suite=values["suite"],
+        mirror=values["mirror"].rstrip("/"),
+        components=tuple(values["components"]),
+        kernel_package=values["kernel_package"],
+        packages=tuple(values["packages"]),
+        disable_units=tuple(values["disable_units"]),
+        blacklist_modules=tuple(values["blacklist_modules"]),
+        initramfs_modules=tuple(values["initramfs_modules"]),
+        kernel_cmdline=tuple(values["kernel_cmdline"]),
+        disk_size=values["disk_size"],
+        hostname=values["hostname"],
+        source=source,
+    )
+
+
+def default_spec_path() -> Path:
+    return configs_dir() / "guest" / "default.yaml"
+
+
+def load_spec(path: Path | str | None = None) -> ImageSpec:
+    """Read and validate a spec file (``configs/guest/default.yaml`` when ``path`` is None)."""
+    spec_path = Path(path) if path is not None else default_spec_path()
+    try:
+        text = spec_path.read_text()
+    except FileNotFoundError:
+        available = sorted(p.name for p in (configs_dir() / "guest").glob("*.yaml"))
+        raise ConfigError(
+            f"guest image spec {spec_path} does not exist; "
+            f"specs in {configs_dir() / 'guest'}: {', '.join(available) or 'none'}"
+        ) from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"guest image spec {spec_path} is not valid YAML: {exc}") from exc
+    if data is not None and not isinstance(data, dict):
+        raise ConfigError(
+            f"guest image spec {spec_path} must be a mapping of keys to values, "
+            f"not {type(data).__name__}"
+        )
+    return parse_spec(data, source=str(spec_path))
+
+
+def build_code_digest() -> str:
+    """Hash of the files that build images (changing them invalidates cached images)."""
+    digest = hashlib.sha256()
+    for path in BUILD_CODE_FILES:
+        digest.update(path.name.encode() + b"\0" + path.read_bytes() + b"\0")
+    return digest.hexdigest()
+
+
+def image_key(spec: ImageSpec) -> str:
+    """The image cache key: 16 hex digits of sha256(spec content, build code)."""
+    payload = json.dumps(
+        {"spec": spec.as_dict(), "build_code": build_code_digest()}, sort_keys=True
+    )
+    return hashlib.sha256(payload.encode()).hexdigest()[:16]

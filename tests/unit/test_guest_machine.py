@@ -1,0 +1,301 @@
+"""Guest lifecycle pieces without QEMU: preparation, saved-state keys, pinning, cleanup."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import pytest
+
+from damon_eval.errors import GuestError
+from damon_eval.fs import CommandResult, LocalFs
+from damon_eval.guest import capabilities, machine
+from damon_eval.guest.image import Image
+from damon_eval.guest.machine import Guest, Preparation
+from damon_eval.guest.state import SavedState, state_key, state_key_inputs
+
+
+@pytest.fixture
+def image(tmp_path) -> Image:
+    directory = tmp_path / "image"
+    directory.mkdir()
+    for name in ("base.qcow2", "vmlinuz", "initrd.img", "known_hosts"):
+        (directory / name).write_text("x")
+    (directory / "ssh").mkdir()
+    (directory / "ssh/id_ed25519").write_text("x")
+    manifest = {
+        "key": "k1",
+        "build_id": "b1",
+        "kernel_release": "6.12.117+deb13-amd64",
+        "spec": {"kernel_cmdline": [], "suite": "trixie"},
+    }
+    (directory / "manifest.json").write_text(json.dumps(manifest))
+    return Image.load(directory)
+
+
+def test_preparation_digest_follows_content(tmp_path):
+    source = tmp_path / "agent.c"
+    source.write_text("int main(void) { return 0; }\n")
+    prep = Preparation(uploads=((source, "/root/agent.c"),), commands=("cc -o a agent.c",))
+    first = prep.digest()
+    assert first == Preparation(((source, "/root/agent.c"),), ("cc -o a agent.c",)).digest()
+    source.write_text("int main(void) { return 1; }\n")
+    assert prep.digest() != first
+    assert Preparation(((source, "/root/b.c"),), ("cc -o a agent.c",)).digest() != prep.digest()
+    assert Preparation(((source, "/root/agent.c"),), ()).digest() != prep.digest()
+    assert Preparation().digest() == Preparation().digest()
+    with pytest.raises(GuestError, match="cannot read preparation file"):
+        Preparation(uploads=((tmp_path / "missing.c", "/x"),)).digest()
+
+
+class _RecordingGuest:
+    name = "g"
+
+    def __init__(self, statuses: list[int]) -> None:
+        self.statuses = statuses
+        self.commands: list[str] = []
+        self.uploads: list[tuple[str, str]] = []
+
+    def run(self, cmd: str, timeout_s: float) -> CommandResult:
+        self.commands.append(cmd)
+        status = self.statuses.pop(0) if self.statuses else 0
+        return CommandResult(status, "", "cc: error: boom\n" if status else "")
+
+    def put(self, local, remote) -> None:
+        self.uploads.append((str(local), remote))
+
+
+def test_preparation_apply_uploads_then_runs(tmp_path):
+    source = tmp_path / "agent.c"
+    source.write_text("x")
+    guest = _RecordingGuest([])
+    Preparation(((source, "/opt/de/agent.c"),), ("make -C /opt/de",)).apply(guest)
+    assert guest.uploads == [(str(source), "/opt/de/agent.c")]
+    assert guest.commands == ["mkdir -p '/opt/de'", "make -C /opt/de"]
+
+
+def test_failed_preparation_command_is_an_error():
+    guest = _RecordingGuest([2])
+    with pytest.raises(GuestError, match=r"'cc x.c' failed in guest g with exit status 2.*boom"):
+        Preparation(commands=("cc x.c",)).apply(guest)
+
+
+def _key(image: Image, **changes) -> str:
+    params = dict(
+        vcpus=2, memory_mib=2048, accel="tcg", preparation_digest="p",
+        qemu_binary="/usr/bin/qemu-system-x86_64", qemu_version="7.2.22",
+    )  # fmt: skip
+    params.update(changes)
+    return state_key(state_key_inputs(image, **params))
+
+
+def test_state_key_covers_everything_a_restore_depends_on(image):
+    base = _key(image)
+    assert base == _key(image)
+    assert len(base) == 16
+    for change in (
+        {"vcpus": 4},
+        {"memory_mib": 4096},
+        {"accel": "kvm"},
+        {"preparation_digest": "q"},
+        {"qemu_version": "8.2.0"},
+    ):
+        assert _key(image, **change) != base, change
+    # The QEMU binary's directory does not matter, only its name and version.
+    assert _key(image, qemu_binary="/opt/bin/qemu-system-x86_64") == base
+    # A rebuilt image (same key, new build) invalidates saved states.
+    manifest = json.loads(image.manifest_path.read_text())
+    image.manifest_path.write_text(json.dumps({**manifest, "build_id": "b2"}))
+    assert _key(image) != base
+
+
+def test_saved_state_detects_a_changed_disk_half(tmp_path):
+    state = SavedState(tmp_path / "s1")
+    state.path.mkdir()
+    assert "booted.qcow2 is missing" in state.problem()
+    state.booted_path.write_bytes(b"disk")
+    state.state_path.write_bytes(b"ram")
+    stat = state.booted_path.stat()
+    state.info_path.write_text(
+        json.dumps({"booted_size": stat.st_size, "booted_mtime_ns": stat.st_mtime_ns})
+    )
+    assert state.problem() is None
+    state.booted_path.write_bytes(b"disk, changed")
+    assert state.problem() == "booted.qcow2 changed after the state was saved"
+
+
+def _guest(image: Image, tmp_path: Path, **changes) -> Guest:
+    workdir = tmp_path / "run"
+    workdir.mkdir(exist_ok=True)
+    sockets = tmp_path / "sock"
+    sockets.mkdir(exist_ok=True)
+    overlay = workdir / "disk.qcow2"
+    overlay.write_text("overlay")
+    params = dict(
+        name="g1", image=image, accel="tcg", vcpus=2, memory_mib=2048, workdir=workdir,
+        socket_dir=sockets, overlay_path=overlay, keep_overlay=False, boot_kind="restore",
+        ssh_port=40022, qemu_version="7.2.22", pid=os.getpid(), argv=["qemu"],
+        state_key="s1", boot_seconds=3.2,
+    )  # fmt: skip
+    params.update(changes)
+    return Guest(**params)
+
+
+def test_pin_vcpus_maps_each_vcpu_thread(image, tmp_path, monkeypatch):
+    guest = _guest(image, tmp_path, vcpus=3)
+    monkeypatch.setattr(Guest, "vcpu_threads", lambda self: {0: 101, 1: 102, 2: 103})
+    calls: list[tuple[int, set[int]]] = []
+    monkeypatch.setattr(os, "sched_setaffinity", lambda tid, cpus: calls.append((tid, cpus)))
+    assert guest.pin_vcpus([0, 1]) == {0: 0, 1: 1, 2: 0}
+    assert calls == [(101, {0}), (102, {1}), (103, {0})]
+
+    def refuse(tid, cpus):
+        raise PermissionError(1, "Operation not permitted")
+
+    monkeypatch.setattr(os, "sched_setaffinity", refuse)
+    with pytest.raises(GuestError, match=r"cannot pin vCPU 0 .*thread 101"):
+        guest.pin_vcpus([0])
+
+
+def test_topology_is_checked():
+    with pytest.raises(GuestError, match="vcpus must be a positive integer"):
+        machine._check_topology(0, 2048, None)
+    with pytest.raises(GuestError, match="memory_mib must be an integer >= 256"):
+        machine._check_topology(2, 100, None)
+    with pytest.raises(GuestError, match=r"cannot pin vCPUs to host CPU\(s\) \[9999\]"):
+        machine._check_topology(2, 2048, [0, 9999])
+    machine._check_topology(2, 2048, [min(os.sched_getaffinity(0))])
+
+
+def test_overlay_is_deleted_unless_kept(image, tmp_path):
+    guest = _guest(image, tmp_path)
+    guest._cleanup_files()
+    assert not guest.overlay_path.exists() and not guest.socket_dir.exists()
+    kept = _guest(image, tmp_path, keep_overlay=True)
+    kept._cleanup_files()
+    assert kept.overlay_path.exists()
+
+
+def test_anonymous_guest_workdir_goes_but_failed_starts_keep_the_console(image, tmp_path):
+    guest = _guest(image, tmp_path, owns_workdir=True)
+    guest.console_log_path.write_text("boot log")
+    guest._cleanup_files(remove_workdir=False)
+    assert guest.console_log_path.exists() and not guest.overlay_path.exists()
+    guest._cleanup_files()
+    assert not guest.workdir.exists()
+
+
+def test_facts(image, tmp_path):
+    guest = _guest(image, tmp_path)
+    guest._kernel_release = "6.12.117+deb13-amd64"
+    facts = guest.facts()
+    assert facts["accel"] == "tcg" and facts["vcpus"] == 2 and facts["memory_mib"] == 2048
+    assert facts["image_key"] == "k1" and facts["image_build_id"] == "b1"
+    assert facts["kernel_release"] == "6.12.117+deb13-amd64"
+    assert facts["boot_kind"] == "restore" and facts["state_key"] == "s1"
+    assert "CLOCK_MONOTONIC" in facts["clock_note"]
+
+
+def test_stopped_guest_refuses_commands(image, tmp_path):
+    guest = _guest(image, tmp_path)
+    with pytest.raises(GuestError, match="guest g1 is stopped"):
+        guest.run("true", timeout_s=1)
+
+
+def test_attach_unknown_guest_says_how_to_start_one(tmp_path, monkeypatch):
+    monkeypatch.setenv("DAMON_EVAL_CACHE", str(tmp_path))
+    with pytest.raises(GuestError, match=r"no guest named 'nope'.*damon-eval guest boot"):
+        Guest.attach("nope")
+
+
+def test_sweep_removes_what_a_killed_harness_left(tmp_path, monkeypatch):
+    monkeypatch.setenv("DAMON_EVAL_CACHE", str(tmp_path))
+    workdir = machine.guests_dir() / "dead"
+    workdir.mkdir(parents=True)
+    overlay = workdir / "disk.qcow2"
+    overlay.write_text("x")
+    sockets = tmp_path / "sockets"
+    sockets.mkdir()
+    record = {
+        "name": "dead", "pid": 2**22 + 12345, "overlay": str(overlay),
+        "socket_dir": str(sockets), "keep_overlay": False,
+    }  # fmt: skip
+    (workdir / "guest.json").write_text(json.dumps(record))
+    assert machine.list_guests()[0]["alive"] is False
+    machine.sweep_stale_guests()
+    assert not overlay.exists() and not sockets.exists()
+    assert (workdir / "guest.stale.json").exists()
+    assert machine.list_guests() == []
+
+
+# ------------------------------------------------------------- capabilities
+
+
+def _fake_kernel(root: Path) -> LocalFs:
+    kdamonds = root / "sys/kernel/mm/damon/admin/kdamonds"
+    kdamonds.mkdir(parents=True)
+    (kdamonds / "nr_kdamonds").write_text("0\n")
+    thp = root / "sys/kernel/mm/transparent_hugepage"
+    thp.mkdir(parents=True)
+    (thp / "enabled").write_text("[always] madvise never\n")
+    (thp / "defrag").write_text("always defer defer+madvise [madvise] never\n")
+    event = root / "sys/kernel/tracing/events/damon/damon_aggregated"
+    event.mkdir(parents=True)
+    (root / "dev/virtio-ports").mkdir(parents=True)
+    (root / "dev/virtio-ports/org.damon-eval.ctl").write_text("")
+
+    def hook(path: str, value: str) -> None:
+        # Like the kernel: writing nr_* creates or removes numbered directories.
+        target = root / path.lstrip("/")
+        if path.endswith("/kdamonds/nr_kdamonds"):
+            if value == "1":
+                contexts = target.parent / "0/contexts"
+                contexts.mkdir(parents=True)
+                (contexts / "nr_contexts").write_text("0\n")
+            else:
+                import shutil
+
+                shutil.rmtree(target.parent / "0", ignore_errors=True)
+        elif path.endswith("/contexts/nr_contexts") and value == "1":
+            (target.parent / "0").mkdir()
+            (target.parent / "0/avail_operations").write_text("vaddr fvaddr paddr\n")
+
+    return LocalFs(root, write_hook=hook)
+
+
+class _FakeGuest:
+    accel = "tcg"
+    boot_kind = "cold"
+    boot_seconds = 31.5
+
+    def __init__(self, fs: LocalFs) -> None:
+        self.fs = fs
+
+    def run(self, cmd: str, timeout_s: float) -> CommandResult:
+        return CommandResult(0, "6.12.117+deb13-amd64\ntracefs=yes\nzram=yes\n", "")
+
+
+def test_capabilities_from_a_fake_kernel(tmp_path):
+    fs = _fake_kernel(tmp_path)
+    caps = capabilities.collect(_FakeGuest(fs))
+    assert caps.kernel_release == "6.12.117+deb13-amd64"
+    assert caps.damon_interfaces == ("sysfs",)
+    assert caps.avail_operations == ("vaddr", "fvaddr", "paddr")
+    assert caps.damon_aggregated_tracepoint and caps.tracefs_mounted and caps.zram_available
+    assert not caps.debugfs_mounted
+    assert caps.thp_enabled == "[always] madvise never"
+    assert caps.control_device
+    # The scratch kdamond it made is gone again.
+    assert fs.read("/sys/kernel/mm/damon/admin/kdamonds/nr_kdamonds") == "0"
+    assert not (tmp_path / "sys/kernel/mm/damon/admin/kdamonds/0").exists()
+    labels = [row[0] for row in caps.rows()]
+    assert "DAMON avail_operations" in labels and "accelerator" in labels
+
+
+def test_capabilities_leave_existing_kdamonds_alone(tmp_path):
+    fs = _fake_kernel(tmp_path)
+    fs.write("/sys/kernel/mm/damon/admin/kdamonds/nr_kdamonds", "1")
+    fs.write("/sys/kernel/mm/damon/admin/kdamonds/0/contexts/nr_contexts", "1")
+    assert capabilities.avail_operations(fs) == ("vaddr", "fvaddr", "paddr")
+    assert fs.read("/sys/kernel/mm/damon/admin/kdamonds/nr_kdamonds") == "1"

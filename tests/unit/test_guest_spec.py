@@ -1,0 +1,124 @@
+"""Guest image spec: schema errors, defaults, cache key."""
+
+from __future__ import annotations
+
+import pytest
+import yaml
+
+from damon_eval.errors import ConfigError
+from damon_eval.guest import spec as spec_mod
+from damon_eval.guest.spec import REQUIRED_PACKAGES, image_key, load_spec, parse_spec
+
+
+def test_default_spec_is_valid_and_has_what_runs_need(repo_root):
+    spec = load_spec(repo_root / "configs" / "guest" / "default.yaml")
+    assert spec.suite == "trixie"
+    wanted = {
+        "gcc", "libc6-dev", "make", "python3", "zstd", "kmod", "procps", "util-linux",
+        "iproute2", "coreutils", "x264", "libvips-tools", "redis-server", "redis-tools",
+    }  # fmt: skip
+    assert wanted <= set(spec.packages)
+    assert "redis-server.service" in spec.disable_units
+    assert {"virtio_blk", "ext4"} <= set(spec.initramfs_modules)
+    assert spec.disk_size_mib == 4096
+
+
+def test_defaults_are_filled_in():
+    spec = parse_spec({"suite": "trixie"})
+    assert spec.mirror == "http://deb.debian.org/debian"
+    assert spec.kernel_package == "linux-image-amd64"
+    assert spec.components == ("main",)
+    assert spec.packages == ()
+    assert spec.all_packages()[0] == "linux-image-amd64"
+    assert set(REQUIRED_PACKAGES) <= set(spec.all_packages())
+
+
+def test_all_packages_has_no_duplicates():
+    spec = parse_spec({"suite": "trixie", "packages": ["kmod", "gcc"]})
+    packages = spec.all_packages()
+    assert len(packages) == len(set(packages))
+    assert packages[-1] == "gcc"
+
+
+def test_unknown_key_names_the_valid_ones():
+    with pytest.raises(ConfigError) as excinfo:
+        parse_spec({"suite": "trixie", "pakages": ["gcc"]}, source="x.yaml")
+    message = str(excinfo.value)
+    assert "x.yaml" in message and "'pakages'" in message
+    assert "valid keys:" in message and "packages" in message
+
+
+def test_wrong_type_names_the_key_and_its_meaning():
+    with pytest.raises(ConfigError) as excinfo:
+        parse_spec({"suite": "trixie", "packages": ["gcc", 5]})
+    message = str(excinfo.value)
+    assert "packages[1]" in message
+    assert "is not of type 'string'" in message
+    assert "Extra Debian packages" in message
+
+
+def test_bad_disk_size_shows_the_pattern():
+    with pytest.raises(ConfigError, match=r"disk_size: '4 GB' does not match"):
+        parse_spec({"suite": "trixie", "disk_size": "4 GB"})
+
+
+def test_missing_suite_is_reported():
+    with pytest.raises(ConfigError, match="'suite' is a required property"):
+        parse_spec({})
+
+
+def test_several_errors_are_reported_together():
+    with pytest.raises(ConfigError) as excinfo:
+        parse_spec({"suite": "Trixie!", "disk_size": "x"})
+    assert "suite" in str(excinfo.value) and "disk_size" in str(excinfo.value)
+
+
+def test_load_spec_missing_file_lists_available(tmp_path, monkeypatch):
+    (tmp_path / "guest").mkdir()
+    (tmp_path / "guest" / "small.yaml").write_text("suite: trixie\n")
+    monkeypatch.setenv("DAMON_EVAL_CONFIGS", str(tmp_path))
+    with pytest.raises(ConfigError, match=r"does not exist.*small\.yaml"):
+        load_spec(tmp_path / "guest" / "nope.yaml")
+
+
+def test_load_spec_rejects_non_mapping_and_bad_yaml(tmp_path):
+    listing = tmp_path / "list.yaml"
+    listing.write_text("- trixie\n")
+    with pytest.raises(ConfigError, match="must be a mapping"):
+        load_spec(listing)
+    broken = tmp_path / "broken.yaml"
+    broken.write_text("suite: [trixie\n")
+    with pytest.raises(ConfigError, match="not valid YAML"):
+        load_spec(broken)
+
+
+def test_image_key_is_stable_and_ignores_explicit_defaults():
+    implicit = parse_spec({"suite": "trixie"})
+    explicit = parse_spec({"suite": "trixie", "mirror": "http://deb.debian.org/debian/"})
+    assert image_key(implicit) == image_key(explicit)
+    assert len(image_key(implicit)) == 16
+    # Where the spec was read from does not matter, only its content.
+    assert image_key(parse_spec({"suite": "trixie"}, source="a.yaml")) == image_key(implicit)
+
+
+def test_image_key_changes_with_content():
+    base = image_key(parse_spec({"suite": "trixie"}))
+    assert image_key(parse_spec({"suite": "trixie", "packages": ["gcc"]})) != base
+    assert image_key(parse_spec({"suite": "forky"})) != base
+    assert image_key(parse_spec({"suite": "trixie", "disk_size": "8G"})) != base
+
+
+def test_image_key_changes_with_build_code(monkeypatch, tmp_path):
+    spec = parse_spec({"suite": "trixie"})
+    before = image_key(spec)
+    fake_code = tmp_path / "image.py"
+    fake_code.write_text("# different build code\n")
+    monkeypatch.setattr(spec_mod, "BUILD_CODE_FILES", (*spec_mod.BUILD_CODE_FILES, fake_code))
+    assert image_key(spec) != before
+
+
+def test_schema_file_defaults_validate_against_itself():
+    # Every default in the schema must itself be valid input.
+    schema = spec_mod._schema()
+    defaults = {key: prop["default"] for key, prop in schema["properties"].items()}
+    parse_spec(yaml.safe_load(yaml.safe_dump(defaults)))
