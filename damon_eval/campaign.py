@@ -67,6 +67,19 @@ class Campaign:
             random.Random(self.settings["shuffle_seed"]).shuffle(ordered)
         return ordered
 
+    def unavailable(self) -> list[tuple[str, str]]:
+        """(workload, reason) for every workload that cannot run here."""
+        from damon_eval.workloads import get_workload
+        from damon_eval.workloads.base import WorkloadContext
+
+        context = WorkloadContext.from_config(self.settings)
+        reasons = []
+        for workload_id in self.workloads:
+            ok, reason = get_workload(workload_id).available(context)
+            if not ok:
+                reasons.append((workload_id, reason))
+        return reasons
+
     def priority(self, key: RunKey) -> int:
         """Scheduler priority: earlier runs in the order get higher numbers."""
         order = self.runs()
@@ -103,11 +116,20 @@ def campaign_from_dict(data: Any, source: str | Path, overrides: dict | None = N
             f"{source}: configs: unknown configuration {unknown[0]!r}; "
             f"valid: {', '.join(sorted(known))} (files in {configs_dir() / 'configurations'})"
         )
-    # Every configuration must load (schema, schemes) before anything runs.
+    # Every configuration must load (schema, schemes) and every workload id must
+    # exist before anything runs.  Availability (PARSEC provided?) is checked by
+    # `damon-eval campaign check`, the first job of a pipeline, so dry runs plan
+    # campaigns whose inputs are not here.
     from damon_eval.measure.configuration import load_configuration
+    from damon_eval.workloads import get_workload
 
     for name in settings["configs"]:
         load_configuration(name)
+    for workload_id in [*settings["workloads"], *settings["workload_scales"]]:
+        try:
+            get_workload(workload_id)
+        except ConfigError as exc:
+            raise ConfigError(f"{source}: workloads: {exc}") from None
     return Campaign(settings["campaign"], Path(source), settings)
 
 

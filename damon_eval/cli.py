@@ -49,7 +49,7 @@ def build_parser() -> argparse.ArgumentParser:
     for module in _command_modules():
         cmd = sub.add_parser(module.NAME, help=module.HELP, description=module.HELP)
         module.add_arguments(cmd)
-        cmd.set_defaults(run=module.run)
+        cmd.set_defaults(command_main=module.run)
     return parser
 
 
@@ -62,7 +62,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
-        return int(args.run(args) or 0)
+        return int(args.command_main(args) or 0)
     except DamonEvalError as exc:
         if args.debug:
             traceback.print_exc()

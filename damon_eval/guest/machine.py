@@ -546,6 +546,12 @@ class Guest:
     def interactive_shell(self) -> int:
         return self._session().interactive_shell()
 
+    def disconnect(self) -> None:
+        """Close the SSH connection, so its sshd session leaves the guest; the
+        next command reconnects.  Measurements run with no session open."""
+        if self._ssh is not None:
+            self._ssh.close()
+
     @property
     def control(self) -> ControlChannel:
         """Host end of the control port (guest: /dev/virtio-ports/org.damon-eval.ctl)."""

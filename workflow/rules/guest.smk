@@ -1,4 +1,18 @@
-# The guest image every run boots (cached outside the repository).
+# Checks that must pass before any guest boots, and the guest image every run
+# boots (cached outside the repository).
+
+
+rule check_campaign:
+    input:
+        campaign=CAMPAIGN_JSON,
+    output:
+        checked=f"{RESULTS}/campaign.checked",
+    log:
+        f"{RESULTS}/logs/check_campaign.log",
+    conda:
+        "../envs/damon-eval.yaml"
+    shell:
+        "damon-eval campaign check {input.campaign} > {output.checked} 2> {log}"
 
 
 rule guest_image:

@@ -1,0 +1,57 @@
+"""``damon-eval campaign check|plan FILE``: validate a campaign and show its runs."""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+from damon_eval.errors import ConfigError
+from damon_eval.workloads import PARSEC_HOW_TO
+
+NAME = "campaign"
+HELP = "validate a campaign (check) or list its runs in execution order (plan)"
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    sub = parser.add_subparsers(dest="action", metavar="ACTION", required=True)
+    check = sub.add_parser(
+        "check", help="validate everything and check every workload is available here"
+    )
+    check.add_argument("campaign", help="campaign YAML or the pipeline's campaign.json")
+    check.add_argument("--json", action="store_true", help="print the resolved campaign as JSON")
+    plan = sub.add_parser("plan", help="list the runs in execution order")
+    plan.add_argument("campaign", help="campaign YAML or the pipeline's campaign.json")
+
+
+def run(args: argparse.Namespace) -> int:
+    from damon_eval.measure.run import load_campaign_argument
+
+    campaign = load_campaign_argument(args.campaign)
+    if args.action == "plan":
+        for number, key in enumerate(campaign.runs(), start=1):
+            print(f"{number:4d} {key.relative_dir}")
+        return 0
+    reasons = campaign.unavailable()
+    if reasons:
+        by_reason: dict[str, list[str]] = {}
+        for workload_id, reason in reasons:
+            by_reason.setdefault(reason, []).append(workload_id)
+        parts = [f"{', '.join(ids)}: {reason}" for reason, ids in by_reason.items()]
+        how_to = ""
+        if any(w.startswith(("parsec3/", "splash2x/")) for w, _ in reasons):
+            how_to = f". To provide PARSEC, {PARSEC_HOW_TO}"
+        raise ConfigError(
+            f"campaign {campaign.name}: {len(reasons)} workload(s) cannot run here: "
+            + "; ".join(parts)
+            + how_to
+        )
+    if args.json:
+        print(json.dumps(campaign.settings, indent=2, sort_keys=True))
+    else:
+        runs = campaign.runs()
+        print(
+            f"campaign {campaign.name}: {len(campaign.workloads)} workloads x "
+            f"{len(campaign.configs)} configurations x {campaign.repeats} repeats = "
+            f"{len(runs)} runs, order {campaign.settings['order']}; all workloads available"
+        )
+    return 0

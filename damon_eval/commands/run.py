@@ -1,0 +1,131 @@
+"""``damon-eval run``: one measured run (boot, configure, execute, sample, result.json)."""
+
+from __future__ import annotations
+
+import argparse
+import re
+import sys
+from pathlib import Path
+
+from damon_eval.campaign import RunKey, campaign_from_dict
+from damon_eval.errors import ConfigError
+
+NAME = "run"
+HELP = "execute one measured run of a workload under a configuration and write result.json"
+
+RUN_ID = re.compile(
+    r"^(?P<suite>[a-z0-9_]+)/(?P<workload>[A-Za-z0-9_.-]+)/(?P<config>[a-z][a-z0-9_-]*)/(?P<repeat>[0-9]{1,2})$"
+)
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.formatter_class = argparse.RawDescriptionHelpFormatter
+    parser.epilog = (
+        "examples:\n"
+        "  damon-eval run --workload synthetic/hotcold --config prcl --repeat 1 "
+        "--out results/runs/synthetic/hotcold/prcl/01\n"
+        "  damon-eval run --campaign configs/default.yaml --run debian/x264/rec/02 --out DIR\n"
+    )
+    what = parser.add_argument_group("what to run")
+    what.add_argument("--campaign", help="campaign YAML (or the pipeline's campaign.json)")
+    what.add_argument(
+        "--run", dest="run_id", metavar="SUITE/WORKLOAD/CONFIG/NN", help="a run of the campaign"
+    )
+    what.add_argument(
+        "--workload", help="workload id, e.g. synthetic/zigzag (see `workloads list`)"
+    )
+    what.add_argument("--config", help="configuration name (configs/configurations/<name>.yaml)")
+    what.add_argument("--repeat", type=int, default=1, help="repeat number (default 1)")
+    parser.add_argument(
+        "--out", required=True, help="run directory, or the path of its result.json"
+    )
+    guest = parser.add_argument_group("guest (without --campaign)")
+    guest.add_argument("--vcpus", type=int, default=2)
+    guest.add_argument("--memory-mib", type=int, default=2048)
+    guest.add_argument("--accel", choices=("auto", "kvm", "tcg"), default="auto")
+    guest.add_argument(
+        "--no-fast-start", action="store_true", help="cold boot instead of restoring"
+    )
+    guest.add_argument("--scale", type=float, default=1.0, help="workload scale (default 1.0)")
+    guest.add_argument("--timeout-s", type=int, default=3600, help="workload time limit")
+    attempts = parser.add_argument_group("retries (the pipeline sets these)")
+    attempts.add_argument("--attempt", type=int, default=1)
+    attempts.add_argument("--max-attempts", type=int, default=1)
+    attempts.add_argument(
+        "--failed-ok",
+        action="store_true",
+        help="exit 0 after recording a failed run on its last attempt",
+    )
+
+
+def _request(args: argparse.Namespace):
+    from damon_eval.measure.run import RunRequest, load_campaign_argument
+
+    out = Path(args.out)
+    result_path = out if out.suffix == ".json" else out / "result.json"
+    if args.run_id:
+        if not args.campaign:
+            raise ConfigError("--run needs --campaign")
+        match = RUN_ID.match(args.run_id)
+        if not match:
+            raise ConfigError(
+                f"--run {args.run_id!r}: expected SUITE/WORKLOAD/CONFIG/NN, "
+                "e.g. synthetic/zigzag/rec/01"
+            )
+        key = RunKey(match["suite"], match["workload"], match["config"], int(match["repeat"]))
+        campaign = load_campaign_argument(args.campaign)
+    else:
+        if not (args.workload and args.config):
+            raise ConfigError("give --workload and --config (or --campaign and --run)")
+        if "/" not in args.workload:
+            raise ConfigError(
+                f"--workload {args.workload!r}: expected SUITE/NAME, e.g. synthetic/zigzag"
+            )
+        suite, name = args.workload.split("/", 1)
+        key = RunKey(suite, name, args.config, args.repeat)
+        if args.campaign:
+            campaign = load_campaign_argument(args.campaign)
+        else:
+            campaign = campaign_from_dict(
+                {
+                    "campaign": "adhoc",
+                    "workloads": [args.workload],
+                    "configs": [args.config],
+                    "repeats": max(args.repeat, 1),
+                    "workload_scale": args.scale,
+                    "run_timeout_s": args.timeout_s,
+                    "max_attempts": args.max_attempts,
+                    "guest": {
+                        "vcpus": args.vcpus,
+                        "memory_mib": args.memory_mib,
+                        "accel": args.accel,
+                        "fast_start": not args.no_fast_start,
+                    },
+                },
+                "<command line>",
+            )
+    return RunRequest(
+        campaign=campaign,
+        key=key,
+        result_path=result_path,
+        attempt=args.attempt,
+        max_attempts=args.max_attempts,
+    )
+
+
+def run(args: argparse.Namespace) -> int:
+    from damon_eval.measure.run import execute_run
+
+    request = _request(args)
+    outcome = execute_run(request)
+    if outcome.status == "ok":
+        print(f"{request.key.relative_dir}: ok -> {outcome.result_path}")
+        return 0
+    final = outcome.result_path is not None
+    print(
+        f"damon-eval: run {request.key.relative_dir} attempt {request.attempt}/"
+        f"{request.max_attempts} failed: {outcome.failure}"
+        + (f" (recorded in {outcome.result_path})" if final else " (will be retried)"),
+        file=sys.stderr,
+    )
+    return 0 if final and args.failed_ok else 1

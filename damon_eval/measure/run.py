@@ -1,0 +1,574 @@
+"""One measured run: boot, configure, execute the workload, sample, write ``result.json``.
+
+The sequence follows the DAMON evaluation document and damon-tests, minus
+their leaks into the numbers:
+
+1. Everything is validated on the host before a guest boots (campaign,
+   configuration and its schemes, workload availability, image spec).
+2. The guest starts from a saved booted state (or cold) on a fresh overlay;
+   the campaign's workloads and the agent were prepared in that state.
+3. THP, swap and DAMON modules are set; the agent starts *detached* and drops
+   caches; it launches the workload held at exec and reports its pid.
+4. DAMON is configured on that pid (vaddr) or on System RAM (paddr), the
+   trace instance is created for recording configurations, then the SSH
+   session is closed and ``go`` is sent over the virtio-serial port: no
+   harness process but the ~200 KiB agent lives in the guest while the
+   workload runs.
+5. ``done`` arrives on the port; DAMON is turned off, files are fetched, the
+   record is converted, metrics are computed from the samples, and the result
+   is written atomically with its provenance.
+
+A failure (non-zero exit, timeout, guest death, harness error) never yields
+numbers: the attempt is recorded under ``attempt-<n>/failure.json`` and, on
+the last attempt, ``result.json`` says ``failed`` with the reason and log tail.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import shlex
+import shutil
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from damon_eval import provenance
+from damon_eval.atomic import atomic_write_json
+from damon_eval.campaign import Campaign, RunKey, campaign_from_dict
+from damon_eval.damon.controller import (
+    DamonController,
+    DamonSession,
+    OwnershipRegistry,
+    build_kdamond,
+)
+from damon_eval.damon.iomem import system_ram_target
+from damon_eval.damon.model import Target
+from damon_eval.damon.schemes import parse_schemes
+from damon_eval.damon.tracing import TraceInstance, convert_trace_lines, find_tracefs
+from damon_eval.errors import ConfigError, DamonEvalError, GuestError, RunFailed
+from damon_eval.fs import FileSystem, Write
+from damon_eval.measure.agent import (
+    GUEST_AGENT_PATH,
+    GUEST_CONTROL_PATH,
+    AgentControl,
+    AgentTimeout,
+)
+from damon_eval.measure.configuration import RunConfiguration, load_configuration
+from damon_eval.measure.samples import compute_metrics, load_agent_output
+from damon_eval.paths import configs_dir
+from damon_eval.workloads import get_workload, require_available
+from damon_eval.workloads.base import RunParams, WorkloadContext
+
+log = logging.getLogger(__name__)
+
+RESULT_SCHEMA_VERSION = 1
+GUEST_RUN_DIR = "/var/tmp/damon-eval/run"
+SYSFS_DAMON = "/sys/kernel/mm/damon/admin/kdamonds"
+THP_ENABLED = "/sys/kernel/mm/transparent_hugepage/enabled"
+RECORD_FILE = "record.perf_script"
+TRUTH_FILE = "truth.json"
+# Files the agent writes that the host keeps.
+AGENT_FILES = ("samples.csv", "status", "runtime", "events.log", "workload.log", "target.pid")
+DONE_MARGIN_S = 180.0
+LOG_TAIL_LINES = 30
+
+
+@dataclass(frozen=True, slots=True)
+class RunRequest:
+    """What to run, where its result goes, and which attempt this is."""
+
+    campaign: Campaign
+    key: RunKey
+    result_path: Path
+    attempt: int = 1
+    max_attempts: int = 1
+
+    @property
+    def run_dir(self) -> Path:
+        return self.result_path.parent
+
+    @property
+    def attempt_dir(self) -> Path:
+        return self.run_dir / f"attempt-{self.attempt}"
+
+
+@dataclass
+class Failure(Exception):
+    """Why an attempt failed: kind (exit|timeout|guest|harness), reason, log tail."""
+
+    kind: str
+    reason: str
+    log_tail: str = ""
+
+    def __str__(self) -> str:
+        return f"{self.kind}: {self.reason}"
+
+
+@dataclass
+class RunOutcome:
+    status: str
+    result_path: Path | None
+    failure: Failure | None = None
+    metrics: dict[str, float] = field(default_factory=dict)
+
+
+# ---------------------------------------------------------------- planning
+
+
+def workload_scale(campaign: Campaign, workload_id: str) -> float:
+    scales = campaign.settings.get("workload_scales") or {}
+    return float(scales.get(workload_id, campaign.settings["workload_scale"]))
+
+
+def run_params(campaign: Campaign, workload_id: str) -> RunParams:
+    parsec = campaign.settings.get("parsec") or {}
+    return RunParams(
+        out_dir=GUEST_RUN_DIR,
+        scale=workload_scale(campaign, workload_id),
+        threads=parsec.get("threads"),
+        input_size=parsec.get("input"),
+        agent_path=GUEST_AGENT_PATH,
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class RunPlan:
+    """Everything decided on the host before a guest boots."""
+
+    request: RunRequest
+    configuration: RunConfiguration
+    workload: Any
+    context: WorkloadContext
+    params: RunParams
+
+
+def plan_run(request: RunRequest) -> RunPlan:
+    """Validate everything the run needs; raises ConfigError before any guest boots."""
+    campaign, key = request.campaign, request.key
+    if key.config not in campaign.configs:
+        raise ConfigError(
+            f"configuration {key.config!r} is not in campaign {campaign.name}: "
+            f"{', '.join(campaign.configs)}"
+        )
+    if key.workload_id not in campaign.workloads:
+        raise ConfigError(
+            f"workload {key.workload_id!r} is not in campaign {campaign.name}: "
+            f"{', '.join(campaign.workloads)}"
+        )
+    if not 1 <= key.repeat <= 99:
+        raise ConfigError(f"repeat {key.repeat} is out of range 1..99")
+    if not 1 <= request.attempt <= request.max_attempts:
+        raise ConfigError(
+            f"attempt {request.attempt} is out of range 1..{request.max_attempts} (--max-attempts)"
+        )
+    configuration = load_configuration(key.config)
+    context = WorkloadContext.from_config(campaign.settings)
+    workload = get_workload(key.workload_id)
+    require_available(workload, context)
+    return RunPlan(request, configuration, workload, context, run_params(campaign, key.workload_id))
+
+
+def campaign_preparation(campaign: Campaign):
+    """Upload and build the agent, the access generator and every workload of the
+    campaign once, in the saved booted state (its digest keys the state)."""
+    from damon_eval.guest.machine import Preparation
+    from damon_eval.measure.agent import guest_build_script
+    from damon_eval.paths import DATA_DIR
+
+    context = WorkloadContext.from_config(campaign.settings)
+    agent_src = DATA_DIR / "agent" / "de-agent.c"
+    uploads: list[tuple[Path, str]] = [(agent_src, "/opt/damon-eval/src/de-agent.c")]
+    commands = [guest_build_script("/opt/damon-eval/src/de-agent.c", GUEST_AGENT_PATH)]
+    for workload_id in campaign.workloads:
+        workload = get_workload(workload_id)
+        require_available(workload, context)
+        plan = workload.prepare(context, run_params(campaign, workload_id))
+        for upload in plan.uploads:
+            if upload.extract:
+                archive = f"/var/tmp/damon-eval/upload/{upload.source.name}"
+                uploads.append((upload.source, archive))
+                commands.append(
+                    f"mkdir -p {shlex.quote(upload.dest)} && "
+                    f"tar -xf {shlex.quote(archive)} -C {shlex.quote(upload.dest)} && "
+                    f"rm -f {shlex.quote(archive)}"
+                )
+            else:
+                uploads.append((upload.source, upload.dest))
+        commands.append("sh -s <<'DAMON_EVAL_PREPARE'\n" + plan.script() + "DAMON_EVAL_PREPARE")
+    commands.append("sync; echo 3 > /proc/sys/vm/drop_caches")
+    return Preparation(uploads=tuple(uploads), commands=tuple(commands), timeout_s=7200.0)
+
+
+# ------------------------------------------------------------ guest set-up
+
+
+def apply_system_settings(guest: Any, configuration: RunConfiguration) -> dict[str, Any]:
+    """THP policy, zram swap, DAMON modules; returns what was set (provenance)."""
+    fs: FileSystem = guest.fs
+    applied: dict[str, Any] = {}
+    fs.write(THP_ENABLED, configuration.thp)
+    current = fs.read(THP_ENABLED)
+    if f"[{configuration.thp}]" not in current:
+        raise Failure("harness", f"THP policy {configuration.thp!r} did not stick: {current!r}")
+    applied["thp_enabled"] = current
+    swap = configuration.swap
+    if swap:
+        algorithm = swap.get("comp_algorithm")
+        script = ["set -e", "swapoff -a 2>/dev/null || true", "modprobe zram num_devices=1"]
+        script.append("[ ! -e /sys/block/zram0/reset ] || echo 1 > /sys/block/zram0/reset")
+        if algorithm:
+            script.append(f"echo {shlex.quote(algorithm)} > /sys/block/zram0/comp_algorithm")
+        script += [
+            f"echo {shlex.quote(swap['size'])} > /sys/block/zram0/disksize",
+            "mkswap /dev/zram0 >/dev/null",
+            "swapon /dev/zram0",
+            "cat /proc/swaps",
+        ]
+        result = guest.run_script("\n".join(script) + "\n", timeout_s=120)
+        if result.exit_status != 0:
+            raise Failure("harness", f"zram swap set-up failed: {result.stderr.strip()[-300:]}")
+        applied["swap"] = result.stdout.strip()
+    module = configuration.damon_module
+    if module:
+        base = f"/sys/module/damon_{module['name']}/parameters"
+        if not fs.exists(base):
+            raise Failure(
+                "harness", f"the guest kernel has no DAMON_{module['name'].upper()} ({base})"
+            )
+        ops = [Write(f"{base}/{k}", _module_value(v)) for k, v in module["parameters"].items()]
+        fs.execute([*ops, Write(f"{base}/enabled", "Y")])
+        applied["damon_module"] = fs.read_many(
+            [f"{base}/{k}" for k in [*module["parameters"], "enabled"]]
+        )
+    return applied
+
+
+def _module_value(value: Any) -> str:
+    if isinstance(value, bool):
+        return "Y" if value else "N"
+    return str(value)
+
+
+# --------------------------------------------------------------- DAMON
+
+
+@contextlib.contextmanager
+def damon_for_run(
+    guest: Any, configuration: RunConfiguration, target_pid: int, registry_path: Path
+) -> Iterator[tuple[DamonSession | None, TraceInstance | None]]:
+    """Start the configuration's DAMON context on the workload (or System RAM),
+    with a trace instance when it records; always turn both off."""
+    damon = configuration.damon
+    if not damon:
+        yield None, None
+        return
+    fs: FileSystem = guest.fs
+    attrs = configuration.monitoring_attrs()
+    if damon["operations"] == "paddr":
+        targets = [system_ram_target(fs)]
+    else:
+        targets = [Target(pid=target_pid)]
+    found = configuration.schemes_text()
+    specs = parse_schemes(*found) if found else ()
+    kdamond, resolved = build_kdamond(damon["operations"], targets, attrs=attrs, schemes=specs)
+    controller = DamonController(fs, registry=OwnershipRegistry(registry_path))
+    with contextlib.ExitStack() as stack:
+        instance = None
+        if damon["record"]:
+            instance = stack.enter_context(TraceInstance(fs, find_tracefs(fs)))
+        session = stack.enter_context(
+            controller.session(kdamond, schemes=resolved, handle_signals=False)
+        )
+        yield session, instance
+
+
+# ---------------------------------------------------------------- a run
+
+
+def _tail(path: Path, lines: int = LOG_TAIL_LINES) -> str:
+    try:
+        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
+    except OSError:
+        return ""
+
+
+def _fetch(guest: Any, names: tuple[str, ...], local_dir: Path) -> None:
+    """Copy the agent's files that exist from the guest run directory."""
+    listing = guest.run(f"ls -1 {GUEST_RUN_DIR} 2>/dev/null", timeout_s=30).stdout.split()
+    for name in names:
+        if name in listing:
+            guest.get(f"{GUEST_RUN_DIR}/{name}", local_dir / name)
+
+
+def _start_agent(guest: Any, plan: RunPlan, record: bool) -> None:
+    campaign = plan.request.campaign
+    invocation = plan.workload.agent_invocation(
+        plan.context,
+        plan.params,
+        interval_ms=int(campaign.settings["sample_interval_ms"]),
+        control=GUEST_CONTROL_PATH,
+        timeout_s=float(campaign.settings["run_timeout_s"]),
+        wait_timeout_s=300,
+        trace_pipe=f"{find_tracefs(guest.fs)}/instances/damon-eval/trace_pipe" if record else None,
+        record=f"{GUEST_RUN_DIR}/trace.txt" if record else None,
+        drop_caches=True,
+        detach=True,
+    )
+    script = f"set -e\nrm -rf {GUEST_RUN_DIR}\nmkdir -p {GUEST_RUN_DIR}\n{invocation.shell()}\n"
+    result = guest.run_script(script, timeout_s=60)
+    if result.exit_status != 0:
+        raise Failure(
+            "harness",
+            f"the agent did not start (exit {result.exit_status}): "
+            f"{(result.stderr or result.stdout).strip()[-300:]}",
+        )
+
+
+def _wait_done(control: AgentControl, guest: Any, timeout_s: float) -> Any:
+    """Wait for ``done`` while watching that QEMU is alive."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            raise Failure("timeout", f"no 'done' from the agent within {timeout_s:.0f} s")
+        if not guest.is_alive():
+            raise Failure("guest", f"guest {guest.name} died during the workload")
+        try:
+            message = control.wait_for(("done", "error"), timeout_s=min(5.0, remaining))
+        except AgentTimeout:
+            continue
+        if message.kind == "done":
+            return message
+        log.warning("agent: %s", message.text)
+
+
+def execute_in_guest(plan: RunPlan, guest: Any, work_dir: Path) -> dict[str, Any]:
+    """Steps 3-5 on a started guest; returns the result's parts (metrics, samples...)."""
+    configuration = plan.configuration
+    record = configuration.records
+    facts = guest.facts()
+    system = apply_system_settings(guest, configuration)
+    version_probe = plan.workload.version_probe()
+    workload_versions = (
+        guest.run(version_probe, timeout_s=60).stdout.strip() if version_probe else ""
+    )
+    _start_agent(guest, plan, record)
+    control = AgentControl.connect_unix(guest.control_socket)
+    try:
+        ready = control.wait_for(("ready",), timeout_s=120)
+        target_pid = ready.pid
+        damon_info: dict[str, Any] | None = None
+        registry_path = work_dir / "owned-kdamonds.json"
+        with damon_for_run(guest, configuration, target_pid, registry_path) as (session, _trace):
+            go: dict[str, Any] = {}
+            if session is not None:
+                go["kdamond_dir"] = f"{SYSFS_DAMON}/{session.handle.index}"
+                damon_info = session.to_dict()
+            # Nothing of ours but the agent may stay in the guest while the workload runs.
+            guest.disconnect()
+            control.go(**go)
+            done = _wait_done(
+                control,
+                guest,
+                float(plan.request.campaign.settings["run_timeout_s"]) + DONE_MARGIN_S,
+            )
+            if session is not None:
+                damon_info["final_stats"] = (
+                    [s.to_dict() for s in session.scheme_stats()] if session.schemes else []
+                )
+    finally:
+        control.close()
+    # Synthetic workloads write their ground truth next to the agent's files.
+    _fetch(guest, (*AGENT_FILES, TRUTH_FILE, *(("trace.txt",) if record else ())), work_dir)
+    return {
+        "facts": facts,
+        "system": system,
+        "damon": damon_info,
+        "workload_versions": workload_versions,
+        "done": done,
+    }
+
+
+def _result_skeleton(plan: RunPlan) -> dict[str, Any]:
+    key, request = plan.request.key, plan.request
+    return {
+        "schema_version": RESULT_SCHEMA_VERSION,
+        "run": {
+            "suite": key.suite,
+            "workload": key.workload,
+            "config": key.config,
+            "repeat": key.repeat,
+            "attempt": request.attempt,
+        },
+    }
+
+
+def _provenance(plan: RunPlan, parts: dict[str, Any] | None) -> dict[str, Any]:
+    campaign = plan.request.campaign
+    run_plan = plan.workload.run_plan(plan.context, plan.params)
+    parts = parts or {}
+    return {
+        "harness_revision": provenance.git_revision(),
+        "host": provenance.host_facts(),
+        "guest": parts.get("facts", {}),
+        "config": plan.configuration.describe(),
+        "system": parts.get("system"),
+        "damon": parts.get("damon"),
+        "workload": {
+            "id": plan.workload.id,
+            "version": plan.workload.version(plan.context),
+            "guest_versions": parts.get("workload_versions"),
+            "command": shlex.join(run_plan.command),
+            "hold": run_plan.hold,
+            "scale": plan.params.scale,
+            "input": plan.params.input_size,
+            "threads": plan.params.nr_threads,
+        },
+        "campaign": {"name": campaign.name, "source": str(campaign.source)},
+    }
+
+
+def finish_result(plan: RunPlan, parts: dict[str, Any], work_dir: Path) -> dict[str, Any]:
+    """Metrics from the agent's files, the record converted; raises Failure."""
+    output = load_agent_output(work_dir)
+    status = output.status
+    if status.status != "ok":
+        kind = "timeout" if status.status == "timeout" else "exit"
+        detail = status.error or f"exit code {status.exit_code}, signal {status.signal}"
+        raise Failure(kind, f"workload {status.status}: {detail}", _tail(work_dir / "workload.log"))
+    metrics = compute_metrics(output.samples.samples, output.runtime_s)
+    record_info = None
+    if plan.configuration.records:
+        trace = work_dir / "trace.txt"
+        if not trace.is_file():
+            raise Failure("harness", "the recording configuration produced no trace")
+        with trace.open() as lines, (work_dir / RECORD_FILE).open("w") as out:
+            convert_trace_lines(lines, out)
+        from damon_eval.records import load_record
+
+        record = load_record(work_dir / RECORD_FILE, allow_partial=True)
+        if record.n_snapshots == 0:
+            raise Failure("harness", "the DAMON record holds no snapshot")
+        record_info = {
+            "file": RECORD_FILE,
+            "format": "perf_script",
+            "nr_snapshots": record.n_snapshots,
+        }
+        trace.unlink()
+    interval_s = plan.request.campaign.settings["sample_interval_ms"] / 1000
+    return {
+        **_result_skeleton(plan),
+        "status": "ok",
+        "failure": None,
+        "metrics": metrics,
+        "samples": output.samples.to_json(interval_s),
+        "record": record_info,
+        "provenance": _provenance(plan, parts),
+    }
+
+
+def _promote(work_dir: Path, run_dir: Path) -> None:
+    """Move a successful attempt's files to the run directory."""
+    for item in work_dir.iterdir():
+        target = run_dir / item.name
+        if target.is_dir() and not target.is_symlink():
+            shutil.rmtree(target)
+        item.replace(target)
+    work_dir.rmdir()
+
+
+def execute_run(request: RunRequest, guest_factory=None) -> RunOutcome:
+    """Execute one attempt of one run; see the module docstring."""
+    plan = plan_run(request)
+    work_dir = request.attempt_dir
+    if work_dir.exists():
+        shutil.rmtree(work_dir)
+    work_dir.mkdir(parents=True)
+    parts: dict[str, Any] | None = None
+    try:
+        guest_factory = guest_factory or default_guest_factory
+        with guest_factory(request.campaign, work_dir) as guest:
+            parts = execute_in_guest(plan, guest, work_dir)
+        result = finish_result(plan, parts, work_dir)
+    except Failure as failure:
+        return _record_failure(plan, failure, work_dir, parts)
+    except GuestError as exc:
+        return _record_failure(
+            plan, Failure("guest", str(exc), _tail(work_dir / "console.log")), work_dir, parts
+        )
+    except DamonEvalError as exc:
+        return _record_failure(plan, Failure("harness", str(exc)), work_dir, parts)
+    atomic_write_json(work_dir / "result.json", result)
+    _promote(work_dir, request.run_dir)
+    return RunOutcome("ok", request.result_path, metrics=result["metrics"])
+
+
+def _record_failure(
+    plan: RunPlan, failure: Failure, work_dir: Path, parts: dict[str, Any] | None
+) -> RunOutcome:
+    request = plan.request
+    log.error("run %s attempt %d failed: %s", request.key.relative_dir, request.attempt, failure)
+    result = {
+        **_result_skeleton(plan),
+        "status": "failed",
+        "failure": {"kind": failure.kind, "reason": failure.reason, "log_tail": failure.log_tail},
+        "metrics": {},
+        "samples": None,
+        "record": None,
+        "provenance": _provenance(plan, parts),
+    }
+    atomic_write_json(work_dir / "failure.json", result)
+    if request.attempt >= request.max_attempts:
+        atomic_write_json(request.result_path, result)
+        return RunOutcome("failed", request.result_path, failure)
+    return RunOutcome("failed", None, failure)
+
+
+@contextlib.contextmanager
+def default_guest_factory(campaign: Campaign, work_dir: Path) -> Iterator[Any]:
+    from damon_eval.guest import ensure_image
+    from damon_eval.guest.machine import Guest
+
+    guest_settings = campaign.settings["guest"]
+    image = ensure_image(str(configs_dir() / guest_settings["spec"]), progress=False)
+    guest = Guest.start(
+        image,
+        vcpus=guest_settings["vcpus"],
+        memory_mib=guest_settings["memory_mib"],
+        accel=guest_settings["accel"],
+        fast_start=guest_settings["fast_start"],
+        preparation=campaign_preparation(campaign),
+        run_dir=work_dir,
+        pin_cpus=guest_settings["pin_vcpus"],
+    )
+    with guest:
+        yield guest
+
+
+def load_campaign_argument(path: str | Path, overrides: dict | None = None) -> Campaign:
+    """A campaign YAML, or the resolved ``campaign.json`` the pipeline writes."""
+    path = Path(path)
+    if path.suffix == ".json":
+        try:
+            data = json.loads(path.read_text())
+        except (OSError, ValueError) as exc:
+            raise ConfigError(f"cannot read campaign {path}: {exc}") from exc
+        return campaign_from_dict(data["settings"], data.get("source", str(path)), overrides)
+    from damon_eval.campaign import load_campaign
+
+    return load_campaign(path, overrides)
+
+
+__all__ = [
+    "Failure",
+    "RunFailed",
+    "RunOutcome",
+    "RunRequest",
+    "execute_run",
+    "load_campaign_argument",
+    "plan_run",
+]
