@@ -16,20 +16,23 @@ from __future__ import annotations
 
 import errno
 import hashlib
+import logging
 import os
 import select
 import shlex
 import shutil
-import socket
 import subprocess
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal
+from typing import Literal, Protocol
 
-from damon_eval.errors import ConfigError, DamonEvalError
+from damon_eval.errors import ConfigError, DamonEvalError, GuestError
+from damon_eval.guest.control import ControlChannel, ControlTimeout
 from damon_eval.paths import DATA_DIR, cache_dir
+
+log = logging.getLogger(__name__)
 
 AGENT_SOURCE_PATH = DATA_DIR / "agent" / "de-agent.c"
 AGENT_CFLAGS: tuple[str, ...] = ("-std=c11", "-O2", "-Wall", "-Wextra", "-Werror")
@@ -285,77 +288,33 @@ def format_go(**params: str | int | float) -> str:
     return " ".join(parts)
 
 
-@dataclass
-class AgentControl:
-    """The host end of the control channel.
+class FdChannel:
+    """Lines over file descriptors: a pty (a character device like the
+    virtio-serial port) or FIFOs.  The same interface as the guest's
+    :class:`~damon_eval.guest.control.ControlChannel`."""
 
-    ``read_fd`` and ``write_fd`` are the same descriptor for a socket (QEMU's
-    chardev for the virtio-serial port) or a pty; tests may use two FIFOs.
-    """
+    def __init__(self, read_fd: int, write_fd: int) -> None:
+        self.read_fd = read_fd
+        self.write_fd = write_fd
+        self._buffer = b""
 
-    read_fd: int
-    write_fd: int
-    received: list[AgentMessage] = field(default_factory=list)
-    _buffer: bytes = b""
-    _socket: socket.socket | None = None
-
-    @classmethod
-    def connect_unix(cls, path: str | Path, timeout_s: float = 30) -> AgentControl:
-        """Connect to QEMU's chardev socket behind the virtio-serial port.
-
-        QEMU side: ``-chardev socket,id=ctl,path=PATH,server=on,wait=off -device
-        virtio-serial -device virtserialport,chardev=ctl,name=org.damon-eval.ctl``.
-        """
-        deadline = time.monotonic() + timeout_s
-        while True:
-            sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-            try:
-                sock.connect(str(path))
-                break
-            except OSError as exc:
-                sock.close()
-                if time.monotonic() >= deadline:
-                    raise AgentError(f"cannot connect to the control socket {path}: {exc}") from exc
-                time.sleep(0.1)
-        sock.setblocking(False)
-        return cls(sock.fileno(), sock.fileno(), _socket=sock)
-
-    def close(self) -> None:
-        if self._socket is not None:
-            self._socket.close()
-            self._socket = None
-
-    def send(self, line: str) -> None:
-        data = (line.rstrip("\n") + "\n").encode()
+    def send_line(self, text: str) -> None:
+        data = (text + "\n").encode()
         while data:
             _, writable, _ = select.select([], [self.write_fd], [], 10)
             if not writable:
-                raise AgentTimeout(f"control channel not writable while sending {line!r}")
+                raise AgentTimeout(f"control channel not writable while sending {text!r}")
             data = data[os.write(self.write_fd, data) :]
 
-    def go(self, **params: str | int | float) -> None:
-        self.send(format_go(**params))
-
-    def abort(self) -> None:
-        self.send("abort")
-
-    def ping(self) -> None:
-        self.send("ping")
-
-    def _lines(self, timeout_s: float) -> Iterable[str]:
+    def read_line(self, timeout_s: float) -> str:
         deadline = time.monotonic() + timeout_s
-        while True:
-            while b"\n" in self._buffer:
-                raw, self._buffer = self._buffer.split(b"\n", 1)
-                line = raw.decode(errors="replace").strip()
-                if line:
-                    yield line
+        while b"\n" not in self._buffer:
             remaining = deadline - time.monotonic()
             if remaining <= 0:
-                return
+                raise ControlTimeout(f"no line on the control channel within {timeout_s:g} s")
             readable, _, _ = select.select([self.read_fd], [], [], remaining)
             if not readable:
-                return
+                continue
             try:
                 chunk = os.read(self.read_fd, 4096)
             except BlockingIOError:
@@ -370,12 +329,71 @@ class AgentControl:
                 time.sleep(0.05)
                 continue
             self._buffer += chunk
+        line, _, self._buffer = self._buffer.partition(b"\n")
+        return line.decode(errors="replace")
+
+    def close(self) -> None:
+        """The descriptors belong to the caller."""
+
+
+class LineChannel(Protocol):
+    def send_line(self, text: str) -> None: ...
+    def read_line(self, timeout_s: float) -> str: ...
+    def close(self) -> None: ...
+
+
+@dataclass
+class AgentControl:
+    """The host end of the agent's protocol over a line channel: the guest's
+    virtio-serial port (:class:`~damon_eval.guest.control.ControlChannel`) or
+    file descriptors (:class:`FdChannel`)."""
+
+    channel: LineChannel
+    received: list[AgentMessage] = field(default_factory=list)
+
+    @classmethod
+    def over_fds(cls, read_fd: int, write_fd: int) -> AgentControl:
+        return cls(FdChannel(read_fd, write_fd))
+
+    @classmethod
+    def connect_unix(cls, path: str | Path, timeout_s: float = 30) -> AgentControl:
+        """Connect to QEMU's chardev socket behind the virtio-serial port."""
+        try:
+            return cls(ControlChannel.connect(Path(path), timeout_s, guest_name=str(path)))
+        except GuestError as exc:
+            raise AgentError(f"cannot connect to the control socket {path}: {exc}") from exc
+
+    def close(self) -> None:
+        self.channel.close()
+
+    def send(self, line: str) -> None:
+        self.channel.send_line(line.rstrip("\n"))
+
+    def go(self, **params: str | int | float) -> None:
+        self.send(format_go(**params))
+
+    def abort(self) -> None:
+        self.send("abort")
+
+    def ping(self) -> None:
+        self.send("ping")
 
     def wait_for(
         self, kinds: Sequence[str], timeout_s: float, *, raise_on_error: bool = True
     ) -> AgentMessage:
         """The next message whose kind is in ``kinds``; ``error`` raises unless asked for."""
-        for line in self._lines(timeout_s):
+        deadline = time.monotonic() + timeout_s
+        while (remaining := deadline - time.monotonic()) > 0:
+            try:
+                line = self.channel.read_line(remaining).strip()
+            except ControlTimeout:
+                break
+            if not line:
+                continue
+            if line.partition(" ")[0] not in MESSAGE_KINDS:
+                # e.g. the guest's own boot-readiness line on the shared port
+                log.info("ignoring a non-agent line on the control channel: %r", line)
+                continue
             message = parse_message(line)
             self.received.append(message)
             if message.kind in kinds:

@@ -346,51 +346,56 @@ def _wait_done(control: AgentControl, guest: Any, timeout_s: float) -> Any:
         log.warning("agent: %s", message.text)
 
 
-def execute_in_guest(plan: RunPlan, guest: Any, work_dir: Path) -> dict[str, Any]:
-    """Steps 3-5 on a started guest; returns the result's parts (metrics, samples...)."""
+def execute_in_guest(plan: RunPlan, guest: Any, work_dir: Path, parts: dict[str, Any]) -> None:
+    """Steps 3-5 on a started guest.  ``parts`` collects the result's pieces as
+    they become known, so a failure still reports what was set up."""
     configuration = plan.configuration
     record = configuration.records
-    facts = guest.facts()
-    system = apply_system_settings(guest, configuration)
+    parts["facts"] = guest.facts()
+    parts["system"] = apply_system_settings(guest, configuration)
     version_probe = plan.workload.version_probe()
-    workload_versions = (
-        guest.run(version_probe, timeout_s=60).stdout.strip() if version_probe else ""
-    )
-    _start_agent(guest, plan, record)
-    control = AgentControl.connect_unix(guest.control_socket)
+    if version_probe:
+        parts["workload_versions"] = guest.run(version_probe, timeout_s=60).stdout.strip()
+    wanted = (*AGENT_FILES, "agent.log", TRUTH_FILE, *(("trace.txt",) if record else ()))
     try:
-        ready = control.wait_for(("ready",), timeout_s=120)
-        target_pid = ready.pid
-        damon_info: dict[str, Any] | None = None
-        registry_path = work_dir / "owned-kdamonds.json"
-        with damon_for_run(guest, configuration, target_pid, registry_path) as (session, _trace):
-            go: dict[str, Any] = {}
-            if session is not None:
-                go["kdamond_dir"] = f"{SYSFS_DAMON}/{session.handle.index}"
-                damon_info = session.to_dict()
-            # Nothing of ours but the agent may stay in the guest while the workload runs.
-            guest.disconnect()
-            control.go(**go)
-            done = _wait_done(
-                control,
-                guest,
-                float(plan.request.campaign.settings["run_timeout_s"]) + DONE_MARGIN_S,
-            )
-            if session is not None:
-                damon_info["final_stats"] = (
-                    [s.to_dict() for s in session.scheme_stats()] if session.schemes else []
-                )
-    finally:
-        control.close()
+        _start_agent(guest, plan, record)
+        # The guest's own end of the port: QEMU serves one client at a time.
+        control = AgentControl(guest.control)
+        try:
+            ready = control.wait_for(("ready",), timeout_s=120)
+            registry_path = work_dir / "owned-kdamonds.json"
+            with damon_for_run(guest, configuration, ready.pid, registry_path) as (session, _):
+                go: dict[str, Any] = {}
+                if session is not None:
+                    go["kdamond_dir"] = f"{SYSFS_DAMON}/{session.handle.index}"
+                    parts["damon"] = session.to_dict()
+                # Nothing of ours but the agent may stay in the guest while the workload runs.
+                guest.disconnect()
+                control.go(**go)
+                timeout_s = float(plan.request.campaign.settings["run_timeout_s"]) + DONE_MARGIN_S
+                # A vaddr kdamond stops by itself when its target exits: its final
+                # scheme stats are the agent's last sample, not read here.
+                parts["done"] = _wait_done(control, guest, timeout_s).text
+        finally:
+            control.received.clear()
+    except BaseException:
+        # Keep whatever the agent wrote: it says why.
+        if guest.is_alive():
+            with contextlib.suppress(DamonEvalError, OSError):
+                _fetch(guest, wanted, work_dir)
+        raise
     # Synthetic workloads write their ground truth next to the agent's files.
-    _fetch(guest, (*AGENT_FILES, TRUTH_FILE, *(("trace.txt",) if record else ())), work_dir)
-    return {
-        "facts": facts,
-        "system": system,
-        "damon": damon_info,
-        "workload_versions": workload_versions,
-        "done": done,
-    }
+    _fetch(guest, wanted, work_dir)
+
+
+def _diagnostics(work_dir: Path) -> str:
+    """The tails of the agent's logs, for a failure report."""
+    parts = []
+    for name in ("agent.log", "events.log", "workload.log", "console.log"):
+        tail = _tail(work_dir / name, 10)
+        if tail:
+            parts.append(f"--- {name}\n{tail}")
+    return "\n".join(parts)
 
 
 def _result_skeleton(plan: RunPlan) -> dict[str, Any]:
@@ -488,27 +493,29 @@ def execute_run(request: RunRequest, guest_factory=None) -> RunOutcome:
     if work_dir.exists():
         shutil.rmtree(work_dir)
     work_dir.mkdir(parents=True)
-    parts: dict[str, Any] | None = None
+    parts: dict[str, Any] = {}
     try:
         guest_factory = guest_factory or default_guest_factory
         with guest_factory(request.campaign, work_dir) as guest:
-            parts = execute_in_guest(plan, guest, work_dir)
+            execute_in_guest(plan, guest, work_dir, parts)
         result = finish_result(plan, parts, work_dir)
     except Failure as failure:
+        if not failure.log_tail:
+            failure.log_tail = _diagnostics(work_dir)
         return _record_failure(plan, failure, work_dir, parts)
     except GuestError as exc:
-        return _record_failure(
-            plan, Failure("guest", str(exc), _tail(work_dir / "console.log")), work_dir, parts
-        )
+        failure = Failure("guest", str(exc), _diagnostics(work_dir))
+        return _record_failure(plan, failure, work_dir, parts)
     except DamonEvalError as exc:
-        return _record_failure(plan, Failure("harness", str(exc)), work_dir, parts)
+        failure = Failure("harness", str(exc), _diagnostics(work_dir))
+        return _record_failure(plan, failure, work_dir, parts)
     atomic_write_json(work_dir / "result.json", result)
     _promote(work_dir, request.run_dir)
     return RunOutcome("ok", request.result_path, metrics=result["metrics"])
 
 
 def _record_failure(
-    plan: RunPlan, failure: Failure, work_dir: Path, parts: dict[str, Any] | None
+    plan: RunPlan, failure: Failure, work_dir: Path, parts: dict[str, Any]
 ) -> RunOutcome:
     request = plan.request
     log.error("run %s attempt %d failed: %s", request.key.relative_dir, request.attempt, failure)

@@ -190,6 +190,7 @@ def test_agent_control_over_a_unix_socket(tmp_path):
     import socket
     import threading
 
+    from damon_eval.errors import GuestError
     from damon_eval.measure.agent import AgentControl, AgentTimeout
 
     path = tmp_path / "ctl.sock"
@@ -203,6 +204,8 @@ def test_agent_control_over_a_unix_socket(tmp_path):
         conn.sendall(b"ready 42\n")
         got.append(conn.recv(100))
         conn.sendall(b"started 42\ndone ok 1.5\n")
+        got.append(conn.recv(100))  # the host's ping stays unanswered
+        got.append(conn.recv(100))  # then the host aborts and the agent hangs up
         conn.close()
 
     thread = threading.Thread(target=fake_agent)
@@ -214,13 +217,22 @@ def test_agent_control_over_a_unix_socket(tmp_path):
         done = control.wait_for(["done"], 5)
         assert (done.status, done.runtime_s) == ("ok", 1.5)
         assert [m.kind for m in control.received] == ["ready", "started", "done"]
+        control.ping()
         with pytest.raises(AgentTimeout, match="no pong message"):
             control.wait_for(["pong"], 0.2)
+        control.abort()
+        thread.join()
+        with pytest.raises(GuestError, match="closed"):
+            control.wait_for(["pong"], 5)
     finally:
         control.close()
         thread.join()
         server.close()
-    assert got == [b"go kdamond_dir=/sys/kernel/mm/damon/admin/kdamonds/0\n"]
+    assert got == [
+        b"go kdamond_dir=/sys/kernel/mm/damon/admin/kdamonds/0\n",
+        b"ping\n",
+        b"abort\n",
+    ]
     with pytest.raises(AgentError, match="cannot connect"):
         AgentControl.connect_unix(tmp_path / "absent.sock", timeout_s=0.2)
 

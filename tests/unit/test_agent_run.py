@@ -154,7 +154,7 @@ def test_bidirectional_protocol_over_a_character_device(agent, tmp_path):
     out = tmp_path / "run"
     proc = start_agent(agent, _run_args(out, "--control", slave_path, "--", "sleep", "0.3"))
     try:
-        control = AgentControl(master, master)
+        control = AgentControl.over_fds(master, master)
         ready = control.wait_for(["ready"], 10)
         assert proc_state(ready.pid) == "t"
         control.ping()

@@ -16,6 +16,7 @@ import sys
 from pathlib import Path
 
 import yaml
+from parsec_tree import fake_parsec_tree
 from results_factory import CampaignSpec, write_campaign
 
 SNAKEMAKE = shutil.which("snakemake", path=str(Path(sys.executable).parent)) or "snakemake"
@@ -46,6 +47,8 @@ def test_analysis_rules_build_every_summary_output(repo_root, tmp_path):
                 "configs": configs,
                 "repeats": 2,
                 "results_dir": str(results),
+                # `campaign check`, the pipeline's first job, needs the workloads available.
+                "parsec": {"path": str(fake_parsec_tree(tmp_path / "parsec-3.0"))},
             }
         )
     )

@@ -6,6 +6,7 @@ import json
 import tarfile
 
 import pytest
+from parsec_tree import fake_parsec_tree
 
 from damon_eval.cli import main
 from damon_eval.errors import ConfigError
@@ -19,7 +20,6 @@ from damon_eval.workloads import (
     get_workload,
     require_available,
 )
-from damon_eval.workloads.parsec import PARSEC3_PACKAGES, SPLASH2X_PACKAGES
 
 PARSEC3 = {
     "blackscholes",
@@ -53,18 +53,7 @@ SPLASH2X = {
 
 
 def _fake_tree(root, input_size="native"):
-    (root / "bin").mkdir(parents=True)
-    (root / "bin" / "parsecmgmt").write_text("#!/bin/sh\n")
-    (root / "version").write_text("3.0-beta-20150206\n")
-    for name, (group, _) in PARSEC3_PACKAGES.items():
-        inputs = root / "pkgs" / group / name / "inputs"
-        inputs.mkdir(parents=True)
-        (inputs / f"input_{input_size}.tar").write_bytes(b"")
-    for name, (group, _) in SPLASH2X_PACKAGES.items():
-        inputs = root / "ext" / "splash2x" / group / name / "inputs"
-        inputs.mkdir(parents=True)
-        (inputs / f"input_{input_size}.tar").write_bytes(b"")
-    return root
+    return fake_parsec_tree(root, input_size)
 
 
 def test_registry_has_every_suite_and_the_evaluation_workloads():

@@ -1,10 +1,20 @@
 # Shared helpers: load and validate the campaign, plan the runs.  All logic
 # lives in the damon_eval package; this file only adapts it to Snakemake.
 import json
+import os
+import sys
 from pathlib import Path
 
 from damon_eval.atomic import atomic_write_json
 from damon_eval.campaign import campaign_from_dict, load_campaign_mapping
+
+envvars:
+    "PATH",
+
+
+# Shell rules call `damon-eval`: the one installed next to this Snakemake
+# (a conda environment, when used, puts its own first on PATH).
+os.environ["PATH"] = os.pathsep.join([os.path.dirname(sys.executable), os.environ.get("PATH", "")])
 
 DEFAULT_CAMPAIGN = "configs/default.yaml"
 # Without --configfile the default campaign runs; --config KEY=VALUE overrides

@@ -4,7 +4,9 @@
 
 rule check_campaign:
     input:
-        campaign=CAMPAIGN_JSON,
+        # ancient(): a changed campaign does not re-check (each run checks its own
+        # workload before booting); see docs/pipeline.md.
+        campaign=ancient(CAMPAIGN_JSON),
     output:
         checked=f"{RESULTS}/campaign.checked",
     log:
@@ -16,6 +18,8 @@ rule check_campaign:
 
 
 rule guest_image:
+    input:
+        checked=rules.check_campaign.output.checked,
     output:
         manifest=f"{RESULTS}/guest/image.json",
     log:

@@ -5,9 +5,8 @@
 
 rule run:
     input:
-        # ancient(): a rebuilt image or re-checked campaign never reruns
-        # completed (protected) runs; delete a run's result to redo it.
-        checked=ancient(rules.check_campaign.output.checked),
+        # ancient(): an edited configuration never reruns completed (protected)
+        # runs; delete a run's result.json to redo it (docs/pipeline.md).
         image=ancient(rules.guest_image.output.manifest),
         configuration=ancient("configs/configurations/{config}.yaml"),
     output:
