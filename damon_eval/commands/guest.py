@@ -7,6 +7,7 @@ import json
 import signal
 import sys
 import time
+from pathlib import Path
 
 from damon_eval.errors import ConfigError, GuestError
 
@@ -54,6 +55,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     build.add_argument("--spec", help="guest image spec (default configs/guest/default.yaml)")
     build.add_argument("--force", action="store_true", help="rebuild even if cached")
     build.add_argument("--quiet", action="store_true", help="no progress output")
+    build.add_argument(
+        "--manifest",
+        metavar="FILE",
+        help="also write the image's manifest (key, kernel, path) to FILE (the pipeline's output)",
+    )
     build.set_defaults(guest_run=_build)
 
     boot = sub.add_parser("boot", help="start a guest that stays up (see stop)")
@@ -162,6 +168,10 @@ def _build(args: argparse.Namespace) -> int:
     image, built = build_image(load_spec(args.spec), force=args.force, progress=not args.quiet)
     manifest = image.manifest()
     verb = "built" if built else "cached"
+    if args.manifest:
+        from damon_eval.atomic import atomic_write_json
+
+        atomic_write_json(Path(args.manifest), {**manifest, "path": str(image.path)})
     print(
         f"{verb} {image.path} (kernel {manifest['kernel_release']}, "
         f"{manifest['nr_packages']} packages) in {time.monotonic() - started:.2f} s"

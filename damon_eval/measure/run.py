@@ -25,11 +25,14 @@ the last attempt, ``result.json`` says ``failed`` with the reason and log tail.
 
 from __future__ import annotations
 
+import base64
 import contextlib
+import io
 import json
 import logging
 import shlex
 import shutil
+import tarfile
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -38,7 +41,7 @@ from typing import Any
 
 from damon_eval import provenance
 from damon_eval.atomic import atomic_write_json
-from damon_eval.campaign import Campaign, RunKey, campaign_from_dict
+from damon_eval.campaign import Campaign, RunKey, campaign_from_dict, resolve_config_path
 from damon_eval.damon.controller import (
     DamonController,
     DamonSession,
@@ -50,7 +53,7 @@ from damon_eval.damon.model import Target
 from damon_eval.damon.schemes import parse_schemes
 from damon_eval.damon.tracing import TraceInstance, convert_trace_lines, find_tracefs
 from damon_eval.errors import ConfigError, DamonEvalError, GuestError, RunFailed
-from damon_eval.fs import FileSystem, Write
+from damon_eval.fs import FileSystem, Read, Write
 from damon_eval.measure.agent import (
     GUEST_AGENT_PATH,
     GUEST_CONTROL_PATH,
@@ -59,7 +62,6 @@ from damon_eval.measure.agent import (
 )
 from damon_eval.measure.configuration import RunConfiguration, load_configuration
 from damon_eval.measure.samples import compute_metrics, load_agent_output
-from damon_eval.paths import configs_dir
 from damon_eval.workloads import get_workload, require_available
 from damon_eval.workloads.base import RunParams, WorkloadContext
 
@@ -106,6 +108,20 @@ class Failure(Exception):
 
     def __str__(self) -> str:
         return f"{self.kind}: {self.reason}"
+
+
+class PhaseClock:
+    """Wall time of each phase of a run (host clock), kept in the provenance so
+    the harness's fixed cost per run is visible.  :meth:`lap` ends a phase."""
+
+    def __init__(self) -> None:
+        self.seconds: dict[str, float] = {}
+        self._last = time.monotonic()
+
+    def lap(self, phase: str) -> None:
+        now = time.monotonic()
+        self.seconds[phase] = round(now - self._last, 3)
+        self._last = now
 
 
 @dataclass
@@ -210,8 +226,7 @@ def apply_system_settings(guest: Any, configuration: RunConfiguration) -> dict[s
     """THP policy, zram swap, DAMON modules; returns what was set (provenance)."""
     fs: FileSystem = guest.fs
     applied: dict[str, Any] = {}
-    fs.write(THP_ENABLED, configuration.thp)
-    current = fs.read(THP_ENABLED)
+    _, current = fs.execute([Write(THP_ENABLED, configuration.thp), Read(THP_ENABLED)])
     if f"[{configuration.thp}]" not in current:
         raise Failure("harness", f"THP policy {configuration.thp!r} did not stick: {current!r}")
     applied["thp_enabled"] = current
@@ -296,12 +311,35 @@ def _tail(path: Path, lines: int = LOG_TAIL_LINES) -> str:
         return ""
 
 
+# Streamed with SFTP: a record can be large; everything else comes in one tar.
+LARGE_FILES = frozenset({"trace.txt"})
+
+
 def _fetch(guest: Any, names: tuple[str, ...], local_dir: Path) -> None:
-    """Copy the agent's files that exist from the guest run directory."""
-    listing = guest.run(f"ls -1 {GUEST_RUN_DIR} 2>/dev/null", timeout_s=30).stdout.split()
-    for name in names:
-        if name in listing:
-            guest.get(f"{GUEST_RUN_DIR}/{name}", local_dir / name)
+    """Copy the agent's files that exist from the guest run directory: the
+    small ones in one command (one tar, base64 on stdout), large ones by SFTP."""
+    small = " ".join(shlex.quote(n) for n in names if n not in LARGE_FILES)
+    script = (
+        f"cd {GUEST_RUN_DIR} 2>/dev/null || exit 0\n"
+        f'set --\nfor f in {small}; do [ -f "$f" ] && set -- "$@" "$f"; done\n'
+        "for f in " + " ".join(sorted(LARGE_FILES)) + '; do [ -f "$f" ] && echo "large $f"; done\n'
+        '[ $# -eq 0 ] || { echo tar; tar -cf - -- "$@" | base64 -w 0; echo; }\n'
+    )
+    result = guest.run_script(script, timeout_s=120)
+    if result.exit_status != 0:
+        raise Failure("harness", f"cannot collect the run's files: {result.stderr.strip()[-300:]}")
+    lines = result.stdout.splitlines()
+    if "tar" in lines:
+        payload = lines[lines.index("tar") + 1]
+        with tarfile.open(fileobj=io.BytesIO(base64.b64decode(payload))) as archive:
+            for member in archive.getmembers():
+                if member.isfile() and member.name in names and "/" not in member.name:
+                    (local_dir / member.name).write_bytes(archive.extractfile(member).read())
+    for line in lines:
+        if line.startswith("large "):
+            name = line.split(" ", 1)[1]
+            if name in names:
+                guest.get(f"{GUEST_RUN_DIR}/{name}", local_dir / name)
 
 
 def _start_agent(guest: Any, plan: RunPlan, record: bool) -> None:
@@ -346,38 +384,41 @@ def _wait_done(control: AgentControl, guest: Any, timeout_s: float) -> Any:
         log.warning("agent: %s", message.text)
 
 
-def execute_in_guest(plan: RunPlan, guest: Any, work_dir: Path, parts: dict[str, Any]) -> None:
+def execute_in_guest(
+    plan: RunPlan, guest: Any, work_dir: Path, parts: dict[str, Any], clock: PhaseClock
+) -> None:
     """Steps 3-5 on a started guest.  ``parts`` collects the result's pieces as
     they become known, so a failure still reports what was set up."""
     configuration = plan.configuration
     record = configuration.records
     parts["facts"] = guest.facts()
-    parts["system"] = apply_system_settings(guest, configuration)
-    version_probe = plan.workload.version_probe()
-    if version_probe:
-        parts["workload_versions"] = guest.run(version_probe, timeout_s=60).stdout.strip()
     wanted = (*AGENT_FILES, "agent.log", TRUTH_FILE, *(("trace.txt",) if record else ()))
     try:
+        parts["system"] = apply_system_settings(guest, configuration)
+        version_probe = plan.workload.version_probe()
+        if version_probe:
+            parts["workload_versions"] = guest.run(version_probe, timeout_s=60).stdout.strip()
         _start_agent(guest, plan, record)
         # The guest's own end of the port: QEMU serves one client at a time.
         control = AgentControl(guest.control)
-        try:
-            ready = control.wait_for(("ready",), timeout_s=120)
-            registry_path = work_dir / "owned-kdamonds.json"
-            with damon_for_run(guest, configuration, ready.pid, registry_path) as (session, _):
-                go: dict[str, Any] = {}
-                if session is not None:
-                    go["kdamond_dir"] = f"{SYSFS_DAMON}/{session.handle.index}"
-                    parts["damon"] = session.to_dict()
-                # Nothing of ours but the agent may stay in the guest while the workload runs.
-                guest.disconnect()
-                control.go(**go)
-                timeout_s = float(plan.request.campaign.settings["run_timeout_s"]) + DONE_MARGIN_S
-                # A vaddr kdamond stops by itself when its target exits: its final
-                # scheme stats are the agent's last sample, not read here.
-                parts["done"] = _wait_done(control, guest, timeout_s).text
-        finally:
-            control.received.clear()
+        ready = control.wait_for(("ready",), timeout_s=120)
+        clock.lap("setup")
+        registry_path = work_dir / "owned-kdamonds.json"
+        with damon_for_run(guest, configuration, ready.pid, registry_path) as (session, _):
+            go: dict[str, Any] = {}
+            if session is not None:
+                go["kdamond_dir"] = f"{SYSFS_DAMON}/{session.handle.index}"
+                parts["damon"] = session.to_dict()
+            # Nothing of ours but the agent may stay in the guest while the workload runs.
+            guest.disconnect()
+            clock.lap("damon_on")
+            control.go(**go)
+            timeout_s = float(plan.request.campaign.settings["run_timeout_s"]) + DONE_MARGIN_S
+            # A vaddr kdamond stops by itself when its target exits: its final
+            # scheme stats are the agent's last sample, not read here.
+            parts["done"] = _wait_done(control, guest, timeout_s).text
+            clock.lap("workload")
+        clock.lap("damon_off")
     except BaseException:
         # Keep whatever the agent wrote: it says why.
         if guest.is_alive():
@@ -386,6 +427,7 @@ def execute_in_guest(plan: RunPlan, guest: Any, work_dir: Path, parts: dict[str,
         raise
     # Synthetic workloads write their ground truth next to the agent's files.
     _fetch(guest, wanted, work_dir)
+    clock.lap("collect")
 
 
 def _diagnostics(work_dir: Path) -> str:
@@ -434,6 +476,7 @@ def _provenance(plan: RunPlan, parts: dict[str, Any] | None) -> dict[str, Any]:
             "threads": plan.params.nr_threads,
         },
         "campaign": {"name": campaign.name, "source": str(campaign.source)},
+        "timings_s": parts.get("timings_s", {}),
     }
 
 
@@ -494,11 +537,16 @@ def execute_run(request: RunRequest, guest_factory=None) -> RunOutcome:
         shutil.rmtree(work_dir)
     work_dir.mkdir(parents=True)
     parts: dict[str, Any] = {}
+    clock = PhaseClock()
+    parts["timings_s"] = clock.seconds
     try:
         guest_factory = guest_factory or default_guest_factory
         with guest_factory(request.campaign, work_dir) as guest:
-            execute_in_guest(plan, guest, work_dir, parts)
+            clock.lap("guest_start")
+            execute_in_guest(plan, guest, work_dir, parts, clock)
+        clock.lap("guest_stop")
         result = finish_result(plan, parts, work_dir)
+        clock.lap("finish")
     except Failure as failure:
         if not failure.log_tail:
             failure.log_tail = _diagnostics(work_dir)
@@ -541,7 +589,7 @@ def default_guest_factory(campaign: Campaign, work_dir: Path) -> Iterator[Any]:
     from damon_eval.guest.machine import Guest
 
     guest_settings = campaign.settings["guest"]
-    image = ensure_image(str(configs_dir() / guest_settings["spec"]), progress=False)
+    image = ensure_image(str(resolve_config_path(guest_settings["spec"])), progress=False)
     guest = Guest.start(
         image,
         vcpus=guest_settings["vcpus"],

@@ -6,7 +6,7 @@ import sys
 from pathlib import Path
 
 from damon_eval.atomic import atomic_write_json
-from damon_eval.campaign import campaign_from_dict, load_campaign_mapping
+from damon_eval.campaign import campaign_from_dict, load_campaign_mapping, resolve_config_path
 
 envvars:
     "PATH",
@@ -28,6 +28,7 @@ else:
 # Validated before anything runs: a bad campaign stops here with one line.
 CAMPAIGN = campaign_from_dict(CAMPAIGN_MAPPING, CAMPAIGN_SOURCE)
 RESULTS = CAMPAIGN.settings["results_dir"]
+GUEST_SPEC = str(resolve_config_path(CAMPAIGN.settings["guest"]["spec"]))
 RUNS = CAMPAIGN.runs()
 CAMPAIGN_JSON = f"{RESULTS}/campaign.json"
 

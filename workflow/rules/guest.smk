@@ -25,7 +25,7 @@ rule guest_image:
     log:
         f"{RESULTS}/logs/guest_image.log",
     params:
-        spec=CAMPAIGN.settings["guest"]["spec"],
+        spec=GUEST_SPEC,
     conda:
         "../envs/damon-eval.yaml"
     shell:
