@@ -180,7 +180,8 @@ def record_step(result_json: Path, out_dir: Path) -> None:
     if result["status"] != "ok" or not record_info:
         raise DamonEvalError(f"{result_json}: no record (status {result['status']})")
     record = load_record(result_json.parent / record_info["file"], allow_partial=True)
-    plot_heatmap(heatmap_grid(record), out_dir / "heatmap.png")
+    # The hottest used range: a process's largest mapping is often idle (see docs/reports.md).
+    plot_heatmap(heatmap_grid(record, draw_range="hottest"), out_dir / "heatmap.png")
     percentiles = list(range(0, 101, 1))
     plot_wss(wss_distribution(record, sortby="size"), percentiles, out_dir / "wss_sz.png")
     plot_wss(wss_distribution(record, sortby="time"), percentiles, out_dir / "wss_time.png")

@@ -68,6 +68,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     heats.add_argument("--amin", type=_int_auto, help="lowest address")
     heats.add_argument("--amax", type=_int_auto, help="highest address (exclusive)")
     heats.add_argument(
+        "--draw-range",
+        choices=("largest", "hottest"),
+        default="largest",
+        help="without --amin/--amax: the largest used range (the seed's rule, default) or "
+        "the one with the most access heat (damo's current default)",
+    )
+    heats.add_argument(
         "--heatmap", type=Path, metavar="FILE", help="draw an image (png, pdf, jpeg or svg)"
     )
     heats.add_argument(
@@ -178,6 +185,7 @@ def _run_heats(args: argparse.Namespace) -> int:
         tmax=args.tmax,
         amin=args.amin,
         amax=args.amax,
+        draw_range=args.draw_range,
     )
     if args.heatmap is not None:
         heats.plot_heatmap(heatmap, args.heatmap)

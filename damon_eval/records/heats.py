@@ -150,6 +150,24 @@ class HeatmapRange:
     amax: int
 
 
+DRAW_RANGES = ("largest", "hottest")
+
+
+def range_heat(record: Record, guide: TargetGuide) -> list[float]:
+    """Access heat of each of the guide's ranges: the sum over snapshots of
+    nr_accesses x region bytes (every region lies inside one range)."""
+    starts = np.array([lo for lo, _ in guide.ranges], dtype=np.uint64)
+    heat = np.zeros(len(guide.ranges), dtype=np.float64)
+    for chunk in record.chunks():
+        mine = chunk.target[chunk.row_snapshot()] == guide.target
+        index = np.searchsorted(starts, chunk.start[mine], side="right") - 1
+        weight = chunk.nr_accesses[mine].astype(np.float64) * (
+            chunk.end[mine] - chunk.start[mine]
+        ).astype(np.float64)
+        np.add.at(heat, index, weight)
+    return heat.tolist()
+
+
 def resolve_range(
     record: Record,
     *,
@@ -158,12 +176,23 @@ def resolve_range(
     tmax: int | None = None,
     amin: int | None = None,
     amax: int | None = None,
+    draw_range: str = "largest",
 ) -> HeatmapRange:
-    """Fill missing bounds from the guide (seed rules)."""
+    """Fill missing bounds from the guide: its largest used range (the seed's
+    rule) or, with ``draw_range="hottest"``, the range with the most access
+    heat in total (nr_accesses x bytes over the record): a process's biggest
+    mapping is often idle.  damo's ``hottest`` ranks heat per byte instead,
+    which favours small busy areas such as the stack."""
+    if draw_range not in DRAW_RANGES:
+        raise ConfigError(f"draw range {draw_range!r} is not one of {', '.join(DRAW_RANGES)}")
     all_guides = guides(record)
     tidx = record.target_index(target)
     guide = all_guides[0] if tidx is None else next(g for g in all_guides if g.target == tidx)
-    lo, hi = guide.largest_range()
+    if draw_range == "hottest" and amin is None and amax is None:
+        heat = range_heat(record, guide)
+        lo, hi = guide.ranges[max(range(len(heat)), key=lambda i: (heat[i], -i))]
+    else:
+        lo, hi = guide.largest_range()
     return HeatmapRange(
         target=guide.target,
         tmin=guide.start_ns if tmin is None else int(tmin),
@@ -183,12 +212,15 @@ def heatmap_grid(
     tmax: int | None = None,
     amin: int | None = None,
     amax: int | None = None,
+    draw_range: str = "largest",
 ) -> Heatmap:
     """Compute the heatmap of one target (see the module docstring)."""
     record = as_record(record)
     if tres < 1 or ares < 1:
         raise ConfigError(f"resolutions must be at least 1 (got --tres {tres} --ares {ares})")
-    rng = resolve_range(record, target=target, tmin=tmin, tmax=tmax, amin=amin, amax=amax)
+    rng = resolve_range(
+        record, target=target, tmin=tmin, tmax=tmax, amin=amin, amax=amax, draw_range=draw_range
+    )
     tunit = (rng.tmax - rng.tmin) // tres
     aunit = (rng.amax - rng.amin) // ares
     if tunit < 1:

@@ -234,7 +234,7 @@ def test_difference_default_heatmap_range_is_the_largest_not_the_hottest(tmp_pat
         Snap(
             1_000_000_000 + i * AGG_NS,
             0,
-            [(big, big + 64 * 4096, 1, 0), (small, small + 4 * 4096, 15, 0)],
+            [(big, big + 64 * 4096, 1, 0), (small, small + 8 * 4096, 15, 0)],
         )
         for i in range(10)
     ]
@@ -247,6 +247,10 @@ def test_difference_default_heatmap_range_is_the_largest_not_the_hottest(tmp_pat
     )
     addrs = sorted({int(line.split("\t")[1]) for line in text.splitlines()})
     assert addrs[0] == small  # damo draws the hottest range by default
+    # ...and so do we when asked (the pipeline's heatmaps do).
+    hottest = heatmap_grid(load_record(path), tres=2, ares=4, draw_range="hottest")
+    assert (hottest.amin, hottest.amax) == (small, small + 8 * 4096)
+    assert hottest.grid.max() == pytest.approx(15)
 
 
 def test_difference_guide_keeps_only_gaps_present_in_every_snapshot(tmp_path):
