@@ -76,6 +76,10 @@ TRUTH_FILE = "truth.json"
 # Files the agent writes that the host keeps.
 AGENT_FILES = ("samples.csv", "status", "runtime", "events.log", "workload.log", "target.pid")
 DONE_MARGIN_S = 180.0
+# Ring buffer of our tracefs instance, per CPU: the agent drains it continuously
+# (~15 KB/s of events at the default intervals), so 256 KiB holds many seconds,
+# and the kernel memory recording costs stays small (the default is 1408 KiB/CPU).
+TRACE_BUFFER_KIB_PER_CPU = 256
 LOG_TAIL_LINES = 30
 
 
@@ -294,7 +298,9 @@ def damon_for_run(
     with contextlib.ExitStack() as stack:
         instance = None
         if damon["record"]:
-            instance = stack.enter_context(TraceInstance(fs, find_tracefs(fs)))
+            instance = stack.enter_context(
+                TraceInstance(fs, find_tracefs(fs), buffer_size_kb=TRACE_BUFFER_KIB_PER_CPU)
+            )
         session = stack.enter_context(
             controller.session(kdamond, schemes=resolved, handle_signals=False)
         )
@@ -315,15 +321,18 @@ def _tail(path: Path, lines: int = LOG_TAIL_LINES) -> str:
 LARGE_FILES = frozenset({"trace.txt"})
 
 
-def _fetch(guest: Any, names: tuple[str, ...], local_dir: Path) -> None:
+def _fetch(guest: Any, names: tuple[str, ...], local_dir: Path) -> dict[str, int]:
     """Copy the agent's files that exist from the guest run directory: the
-    small ones in one command (one tar, base64 on stdout), large ones by SFTP."""
+    small ones in one command (one tar, base64 on stdout), large ones by SFTP.
+    Returns facts seen on the way (the record's page cache in bytes)."""
     small = " ".join(shlex.quote(n) for n in names if n not in LARGE_FILES)
     script = (
         f"cd {GUEST_RUN_DIR} 2>/dev/null || exit 0\n"
         f'set --\nfor f in {small}; do [ -f "$f" ] && set -- "$@" "$f"; done\n'
         "for f in " + " ".join(sorted(LARGE_FILES)) + '; do [ -f "$f" ] && echo "large $f"; done\n'
         '[ $# -eq 0 ] || { echo tar; tar -cf - -- "$@" | base64 -w 0; echo; }\n'
+        # page cache still held by the record in the guest (the agent drops it as it writes)
+        '[ ! -f trace.txt ] || echo "cached $(fincore -b -n -o RES trace.txt)"\n'
     )
     result = guest.run_script(script, timeout_s=120)
     if result.exit_status != 0:
@@ -335,11 +344,15 @@ def _fetch(guest: Any, names: tuple[str, ...], local_dir: Path) -> None:
             for member in archive.getmembers():
                 if member.isfile() and member.name in names and "/" not in member.name:
                     (local_dir / member.name).write_bytes(archive.extractfile(member).read())
+    facts: dict[str, int] = {}
     for line in lines:
         if line.startswith("large "):
             name = line.split(" ", 1)[1]
             if name in names:
                 guest.get(f"{GUEST_RUN_DIR}/{name}", local_dir / name)
+        elif line.startswith("cached ") and line.split()[-1].isdigit():
+            facts["record_page_cache_bytes"] = int(line.split()[-1])
+    return facts
 
 
 def _start_agent(guest: Any, plan: RunPlan, record: bool) -> None:
@@ -404,11 +417,16 @@ def execute_in_guest(
         ready = control.wait_for(("ready",), timeout_s=120)
         clock.lap("setup")
         registry_path = work_dir / "owned-kdamonds.json"
-        with damon_for_run(guest, configuration, ready.pid, registry_path) as (session, _):
+        with damon_for_run(guest, configuration, ready.pid, registry_path) as (session, trace):
             go: dict[str, Any] = {}
             if session is not None:
                 go["kdamond_dir"] = f"{SYSFS_DAMON}/{session.handle.index}"
                 parts["damon"] = session.to_dict()
+            if trace is not None:
+                # What recording costs the guest: the instance's ring buffers (kernel
+                # memory, allocated before sample 0) and, below, the record's page cache.
+                ring_kib = guest.fs.read(f"{trace.path}/buffer_total_size_kb")
+                parts["recording"] = {"ring_buffer_kib": int(ring_kib.split()[0])}
             # Nothing of ours but the agent may stay in the guest while the workload runs.
             guest.disconnect()
             clock.lap("damon_on")
@@ -426,7 +444,9 @@ def execute_in_guest(
                 _fetch(guest, wanted, work_dir)
         raise
     # Synthetic workloads write their ground truth next to the agent's files.
-    _fetch(guest, wanted, work_dir)
+    fetched = _fetch(guest, wanted, work_dir)
+    if "recording" in parts:
+        parts["recording"].update(fetched)
     clock.lap("collect")
 
 
@@ -477,6 +497,7 @@ def _provenance(plan: RunPlan, parts: dict[str, Any] | None) -> dict[str, Any]:
         },
         "campaign": {"name": campaign.name, "source": str(campaign.source)},
         "timings_s": parts.get("timings_s", {}),
+        "recording": parts.get("recording"),
     }
 
 
@@ -495,7 +516,7 @@ def finish_result(plan: RunPlan, parts: dict[str, Any], work_dir: Path) -> dict[
         if not trace.is_file():
             raise Failure("harness", "the recording configuration produced no trace")
         with trace.open() as lines, (work_dir / RECORD_FILE).open("w") as out:
-            convert_trace_lines(lines, out)
+            conversion = convert_trace_lines(lines, out)
         from damon_eval.records import load_record
 
         record = load_record(work_dir / RECORD_FILE, allow_partial=True)
@@ -505,6 +526,8 @@ def finish_result(plan: RunPlan, parts: dict[str, Any], work_dir: Path) -> dict[
             "file": RECORD_FILE,
             "format": "perf_script",
             "nr_snapshots": record.n_snapshots,
+            # events the kernel dropped because the reader fell behind (0 expected)
+            "nr_lost_events": conversion.nr_lost_events,
         }
         trace.unlink()
     interval_s = plan.request.campaign.settings["sample_interval_ms"] / 1000
