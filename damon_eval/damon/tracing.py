@@ -21,10 +21,10 @@ import re
 import select
 import threading
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TextIO
+from typing import Any, TextIO
 
 from damon_eval.damon.errors import (
     DamonBusyError,
@@ -32,7 +32,17 @@ from damon_eval.damon.errors import (
     DamonUnsupportedError,
 )
 from damon_eval.errors import FsError
-from damon_eval.fs import Exists, FileSystem, LocalFs, Read, RemoveDir, Write
+from damon_eval.fs import (
+    Exists,
+    FileSystem,
+    ListDirIfExists,
+    LocalFs,
+    MakeDir,
+    Op,
+    Read,
+    RemoveDir,
+    Write,
+)
 
 log = logging.getLogger(__name__)
 
@@ -54,21 +64,41 @@ _AGGREGATED_BODY = re.compile(
 _LOST = re.compile(r"^\s*CPU:(?P<cpu>\d+) \[LOST (?P<count>\d+) EVENTS\]\s*$")
 
 
+def tracefs_probe_ops(candidates: Iterable[str] = TRACEFS_CANDIDATES) -> list[Op]:
+    """Read-only operations telling where tracefs is and which damon tracepoints it has
+    (part of a larger batch; see :func:`tracefs_from_results`)."""
+    ops: list[Op] = []
+    for candidate in candidates:
+        ops += [Exists(f"{candidate}/trace_clock"), ListDirIfExists(f"{candidate}/events/damon")]
+    return ops
+
+
+def tracefs_from_results(results: Mapping[Op, Any], candidates: Iterable[str]) -> str | None:
+    """The first candidate whose ``trace_clock`` exists, from the results of
+    :func:`tracefs_probe_ops`."""
+    return next((c for c in candidates if results.get(Exists(f"{c}/trace_clock"))), None)
+
+
+def tracepoints_from_results(results: Mapping[Op, Any], tracefs: str | None) -> tuple[str, ...]:
+    if tracefs is None:
+        return ()
+    listing = results.get(ListDirIfExists(f"{tracefs}/events/damon")) or ()
+    return tuple(n for n in listing if n not in ("enable", "filter"))
+
+
 def find_tracefs(fs: FileSystem, candidates: Iterable[str] = TRACEFS_CANDIDATES) -> str | None:
     """The first mounted tracefs among ``candidates`` (one round trip), or None."""
     candidates = tuple(candidates)
-    mounted = fs.execute([Exists(f"{c}/trace_clock") for c in candidates])
-    return next((c for c, ok in zip(candidates, mounted, strict=True) if ok), None)
+    ops: list[Op] = [Exists(f"{c}/trace_clock") for c in candidates]
+    return tracefs_from_results(dict(zip(ops, fs.execute(ops), strict=True)), candidates)
 
 
 def damon_tracepoints(fs: FileSystem, tracefs: str | None) -> tuple[str, ...]:
-    """Names of the ``damon:*`` tracepoints under ``tracefs`` (empty if none)."""
+    """Names of the ``damon:*`` tracepoints under ``tracefs`` (empty if none; one round trip)."""
     if tracefs is None:
         return ()
-    events_dir = f"{tracefs}/events/damon"
-    if not fs.exists(events_dir):
-        return ()
-    return tuple(n for n in fs.listdir(events_dir) if n not in ("enable", "filter"))
+    op = ListDirIfExists(f"{tracefs}/events/damon")
+    return tracepoints_from_results({op: fs.execute([op])[0]}, tracefs)
 
 
 def tracefs_line_to_perf_script(line: str) -> str | None:
@@ -196,7 +226,15 @@ class TraceInstance:
         return f"{root}/events/damon/{event}/enable"
 
     def create(self) -> None:
-        """Make the instance, set its clock, enable the events (a few round trips)."""
+        """Make the instance, set its clock, enable the events, in two round trips:
+        the checks, then removal of a stale instance, creation, configuration and
+        read-back in one batch (tracefs creates the instance's files on mkdir)."""
+        if not self.tracefs:
+            raise DamonUnsupportedError(
+                f"no tracefs mounted on {self.fs.description} (looked for "
+                f"{' and '.join(TRACEFS_CANDIDATES)}); mount it: mount -t tracefs nodev "
+                "/sys/kernel/tracing"
+            )
         checks = self.fs.execute(
             [Exists(self.path)] + [Exists(self._enable_path(self.tracefs, e)) for e in self.events]
         )
@@ -206,31 +244,35 @@ class TraceInstance:
                 f"tracepoint(s) {', '.join('damon:' + e for e in missing)} not available under "
                 f"{self.tracefs}/events/damon on {self.fs.description}"
             )
-        if checks[0]:
-            self._remove_stale()
+        stale = bool(checks[0])
+        if stale:
+            log.warning("removing stale tracefs instance %s (left by an earlier run?)", self.path)
+        prefix: list[Op] = [RemoveDir(self.path)] if stale else []
+        prefix.append(MakeDir(self.path))
+        configure = self._configure_ops()
         try:
-            self.fs.mkdir(self.path)
+            results = self.fs.execute([*prefix, *configure])
         except FsError as exc:
-            raise _tracefs_error(exc, f"creating tracefs instance {self.path}") from exc
+            if stale and exc.index == 0:
+                raise DamonBusyError(
+                    f"tracefs instance {self.path} already exists and cannot be removed "
+                    f"({exc}); is another damon-eval recording on this machine?"
+                ) from exc
+            made = exc.index >= len(prefix) if exc.index is not None else self.fs.exists(self.path)
+            if not made:
+                raise _tracefs_error(exc, f"creating tracefs instance {self.path}") from exc
+            self.created = True
+            self.remove()
+            raise _tracefs_error(exc, f"configuring tracefs instance {self.path}") from exc
         self.created = True
         try:
-            self._configure()
+            self._check_configured(configure, results[len(prefix) :])
         except BaseException:
             self.remove()
             raise
 
-    def _remove_stale(self) -> None:
-        log.warning("removing stale tracefs instance %s (left by an earlier run?)", self.path)
-        try:
-            self.fs.rmdir(self.path)
-        except FsError as exc:
-            raise DamonBusyError(
-                f"tracefs instance {self.path} already exists and cannot be removed "
-                f"({exc}); is another damon-eval recording on this machine?"
-            ) from exc
-
-    def _configure(self) -> None:
-        ops: list[Write | Read] = [
+    def _configure_ops(self) -> list[Op]:
+        ops: list[Op] = [
             Write(f"{self.path}/trace_clock", self.clock),
             Read(f"{self.path}/trace_clock"),
         ]
@@ -239,32 +281,34 @@ class TraceInstance:
         for event in self.events:
             ops.append(Write(self._enable_path(self.path, event), "1"))
             ops.append(Read(self._enable_path(self.path, event)))
-        try:
-            results = self.fs.execute(ops)
-        except FsError as exc:
-            raise _tracefs_error(exc, f"configuring tracefs instance {self.path}") from exc
-        clocks = results[1]
+        return ops
+
+    def _check_configured(self, ops: list[Op], results: list[object]) -> None:
+        clocks = str(results[1])
         if f"[{self.clock}]" not in clocks.split():
             raise DamonError(
                 f"{self.path}/trace_clock did not switch to {self.clock!r}: it reads {clocks!r}"
             )
-        enables = [r for op, r in zip(ops, results, strict=True) if isinstance(op, Read)][1:]
+        enables = [str(r) for op, r in zip(ops, results, strict=True) if isinstance(op, Read)][1:]
         if any(value.strip() != "1" for value in enables):
             raise DamonError(f"enabling {', '.join(self.events)} in {self.path} did not stick")
 
     def remove(self) -> None:
-        """Disable the events and remove the instance (the trace_pipe reader must be gone)."""
+        """Disable the events and remove the instance in one round trip (the
+        trace_pipe reader must be gone)."""
         if not self.created:
             return
-        disable = [Write(self._enable_path(self.path, e), "0") for e in self.events]
+        disable: list[Op] = [Write(self._enable_path(self.path, e), "0") for e in self.events]
         try:
-            self.fs.execute(disable)
+            self.fs.execute([*disable, RemoveDir(self.path)])
         except FsError as exc:
+            if exc.index is not None and exc.index >= len(disable):
+                raise _tracefs_error(exc, f"removing tracefs instance {self.path}") from exc
             log.warning("could not disable events in %s: %s", self.path, exc)
-        try:
-            self.fs.execute([RemoveDir(self.path)])
-        except FsError as exc:
-            raise _tracefs_error(exc, f"removing tracefs instance {self.path}") from exc
+            try:
+                self.fs.execute([RemoveDir(self.path)])
+            except FsError as again:
+                raise _tracefs_error(again, f"removing tracefs instance {self.path}") from again
         self.created = False
 
     def __enter__(self) -> TraceInstance:
