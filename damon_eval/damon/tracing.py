@@ -42,6 +42,7 @@ from damon_eval.fs import (
     Read,
     RemoveDir,
     Write,
+    WriteIfExists,
 )
 
 log = logging.getLogger(__name__)
@@ -226,43 +227,51 @@ class TraceInstance:
         return f"{root}/events/damon/{event}/enable"
 
     def create(self) -> None:
-        """Make the instance, set its clock, enable the events, in two round trips:
-        the checks, then removal of a stale instance, creation, configuration and
-        read-back in one batch (tracefs creates the instance's files on mkdir)."""
+        """Make the instance, set its clock, enable the events and read it all back in
+        one round trip (tracefs creates the instance's files on mkdir).  A stale
+        instance (mkdir: EEXIST) costs a second one; a missing tracepoint, one to
+        remove the instance again."""
         if not self.tracefs:
             raise DamonUnsupportedError(
                 f"no tracefs mounted on {self.fs.description} (looked for "
                 f"{' and '.join(TRACEFS_CANDIDATES)}); mount it: mount -t tracefs nodev "
                 "/sys/kernel/tracing"
             )
-        checks = self.fs.execute(
-            [Exists(self.path)] + [Exists(self._enable_path(self.tracefs, e)) for e in self.events]
-        )
-        missing = [e for e, ok in zip(self.events, checks[1:], strict=True) if not ok]
-        if missing:
-            raise DamonUnsupportedError(
-                f"tracepoint(s) {', '.join('damon:' + e for e in missing)} not available under "
-                f"{self.tracefs}/events/damon on {self.fs.description}"
-            )
-        stale = bool(checks[0])
-        if stale:
-            log.warning("removing stale tracefs instance %s (left by an earlier run?)", self.path)
-        prefix: list[Op] = [RemoveDir(self.path)] if stale else []
-        prefix.append(MakeDir(self.path))
-        configure = self._configure_ops()
+        checks: list[Op] = [Exists(self._enable_path(self.tracefs, e)) for e in self.events]
+        doing = f"creating tracefs instance {self.path}"
         try:
-            results = self.fs.execute([*prefix, *configure])
+            self._make([*checks, MakeDir(self.path)])
+            return
         except FsError as exc:
-            if stale and exc.index == 0:
+            if exc.index != len(checks) or exc.errno != errno.EEXIST:
+                raise _tracefs_error(exc, doing) from exc
+            self._refuse_missing(checks, exc.completed, exc)
+        log.warning("removing stale tracefs instance %s (left by an earlier run?)", self.path)
+        try:
+            self._make([RemoveDir(self.path), MakeDir(self.path)])
+        except FsError as exc:
+            if exc.index == 0:
                 raise DamonBusyError(
                     f"tracefs instance {self.path} already exists and cannot be removed "
                     f"({exc}); is another damon-eval recording on this machine?"
                 ) from exc
+            raise _tracefs_error(exc, doing) from exc
+
+    def _make(self, prefix: list[Op]) -> None:
+        """Run ``prefix`` (ending with the mkdir) and the configuration as one batch.
+
+        Raises the FsError itself when the instance was not made (the caller
+        explains it); otherwise removes the instance again on any failure."""
+        configure = self._configure_ops()
+        try:
+            results = self.fs.execute([*prefix, *configure])
+        except FsError as exc:
             made = exc.index >= len(prefix) if exc.index is not None else self.fs.exists(self.path)
             if not made:
-                raise _tracefs_error(exc, f"creating tracefs instance {self.path}") from exc
+                raise
             self.created = True
             self.remove()
+            self._refuse_missing(prefix, exc.completed, exc)
             raise _tracefs_error(exc, f"configuring tracefs instance {self.path}") from exc
         self.created = True
         try:
@@ -270,6 +279,19 @@ class TraceInstance:
         except BaseException:
             self.remove()
             raise
+
+    def _refuse_missing(self, ops: list[Op], results: tuple[object, ...], cause: Exception) -> None:
+        """Raise if the leading Exists checks of ``ops`` found an event missing."""
+        missing = [
+            e
+            for e, op, present in zip(self.events, ops, results, strict=False)
+            if isinstance(op, Exists) and present is False
+        ]
+        if missing:
+            raise DamonUnsupportedError(
+                f"tracepoint(s) {', '.join('damon:' + e for e in missing)} not available "
+                f"under {self.tracefs}/events/damon on {self.fs.description}"
+            ) from cause
 
     def _configure_ops(self) -> list[Op]:
         ops: list[Op] = [
@@ -298,7 +320,10 @@ class TraceInstance:
         trace_pipe reader must be gone)."""
         if not self.created:
             return
-        disable: list[Op] = [Write(self._enable_path(self.path, e), "0") for e in self.events]
+        # IfExists: after a failed create an event may have no enable file.
+        disable: list[Op] = [
+            WriteIfExists(self._enable_path(self.path, e), "0") for e in self.events
+        ]
         try:
             self.fs.execute([*disable, RemoveDir(self.path)])
         except FsError as exc:

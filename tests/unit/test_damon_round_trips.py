@@ -6,9 +6,9 @@ deterministic; these tests enforce the budgets:
 
 * start (detection, busy check, staging, read-back, ``on``, pid): <= 3,
 * stop (ownership check, ``off``, removal of our kdamond directory): <= 2,
-* trace instance: create <= 2, remove 1,
+* trace instance: create 1 (2 with a stale instance to replace), remove 1,
 * a measured run's DAMON set-up (``damon_for_run``), paddr with a trace
-  instance: probe (with /proc/iomem and tracefs) + instance + start <= 5 before
+  instance: probe (with /proc/iomem and tracefs) + instance + start <= 4 before
   the workload and <= 3 after.
 
 Every test also checks that the safety behaviour did not go away with the
@@ -272,7 +272,7 @@ def test_paddr_with_trace_instance_budget(kernel, fs, tmp_path):
     fs.reset()
     instance = TraceInstance(fs, probe.tracefs)
     instance.create()
-    assert fs.round_trips <= 2
+    assert fs.round_trips == 1
     assert kernel.read(f"{kernel.instance()}/events/damon/damon_aggregated/enable") == "1"
     fs.reset()
     kdamond, _ = build_kdamond("paddr", [target])
@@ -293,6 +293,19 @@ def test_stale_trace_instance_is_replaced_within_the_budget(kernel, fs):
     fs.reset()
     instance.remove()
     assert fs.round_trips == 1
+
+
+def test_missing_tracepoint_with_a_stale_instance_leaves_it(kernel, fs):
+    kernel.fs.mkdir(kernel.instance())
+    with pytest.raises(DamonUnsupportedError, match=r"damon:damon_nope not available"):
+        TraceInstance(fs, TRACEFS, events=("damon_aggregated", "damon_nope")).create()
+    assert fs.round_trips == 1 and kernel.host(kernel.instance()).exists()
+
+
+def test_missing_tracepoint_costs_one_more_batch_and_leaves_nothing(kernel, fs):
+    with pytest.raises(DamonUnsupportedError, match=r"damon:damon_nope not available"):
+        TraceInstance(fs, TRACEFS, events=("damon_nope",)).create()
+    assert fs.round_trips == 2 and not kernel.host(kernel.instance()).exists()
 
 
 def test_trace_instance_configuration_failure_removes_it(kernel, fs):
@@ -317,7 +330,7 @@ def test_probe_file_refuses_paths_it_did_not_read(kernel, tmp_path):
         probe.file(IOMEM_PATH)
 
 
-@pytest.mark.parametrize(("name", "before", "after"), [("prec", 5, 3), ("prcl", 3, 2)])
+@pytest.mark.parametrize(("name", "before", "after"), [("prec", 4, 3), ("prcl", 3, 2)])
 def test_damon_for_run_budget(kernel, fs, tmp_path, name, before, after):
     configuration = load_configuration(name)
     guest = SimpleNamespace(fs=fs)
@@ -338,3 +351,18 @@ def test_fs_error_reports_the_failing_operation(kernel):
     with pytest.raises(FsError) as info:
         kernel.fs.execute([Write(f"{ADMIN}/kdamonds/nr_kdamonds", "0"), Write("/nope", "1")])
     assert info.value.index == 1 and info.value.completed == (None,)
+
+
+def test_debugfs_start_and_stop_budget(tmp_path):
+    kernel = FakeKernel(tmp_path, sysfs=None, debugfs="mainline")
+    fs = CountingFs(kernel.fs)
+    controller = controller_on(fs, tmp_path)
+    kdamond, schemes = vaddr()
+    session = controller.start(kdamond, schemes=schemes)
+    # probe (detection, files, state, boot id); attrs + targets; schemes; on.
+    assert fs.round_trips <= 4
+    assert kernel.read("/sys/kernel/debug/damon/monitor_on") == "on"
+    assert session.handle.boot_id == kernel.boot_id and session.pid > 0
+    fs.reset()
+    assert session.stop() is True
+    assert fs.round_trips <= 2
