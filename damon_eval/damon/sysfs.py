@@ -245,6 +245,10 @@ class SysfsBackend(DamonBackend):
     def nr_kdamonds_path(self) -> str:
         return f"{self.kdamonds_dir}/nr_kdamonds"
 
+    def _nr_kdamonds(self) -> int:
+        (text,) = self.run([Read(self.nr_kdamonds_path)], "reading nr_kdamonds")
+        return parse_int(text, self.nr_kdamonds_path)
+
     def _state_reads(self, index: int, read: type[Read] | type[ReadIfExists]) -> list[Op]:
         kd = self.kdamond_dir(index)
         return [read(f"{kd}/state"), read(f"{kd}/pid"), read(f"{kd}/contexts/nr_contexts")]
