@@ -210,6 +210,14 @@ def section(results: dict[str, dict[str, Any]], rounds: int, load: tuple[float, 
                 f"{spread(rows, 'setup_s')} | {trips(rows, 'teardown_round_trips')} | "
                 f"{spread(rows, 'teardown_s')} | {result['ssh_true_s']:.2f} |"
             )
+    lines += [
+        "",
+        "Round-trip counts are exact and the same every round (the budgets are enforced by "
+        "`tests/unit/test_damon_round_trips.py` and, on the real kernel, "
+        "`tests/integration/test_round_trips_guest.py`); seconds vary with the host's load.  "
+        "What is left per batch is one SSH command plus the kernel's own work (creating the "
+        "trace instance allocates its ring buffers).",
+    ]
     if len(results) == 2:
         (old_name, old), (new_name, new) = results.items()
         lines += ["", f"Saved per DAMON run ({new_name} vs {old_name}):", ""]
