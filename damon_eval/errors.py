@@ -24,12 +24,24 @@ class FsError(DamonEvalError):
     """A file-system operation failed (sysfs, procfs, debugfs, tracefs).
 
     ``errno`` holds the error number when it is known (EBUSY, EACCES, ...).
+    For a failed batch, ``index`` is the position of the failing operation and
+    ``completed`` the results of the operations before it (they took effect).
     """
 
-    def __init__(self, message: str, *, path: str = "", errno: int | None = None):
+    def __init__(
+        self,
+        message: str,
+        *,
+        path: str = "",
+        errno: int | None = None,
+        index: int | None = None,
+        completed: tuple[object, ...] = (),
+    ):
         super().__init__(message)
         self.path = path
         self.errno = errno
+        self.index = index
+        self.completed = completed
 
 
 class DamonError(DamonEvalError):

@@ -17,7 +17,10 @@ sysfs, writing to a path that does not exist fails with ENOENT.
 
 Operations are small frozen dataclasses; :meth:`FileSystem.execute` runs a list
 of them in order, stops at the first failure and raises :class:`FsError`
-carrying the errno.
+carrying the errno, the failing operation's index and the results of the
+operations before it.  The ``...IfExists`` operations let one batch read or
+write files whose existence is not known in advance (a probe of a machine, an
+optional sysfs file), so what needs the answer of an earlier batch is rare.
 """
 
 from __future__ import annotations
@@ -78,7 +81,41 @@ class RemoveDir:
     path: str
 
 
-Op = Read | Write | Exists | ListDir | MakeDir | RemoveDir
+@dataclass(frozen=True, slots=True)
+class ReadIfExists:
+    """Read a file if it exists; the result is its text (as :class:`Read`) or None."""
+
+    path: str
+
+
+@dataclass(frozen=True, slots=True)
+class WriteIfExists:
+    """Write ``value`` if the file exists; the result is whether it was written.
+
+    A write to an existing file that fails still fails the batch."""
+
+    path: str
+    value: str
+
+
+@dataclass(frozen=True, slots=True)
+class ListDirIfExists:
+    """Sorted names in a directory if it exists, else None."""
+
+    path: str
+
+
+Op = (
+    Read
+    | Write
+    | Exists
+    | ListDir
+    | MakeDir
+    | RemoveDir
+    | ReadIfExists
+    | WriteIfExists
+    | ListDirIfExists
+)
 
 
 def _check_absolute(path: str) -> None:
@@ -118,11 +155,10 @@ class FileSystem:
         return dict(zip(paths, self.execute([Read(p) for p in paths]), strict=True))
 
     def read_optional(self, paths: Sequence[str]) -> dict[str, str | None]:
-        """Read the files that exist, in two round trips at most; missing ones map to None."""
-        present = self.execute([Exists(p) for p in paths])
-        wanted = [p for p, ok in zip(paths, present, strict=True) if ok]
-        values = self.read_many(wanted) if wanted else {}
-        return {p: values.get(p) for p in paths}
+        """Read the files that exist in one batch; missing ones map to None."""
+        if not paths:
+            return {}
+        return dict(zip(paths, self.execute([ReadIfExists(p) for p in paths]), strict=True))
 
 
 def _errno_from_message(message: str) -> int | None:
@@ -156,9 +192,12 @@ def _describe(op: Op, err: int | None, detail: str) -> str:
         ListDir: "list",
         MakeDir: "create directory",
         RemoveDir: "remove directory",
+        ReadIfExists: "read",
+        WriteIfExists: "write",
+        ListDirIfExists: "list",
     }[type(op)]
     what = f"{verb} {op.path}"
-    if isinstance(op, Write):
+    if isinstance(op, Write | WriteIfExists):
         what = f"write {op.value!r} to {op.path}"
     reason = os.strerror(err) if err is not None else detail.strip() or "failed"
     return f"cannot {what}: {reason}"
@@ -188,10 +227,28 @@ class LocalFs(FileSystem):
         return self.root / PurePosixPath(path).relative_to("/")
 
     def execute(self, ops: Sequence[Op]) -> list[Any]:
-        return [self._one(op) for op in ops]
+        values: list[Any] = []
+        for op in ops:
+            try:
+                values.append(self._one(op))
+            except FsError as exc:
+                exc.index, exc.completed = len(values), tuple(values)
+                raise
+        return values
 
     def _one(self, op: Op) -> Any:
         target = self.host_path(op.path)
+        # The conditional forms go through _one again so that subclasses (the
+        # tests' fake kernel) see a plain Read/Write/ListDir.
+        if isinstance(op, ReadIfExists):
+            return self._one(Read(op.path)) if target.exists() else None
+        if isinstance(op, WriteIfExists):
+            if not target.exists():
+                return False
+            self._one(Write(op.path, op.value))
+            return True
+        if isinstance(op, ListDirIfExists):
+            return self._one(ListDir(op.path)) if target.exists() else None
         try:
             if isinstance(op, Read):
                 return target.read_text().rstrip("\n")
@@ -272,6 +329,9 @@ l() {
 }
 m() { if mkdir -- "$1" 2>"$T"; then o ok; else fail "$(cat "$T")"; fi; }
 d() { if rmdir -- "$1" 2>"$T"; then o ok; else fail "$(cat "$T")"; fi; }
+R() { if [ -e "$1" ]; then r "$1"; else o none; fi; }
+W() { if [ -e "$1" ]; then w "$1" "$2"; else o none; fi; }
+L() { if [ -e "$1" ]; then l "$1"; else o none; fi; }
 """
 
 
@@ -304,6 +364,12 @@ class ShellFs(FileSystem):
                 lines.append(f"m {target}")
             elif isinstance(op, RemoveDir):
                 lines.append(f"d {target}")
+            elif isinstance(op, ReadIfExists):
+                lines.append(f"R {target}")
+            elif isinstance(op, WriteIfExists):
+                lines.append(f"W {target} {shlex.quote(op.value)}")
+            elif isinstance(op, ListDirIfExists):
+                lines.append(f"L {target}")
             else:
                 raise TypeError(f"unknown operation {op!r}")
         return "\n".join(lines) + "\n"
@@ -323,7 +389,13 @@ class ShellFs(FileSystem):
             if kind == "err":
                 detail = base64.b64decode(payload).decode(errors="replace")
                 err = _errno_from_message(detail)
-                raise FsError(_describe(op, err, detail), path=op.path, errno=err)
+                raise FsError(
+                    _describe(op, err, detail),
+                    path=op.path,
+                    errno=err,
+                    index=len(values),
+                    completed=tuple(values),
+                )
             values.append(_decode_answer(op, kind, payload))
         if len(values) != len(ops):
             tail = (result.stderr or result.stdout).strip().splitlines()[-1:] or ["no output"]
@@ -331,6 +403,8 @@ class ShellFs(FileSystem):
                 f"{self.description}: batch of {len(ops)} operations stopped after "
                 f"{len(values)} (exit status {result.exit_status}): {tail[0]}",
                 path=ops[len(values)].path,
+                index=len(values),
+                completed=tuple(values),
             )
         return values
 
@@ -362,6 +436,15 @@ def _answers(stdout: str, nonce: str) -> list[tuple[str, str]]:
 
 
 def _decode_answer(op: Op, kind: str, payload: str) -> Any:
+    if isinstance(op, WriteIfExists):
+        if kind == "none":
+            return False
+        _decode_answer(Write(op.path, op.value), kind, payload)
+        return True
+    if isinstance(op, ReadIfExists):
+        return None if kind == "none" else _decode_answer(Read(op.path), kind, payload)
+    if isinstance(op, ListDirIfExists):
+        return None if kind == "none" else _decode_answer(ListDir(op.path), kind, payload)
     expected = {Read: "val", Write: "ok", ListDir: "ls", MakeDir: "ok", RemoveDir: "ok"}.get(
         type(op)
     )

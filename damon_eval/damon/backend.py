@@ -5,8 +5,11 @@
 * :class:`~damon_eval.damon.debugfs.DebugfsBackend`: the legacy ``<debugfs>/damon/``
   of the seed's kernels and 5.15-6.8.
 
-:func:`open_backend` picks the one the target machine has.  Back ends do the
-kernel I/O only; ownership, signals and cleanup are the controller's job
+:func:`open_backend` picks the one the target machine has, from one read-only
+batch (:mod:`damon_eval.damon.probe`) that also reads what a start needs, so a
+start costs three round trips on a remote machine: probe, staging with
+read-back, ``on`` with its check.  Back ends do the kernel I/O only;
+ownership, signals and cleanup are the controller's job
 (:mod:`damon_eval.damon.controller`).
 """
 
@@ -25,13 +28,31 @@ from damon_eval.damon.errors import (
     DamonPermissionError,
 )
 from damon_eval.damon.model import Kdamond
+from damon_eval.damon.probe import BOOT_ID_PATH, OSRELEASE_PATH, TargetProbe, take_probe
 from damon_eval.errors import FsError
-from damon_eval.fs import Exists, FileSystem, Op
+from damon_eval.fs import FileSystem, Op, ReadIfExists
 
 SYSFS_ADMIN = "/sys/kernel/mm/damon/admin"
 DEBUGFS_DAMON = "/sys/kernel/debug/damon"
-BOOT_ID_PATH = "/proc/sys/kernel/random/boot_id"
-OSRELEASE_PATH = "/proc/sys/kernel/osrelease"
+
+__all__ = [  # BOOT_ID_PATH and OSRELEASE_PATH are re-exported for the back ends
+    "BOOT_ID_PATH",
+    "DEBUGFS_DAMON",
+    "OSRELEASE_PATH",
+    "SYSFS_ADMIN",
+    "DamonBackend",
+    "DebugfsRecord",
+    "Features",
+    "KdamondHandle",
+    "KdamondStatus",
+    "SchemeStats",
+    "TriedRegion",
+    "TriedRegions",
+    "open_backend",
+    "parse_int",
+    "probe_machine",
+    "translate_fs_error",
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -209,12 +230,43 @@ class DamonBackend(ABC):
         """Every kdamond the interface shows (read-only)."""
 
     @abstractmethod
-    def start(self, kdamond: Kdamond, *, record: DebugfsRecord | None = None) -> KdamondHandle:
+    def start(
+        self,
+        kdamond: Kdamond,
+        *,
+        record: DebugfsRecord | None = None,
+        probe: TargetProbe | None = None,
+    ) -> KdamondHandle:
         """Stage ``kdamond`` in a new kdamond and turn it on.
 
         Refuses with :class:`DamonBusyError` when any kdamond is running: it
-        cannot belong to this call, and sysfs would have to destroy it.
+        cannot belong to this call, and sysfs would have to destroy it.  The
+        check uses ``probe`` when it is fresh and from this file system, else a
+        new :meth:`probe`.
         """
+
+    @abstractmethod
+    def probe_ops(self) -> list[Op]:
+        """Read-only operations (never failing on a missing file) that tell whether
+        this interface exists and what a start must check; see :meth:`present_in`."""
+
+    @abstractmethod
+    def present_in(self, probe: TargetProbe) -> bool:
+        """Whether ``probe`` (including :meth:`probe_ops`) found this interface."""
+
+    def adopt(self, probe: TargetProbe) -> None:  # noqa: B027 - optional hook
+        """Keep what ``probe`` says about the interface's files (default: nothing)."""
+
+    def probe(self, *, reads: Sequence[str] = ()) -> TargetProbe:
+        """One round trip: this interface's state, boot id, release, tracefs and ``reads``."""
+        probe = _take(self.fs, self.probe_ops(), reads)
+        self.adopt(probe)
+        return probe
+
+    def _fresh_probe(self, probe: TargetProbe | None) -> TargetProbe:
+        if probe is not None and probe.usable_for(self.fs) and self.present_in(probe):
+            return probe
+        return self.probe()
 
     @abstractmethod
     def commit(self, handle: KdamondHandle, kdamond: Kdamond) -> None:
@@ -244,6 +296,13 @@ class DamonBackend(ABC):
     def release(self, handle: KdamondHandle) -> None:  # noqa: B027 - optional hook
         """Undo what :meth:`start` created once the kdamond is off (default: nothing)."""
 
+    def stop(self, handle: KdamondHandle) -> bool:
+        """:meth:`turn_off` then :meth:`release`; returns whether ``off`` was written.
+        Back ends override it to take fewer round trips."""
+        wrote_off = self.turn_off(handle)
+        self.release(handle)
+        return wrote_off
+
     def is_running(self, handle: KdamondHandle) -> bool:
         """Whether the handle's kdamond still runs (same pid, state on)."""
         state, pid = self.state_of(handle)
@@ -260,9 +319,8 @@ class DamonBackend(ABC):
 
     def boot_id(self) -> str:
         """The target's boot id (empty when it has none, e.g. a fake tree)."""
-        if not self.fs.exists(BOOT_ID_PATH):
-            return ""
-        return self.fs.read(BOOT_ID_PATH).strip()
+        (text,) = self.run([ReadIfExists(BOOT_ID_PATH)], f"reading {BOOT_ID_PATH}")
+        return (text or "").strip()
 
 
 def translate_fs_error(exc: FsError, doing: str) -> DamonError:
@@ -276,20 +334,60 @@ def translate_fs_error(exc: FsError, doing: str) -> DamonError:
     return DamonError(f"{doing}: {exc}")
 
 
+def probe_machine(
+    fs: FileSystem,
+    *,
+    reads: Sequence[str] = (),
+    sysfs_admin: str = SYSFS_ADMIN,
+    debugfs_damon: str = DEBUGFS_DAMON,
+) -> tuple[DamonBackend, TargetProbe]:
+    """The back end for the interface the target has (sysfs preferred) and a probe
+    holding what its start needs plus ``reads``, in one round trip."""
+    candidates = _candidates(fs, sysfs_admin, debugfs_damon)
+    probe = _take(fs, [op for c in candidates for op in c.probe_ops()], reads)
+    return _pick(fs, candidates, probe, sysfs_admin, debugfs_damon), probe
+
+
+def _take(fs: FileSystem, ops: list[Op], reads: Sequence[str]) -> TargetProbe:
+    try:
+        return take_probe(fs, ops, reads=reads)
+    except FsError as exc:
+        raise translate_fs_error(exc, f"probing DAMON on {fs.description}") from exc
+
+
 def open_backend(
-    fs: FileSystem, *, sysfs_admin: str = SYSFS_ADMIN, debugfs_damon: str = DEBUGFS_DAMON
+    fs: FileSystem,
+    *,
+    sysfs_admin: str = SYSFS_ADMIN,
+    debugfs_damon: str = DEBUGFS_DAMON,
+    probe: TargetProbe | None = None,
 ) -> DamonBackend:
-    """The back end for the interface the target has (sysfs preferred), in one round trip."""
+    """The back end for the interface the target has (sysfs preferred): from
+    ``probe`` when it was taken with :func:`probe_machine`, else in one round trip."""
+    if probe is None:
+        return probe_machine(fs, sysfs_admin=sysfs_admin, debugfs_damon=debugfs_damon)[0]
+    candidates = _candidates(fs, sysfs_admin, debugfs_damon)
+    return _pick(fs, candidates, probe, sysfs_admin, debugfs_damon)
+
+
+def _candidates(fs: FileSystem, sysfs_admin: str, debugfs_damon: str) -> list[DamonBackend]:
     from damon_eval.damon.debugfs import DebugfsBackend
     from damon_eval.damon.sysfs import SysfsBackend
 
-    has_sysfs, has_debugfs = fs.execute(
-        [Exists(f"{sysfs_admin}/kdamonds/nr_kdamonds"), Exists(f"{debugfs_damon}/monitor_on")]
-    )
-    if has_sysfs:
-        return SysfsBackend(fs, admin=sysfs_admin)
-    if has_debugfs:
-        return DebugfsBackend(fs, damon_dir=debugfs_damon)
+    return [SysfsBackend(fs, admin=sysfs_admin), DebugfsBackend(fs, damon_dir=debugfs_damon)]
+
+
+def _pick(
+    fs: FileSystem,
+    candidates: list[DamonBackend],
+    probe: TargetProbe,
+    sysfs_admin: str,
+    debugfs_damon: str,
+) -> DamonBackend:
+    for backend in candidates:
+        if backend.present_in(probe):
+            backend.adopt(probe)
+            return backend
     raise DamonMissingError(
         f"DAMON not found on {fs.description}: no {sysfs_admin} (needs CONFIG_DAMON_SYSFS, "
         f"Linux 5.18+) and no {debugfs_damon} (needs CONFIG_DAMON_DBGFS and a mounted "

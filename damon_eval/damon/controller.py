@@ -18,6 +18,12 @@ Rules it enforces:
 * Ownership is also recorded on disk (``owned-kdamonds.json`` in the cache
   directory) so ``damon-eval damon status`` in another process can say which
   kdamonds are damon-eval's.
+
+Cost on a remote machine (one round trip per batch): a start takes three
+(:meth:`DamonController.probe`, which also detects the interface; staging with
+read-back; ``on`` with its check), a stop two.  A caller that needs other
+files before the start (``/proc/iomem`` for a paddr target, tracefs) takes the
+probe itself with ``reads`` and passes it to :meth:`~DamonController.start`.
 """
 
 from __future__ import annotations
@@ -44,9 +50,11 @@ from damon_eval.damon.backend import (
     SchemeStats,
     TriedRegions,
     open_backend,
+    probe_machine,
 )
 from damon_eval.damon.errors import DamonError
 from damon_eval.damon.model import Context, Kdamond, MonitoringAttrs, Target
+from damon_eval.damon.probe import TargetProbe
 from damon_eval.damon.schemes import ResolvedScheme, SchemeSpec, resolve_schemes
 from damon_eval.fs import FileSystem
 from damon_eval.paths import cache_dir
@@ -240,9 +248,8 @@ class DamonSession:
         ``off`` was written (False when it had stopped by itself, e.g. its target exited)."""
         if self.stopped:
             return False
-        wrote_off = self.backend.turn_off(self.handle)
+        wrote_off = self.backend.stop(self.handle)
         self.stopped = True
-        self.backend.release(self.handle)
         self.controller.registry.remove(self.controller.fs.description, self.handle)
         return wrote_off
 
@@ -279,6 +286,16 @@ class DamonController:
     def features(self) -> Features:
         return self.backend.features()
 
+    def probe(self, *, reads: Sequence[str] = ()) -> TargetProbe:
+        """One read-only round trip: the DAMON interface (detected if not yet known),
+        its kdamonds' states, boot id, release, tracefs, and the files in ``reads``
+        (:meth:`TargetProbe.file`).  Pass it to :meth:`start` or :meth:`session` soon:
+        an older probe (:data:`~damon_eval.damon.probe.MAX_PROBE_AGE_S`) is not used."""
+        if self._backend is None:
+            self._backend, probe = probe_machine(self.fs, reads=reads)
+            return probe
+        return self._backend.probe(reads=reads)
+
     def status(self) -> list[KdamondStatus]:
         """Every kdamond, with ``ours`` telling whether damon-eval started it."""
         backend = self.backend
@@ -307,9 +324,15 @@ class DamonController:
         *,
         schemes: tuple[ResolvedScheme, ...] = (),
         record: DebugfsRecord | None = None,
+        probe: TargetProbe | None = None,
     ) -> DamonSession:
-        """Start ``kdamond``; the caller must stop the session (prefer :meth:`session`)."""
-        handle = self.backend.start(kdamond, record=record)
+        """Start ``kdamond``; the caller must stop the session (prefer :meth:`session`).
+
+        Refuses (nothing written) when any kdamond runs, judged by ``probe`` if it
+        is fresh, else by a new probe."""
+        if probe is None or not probe.usable_for(self.fs):
+            probe = self.probe()
+        handle = self.backend.start(kdamond, record=record, probe=probe)
         self.registry.add(self.fs.description, handle)
         log.info(
             "started kdamond %d (pid %d) on %s via %s",
@@ -328,6 +351,7 @@ class DamonController:
         schemes: tuple[ResolvedScheme, ...] = (),
         record: DebugfsRecord | None = None,
         handle_signals: bool = True,
+        probe: TargetProbe | None = None,
     ) -> Iterator[DamonSession]:
         """Run ``kdamond`` for the duration of the block, and always turn it off."""
         guard = _SignalGuard()
@@ -336,7 +360,7 @@ class DamonController:
         session: DamonSession | None = None
         try:
             with guard.deferred():
-                session = self.start(kdamond, schemes=schemes, record=record)
+                session = self.start(kdamond, schemes=schemes, record=record, probe=probe)
             yield session
         except BaseException:
             self._cleanup(session, guard)

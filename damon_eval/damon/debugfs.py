@@ -23,9 +23,7 @@ import logging
 from collections.abc import Sequence
 
 from damon_eval.damon.backend import (
-    BOOT_ID_PATH,
     DEBUGFS_DAMON,
-    OSRELEASE_PATH,
     DamonBackend,
     DebugfsRecord,
     Features,
@@ -42,9 +40,9 @@ from damon_eval.damon.errors import (
     DamonUnsupportedError,
 )
 from damon_eval.damon.model import UINT_MAX, Context, Kdamond, Scheme
-from damon_eval.damon.tracing import damon_tracepoints, find_tracefs
+from damon_eval.damon.probe import TargetProbe
 from damon_eval.errors import FsError
-from damon_eval.fs import FileSystem, ListDir, Op, Read, Write
+from damon_eval.fs import FileSystem, ListDir, ListDirIfExists, Op, Read, ReadIfExists, Write
 
 log = logging.getLogger(__name__)
 
@@ -146,6 +144,28 @@ class DebugfsBackend(DamonBackend):
     def targets_file(self) -> str:
         return "target_ids" if "target_ids" in self.files() else "pids"
 
+    def probe_ops(self) -> list[Op]:
+        return [
+            ListDirIfExists(self.damon_dir),
+            ReadIfExists(self.path("monitor_on")),
+            ReadIfExists(self.path("kdamond_pid")),
+        ]
+
+    def present_in(self, probe: TargetProbe) -> bool:
+        return "monitor_on" in (probe.get(ListDirIfExists(self.damon_dir)) or ())
+
+    def adopt(self, probe: TargetProbe) -> None:
+        listing = probe.get(ListDirIfExists(self.damon_dir))
+        if listing is not None:
+            self._files = frozenset(listing)
+
+    def _probed_state(self, probe: TargetProbe) -> tuple[str, int | None]:
+        state = probe.get(ReadIfExists(self.path("monitor_on")))
+        if state is None:
+            return self._read_state()
+        pid = probe.get(ReadIfExists(self.path("kdamond_pid")))
+        return state.strip(), _pid(pid) if pid is not None else None
+
     def _state_ops(self) -> list[Op]:
         ops: list[Op] = [Read(self.path("monitor_on"))]
         if "kdamond_pid" in self.files():
@@ -164,22 +184,21 @@ class DebugfsBackend(DamonBackend):
     def features(self, *, refresh: bool = False) -> Features:
         if self._features is not None and not refresh:
             return self._features
+        probe = self.probe()
         files = self.files()
-        release = self.fs.read(OSRELEASE_PATH).strip() if self.fs.exists(OSRELEASE_PATH) else None
         operations = ("vaddr", "paddr") if "init_regions" in files else ("vaddr",)
-        tracefs = find_tracefs(self.fs)
         notes = []
         if "record" in files:
             notes.append("in-kernel recording ('record' file) present: a seed-era kernel")
         self._features = Features(
             interface=self.interface,
             root=self.damon_dir,
-            kernel_release=release,
+            kernel_release=probe.kernel_release,
             operations=operations,
             scheme_actions=tuple(ACTION_NUMBERS) if "schemes" in files else (),
             state_commands=("on", "off"),
-            tracefs=tracefs,
-            tracepoints=damon_tracepoints(self.fs, tracefs),
+            tracefs=probe.tracefs,
+            tracepoints=probe.tracepoints,
             capabilities=tuple(sorted(files)),
             notes=tuple(notes),
         )
@@ -210,10 +229,17 @@ class DebugfsBackend(DamonBackend):
                 "record through tracefs instead"
             )
 
-    def start(self, kdamond: Kdamond, *, record: DebugfsRecord | None = None) -> KdamondHandle:
+    def start(
+        self,
+        kdamond: Kdamond,
+        *,
+        record: DebugfsRecord | None = None,
+        probe: TargetProbe | None = None,
+    ) -> KdamondHandle:
         context = kdamond.context
+        probe = self._fresh_probe(probe)
         self._check_supported(context, record)
-        state, pid = self._read_state()
+        state, pid = self._probed_state(probe)
         if state == "on":
             raise DamonBusyError(
                 f"DAMON debugfs monitoring is on ({self.path('monitor_on')}, kdamond pid "
@@ -227,10 +253,7 @@ class DebugfsBackend(DamonBackend):
         self._write_record(record)
         if "schemes" in self.files():
             self._write_schemes(context)
-        has_boot_id = self.fs.exists(BOOT_ID_PATH)
         ops: list[Op] = [Write(self.path("monitor_on"), "on"), *self._state_ops()]
-        if has_boot_id:
-            ops.append(Read(BOOT_ID_PATH))
         try:
             values = self.fs.execute(ops)
         except FsError as exc:
@@ -250,7 +273,7 @@ class DebugfsBackend(DamonBackend):
             interface=self.interface,
             index=0,
             pid=kdamond_pid or 0,
-            boot_id=values[-1].strip() if has_boot_id else "",
+            boot_id=probe.boot_id,
         )
 
     def _write_checked(self, path: str, value: str, expected: str | None = None) -> str:

@@ -40,14 +40,21 @@ def parse_system_ram(text: str, *, source: str = IOMEM_PATH) -> list[Region]:
     return [Region(start, end) for start, end in ranges if end > start]
 
 
-def largest_system_ram(fs: FileSystem, *, path: str = IOMEM_PATH) -> Region:
-    """The largest "System RAM" range of the target machine (read through ``fs``)."""
-    regions = parse_system_ram(fs.read(path), source=f"{fs.description}:{path}")
+def largest_system_ram(
+    fs: FileSystem, *, path: str = IOMEM_PATH, text: str | None = None
+) -> Region:
+    """The largest "System RAM" range of the target machine: from ``text`` (the
+    file as already read, e.g. by a :class:`~damon_eval.damon.probe.TargetProbe`)
+    or read through ``fs`` (one round trip)."""
+    if text is None:
+        text = fs.read(path)
+    regions = parse_system_ram(text, source=f"{fs.description}:{path}")
     if not regions:
         raise DamonError(f"no 'System RAM' range in {fs.description}:{path}")
     return max(regions, key=lambda r: (r.size, -r.start))
 
 
-def system_ram_target(fs: FileSystem, *, path: str = IOMEM_PATH) -> Target:
-    """A paddr :class:`Target` covering the largest System RAM range."""
-    return Target(pid=None, regions=(largest_system_ram(fs, path=path),))
+def system_ram_target(fs: FileSystem, *, path: str = IOMEM_PATH, text: str | None = None) -> Target:
+    """A paddr :class:`Target` covering the largest System RAM range (``text``: see
+    :func:`largest_system_ram`)."""
+    return Target(pid=None, regions=(largest_system_ram(fs, path=path, text=text),))

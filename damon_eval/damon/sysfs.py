@@ -2,14 +2,22 @@
 
 Staging follows the kernel's rules: a ``nr_*`` file is written before the
 numbered directories it creates are used; nothing is validated by the kernel
-until ``on`` or ``commit``.  Work is batched so that a full start on a guest
-takes a handful of round trips:
+until ``on`` or ``commit``.  Work is batched so that a start on a guest takes
+three round trips (each :meth:`~damon_eval.fs.FileSystem.execute` is one):
 
-1. ``nr_kdamonds`` and the states/pids of existing kdamonds (refuse if one runs),
-2. every ``nr_*`` file plus listings of the new directories (feature detection),
-3. filters' ``nr_filters`` and ``avail_operations`` (only when needed),
-4. every leaf value followed by reading each one back,
-5. ``state`` = ``on`` and the new kdamond's pid.
+1. the probe (read-only): ``nr_kdamonds`` and the states/pids of the first
+   kdamonds, boot id (refuse if one runs; a second read only beyond
+   :data:`SPECULATIVE_KDAMONDS` kdamonds),
+2. staging: every ``nr_*`` file (each creates the directories the next writes
+   go to), listings of the new directories (feature detection),
+   ``avail_operations``, every leaf value, then every value read back;
+   optional files (``apply_interval_us``, filters' ``allow``) are written only
+   where they exist.  Mismatches are refused before ``on``.  Filters need the
+   layout first: one more round trip the first time on a back end.
+3. ``state`` = ``on`` followed by reading ``state`` and ``pid``.
+
+Stopping takes two: ``state``/``pid``/``nr_kdamonds``, then ``off``, its
+check and the removal of our kdamond directory.
 
 Features are detected from which files exist, never from the kernel version
 alone (see docs/anchors: ``_damon_features.py`` of damo for the history).
@@ -20,13 +28,11 @@ from __future__ import annotations
 import errno
 import logging
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from damon_eval.damon.backend import (
-    BOOT_ID_PATH,
-    OSRELEASE_PATH,
     SYSFS_ADMIN,
     DamonBackend,
     DebugfsRecord,
@@ -37,6 +43,7 @@ from damon_eval.damon.backend import (
     TriedRegion,
     TriedRegions,
     parse_int,
+    translate_fs_error,
 )
 from damon_eval.damon.errors import (
     DamonBusyError,
@@ -52,15 +59,41 @@ from damon_eval.damon.model import (
     filter_sysfs_files,
     scheme_sysfs_files,
 )
-from damon_eval.damon.tracing import damon_tracepoints, find_tracefs
+from damon_eval.damon.probe import TargetProbe
 from damon_eval.errors import FsError
-from damon_eval.fs import Exists, FileSystem, ListDir, Op, Read, Write
+from damon_eval.fs import (
+    FileSystem,
+    ListDir,
+    ListDirIfExists,
+    Op,
+    Read,
+    ReadIfExists,
+    Write,
+    WriteIfExists,
+)
 
 log = logging.getLogger(__name__)
 
 STATS_FILES = ("nr_tried", "sz_tried", "nr_applied", "sz_applied", "qt_exceeds")
 OPTIONAL_STATS_FILES = ("sz_ops_filter_passed", "nr_snapshots", "max_nr_snapshots")
 BASE_ACTIONS = ("willneed", "cold", "pageout", "hugepage", "nohugepage", "stat")
+SPECULATIVE_KDAMONDS = 4
+"""Kdamonds whose state the first batch reads before it knows ``nr_kdamonds``."""
+
+StateRow = tuple[str, int | None, int]
+"""``(state, pid, nr_contexts)`` of one kdamond."""
+
+
+@dataclass(frozen=True, slots=True)
+class _Leaf:
+    """One value to write and read back.  An ``optional`` file is written only if
+    the kernel has it; ``needed_by`` says why its absence is an error (the value
+    is not the kernel's default)."""
+
+    path: str
+    value: str
+    optional: bool = False
+    needed_by: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -208,28 +241,63 @@ class SysfsBackend(DamonBackend):
 
     # Read-only views ---------------------------------------------------------
 
-    def _nr_kdamonds(self) -> int:
-        (text,) = self.run([Read(f"{self.kdamonds_dir}/nr_kdamonds")], "reading nr_kdamonds")
-        return parse_int(text, f"{self.kdamonds_dir}/nr_kdamonds")
+    @property
+    def nr_kdamonds_path(self) -> str:
+        return f"{self.kdamonds_dir}/nr_kdamonds"
 
-    def _states(self) -> list[tuple[str, int | None, int]]:
-        """``(state, pid, nr_contexts)`` of every kdamond (two round trips)."""
-        count = self._nr_kdamonds()
-        if count == 0:
-            return []
-        ops: list[Op] = []
-        for i in range(count):
-            kd = self.kdamond_dir(i)
-            ops += [Read(f"{kd}/state"), Read(f"{kd}/pid"), Read(f"{kd}/contexts/nr_contexts")]
-        values = self.run(ops, "reading kdamond states")
+    def _nr_kdamonds(self) -> int:
+        (text,) = self.run([Read(self.nr_kdamonds_path)], "reading nr_kdamonds")
+        return parse_int(text, self.nr_kdamonds_path)
+
+    def _state_reads(self, index: int, read: type[Read] | type[ReadIfExists]) -> list[Op]:
+        kd = self.kdamond_dir(index)
+        return [read(f"{kd}/state"), read(f"{kd}/pid"), read(f"{kd}/contexts/nr_contexts")]
+
+    def _speculative_state_reads(self) -> list[Op]:
         return [
-            (
-                values[3 * i].strip(),
-                _pid(values[3 * i + 1]),
-                parse_int(values[3 * i + 2], f"{self.kdamond_dir(i)}/contexts/nr_contexts"),
-            )
-            for i in range(count)
+            op for i in range(SPECULATIVE_KDAMONDS) for op in self._state_reads(i, ReadIfExists)
         ]
+
+    def probe_ops(self) -> list[Op]:
+        return [ReadIfExists(self.nr_kdamonds_path), *self._speculative_state_reads()]
+
+    def present_in(self, probe: TargetProbe) -> bool:
+        return probe.get(ReadIfExists(self.nr_kdamonds_path)) is not None
+
+    def _row(self, index: int, values: Sequence[str]) -> StateRow:
+        return (
+            values[0].strip(),
+            _pid(values[1]),
+            parse_int(values[2], f"{self.kdamond_dir(index)}/contexts/nr_contexts"),
+        )
+
+    def _rows(self, nr_text: str, lookup: Callable[[Op], Any]) -> list[StateRow] | None:
+        """Rows from speculative reads; None when they do not cover every kdamond."""
+        rows = []
+        for i in range(parse_int(nr_text, self.nr_kdamonds_path)):
+            values = [lookup(op) for op in self._state_reads(i, ReadIfExists)]
+            if any(v is None for v in values):
+                return None
+            rows.append(self._row(i, values))
+        return rows
+
+    def _states(self) -> list[StateRow]:
+        """``(state, pid, nr_contexts)`` of every kdamond: one round trip for up to
+        :data:`SPECULATIVE_KDAMONDS` kdamonds, two beyond."""
+        ops: list[Op] = [Read(self.nr_kdamonds_path), *self._speculative_state_reads()]
+        values = self.run(ops, "reading kdamond states")
+        rows = self._rows(values[0], dict(zip(ops, values, strict=True)).get)
+        if rows is not None:
+            return rows
+        count = parse_int(values[0], self.nr_kdamonds_path)
+        exact = [op for i in range(count) for op in self._state_reads(i, Read)]
+        values = self.run(exact, "reading kdamond states")
+        return [self._row(i, values[3 * i : 3 * i + 3]) for i in range(count)]
+
+    def _probed_states(self, probe: TargetProbe) -> list[StateRow]:
+        nr_text = probe.get(ReadIfExists(self.nr_kdamonds_path))
+        rows = self._rows(nr_text, probe.get) if nr_text is not None else None
+        return rows if rows is not None else self._states()
 
     def kdamonds(self) -> list[KdamondStatus]:
         return self._statuses(self._states())
@@ -305,11 +373,10 @@ class SysfsBackend(DamonBackend):
     def features(self, *, refresh: bool = False) -> Features:
         if self._features is not None and not refresh:
             return self._features
-        release = None
-        if self.fs.exists(OSRELEASE_PATH):
-            release = self.fs.read(OSRELEASE_PATH).strip()
+        probe = self.probe()
+        release = probe.kernel_release
         notes: list[str] = []
-        statuses = self.kdamonds()
+        statuses = self._statuses(self._probed_states(probe))
         observed = self._observe_layout(statuses)
         layout = observed.completed_by(self.layout) if observed is not None else self.layout
         operations: tuple[str, ...] | None = None
@@ -336,7 +403,6 @@ class SysfsBackend(DamonBackend):
                 actions += ("lru_prio", "lru_deprio")
             if layout.has_scheme_file("target_nid"):
                 actions += ("migrate_hot", "migrate_cold")
-        tracefs = find_tracefs(self.fs)
         self._features = Features(
             interface=self.interface,
             root=self.admin,
@@ -344,8 +410,8 @@ class SysfsBackend(DamonBackend):
             operations=operations,
             scheme_actions=actions,
             state_commands=layout.state_commands() if layout else None,
-            tracefs=tracefs,
-            tracepoints=damon_tracepoints(self.fs, tracefs),
+            tracefs=probe.tracefs,
+            tracepoints=probe.tracepoints,
             capabilities=layout.capabilities() if layout else (),
             notes=tuple(notes),
         )
@@ -353,8 +419,8 @@ class SysfsBackend(DamonBackend):
 
     # Starting ----------------------------------------------------------------
 
-    def _refuse_if_running(self) -> list[tuple[str, int | None, int]]:
-        rows = self._states()
+    def _refuse_if_running(self, probe: TargetProbe) -> list[StateRow]:
+        rows = self._probed_states(probe)
         running = {i for i, row in enumerate(rows) if row[0] == "on"}
         if running:
             first = self._statuses(rows, only={min(running)})[min(running)]
@@ -369,13 +435,20 @@ class SysfsBackend(DamonBackend):
             )
         return rows
 
-    def start(self, kdamond: Kdamond, *, record: DebugfsRecord | None = None) -> KdamondHandle:
+    def start(
+        self,
+        kdamond: Kdamond,
+        *,
+        record: DebugfsRecord | None = None,
+        probe: TargetProbe | None = None,
+    ) -> KdamondHandle:
         if record is not None:
             raise DamonUnsupportedError(
                 "in-kernel recording (the debugfs 'record' file) existed only in the seed's "
                 "kernels; on sysfs kernels record through tracefs"
             )
-        idle = self._refuse_if_running()
+        probe = self._fresh_probe(probe)
+        idle = self._refuse_if_running(probe)
         if idle:
             log.warning(
                 "resetting %d idle kdamond director%s under %s (writing nr_kdamonds recreates "
@@ -385,11 +458,10 @@ class SysfsBackend(DamonBackend):
                 self.kdamonds_dir,
             )
         index = 0
-        has_boot_id = self._stage(index, kdamond, create=True)
+        self._stage(index, kdamond, create=True)
         kd = self.kdamond_dir(index)
+        # 'on' and its check in one batch: a failing 'on' stops the batch with its errno.
         ops: list[Op] = [Write(f"{kd}/state", "on"), Read(f"{kd}/state"), Read(f"{kd}/pid")]
-        if has_boot_id:
-            ops.append(Read(BOOT_ID_PATH))
         try:
             values = self.fs.execute(ops)
         except FsError as exc:
@@ -404,16 +476,9 @@ class SysfsBackend(DamonBackend):
         if pid is None:
             raise DamonError(f"kdamond {index} is on but {kd}/pid reads {pid_text!r}")
         self._configs[index] = kdamond
-        return KdamondHandle(
-            interface=self.interface,
-            index=index,
-            pid=pid,
-            boot_id=values[3].strip() if has_boot_id else "",
-        )
+        return KdamondHandle(interface=self.interface, index=index, pid=pid, boot_id=probe.boot_id)
 
     def _on_failed(self, exc: FsError, kd: str, context: Context) -> DamonError:
-        from damon_eval.damon.backend import translate_fs_error
-
         if exc.errno == errno.EINVAL:  # the kernel rejected the parameters
             pids = [t.pid for t in context.targets if t.pid is not None]
             return DamonError(
@@ -424,14 +489,16 @@ class SysfsBackend(DamonBackend):
             )
         return translate_fs_error(exc, f"turning {kd} on")
 
-    def _stage(self, index: int, kdamond: Kdamond, *, create: bool) -> bool:
-        """Write everything but ``state``; returns whether the target has a boot id."""
+    def _stage(self, index: int, kdamond: Kdamond, *, create: bool) -> None:
+        """Write everything but ``state``, read it all back and check it (see the module
+        docstring): one round trip, two for filters on a back end that has not seen
+        the kernel's scheme directory yet."""
         context = kdamond.context
         kd, ctx = self.kdamond_dir(index), self.context_dir(index)
         nr_ops: list[Op] = []
         if create:
             nr_ops += [
-                Write(f"{self.kdamonds_dir}/nr_kdamonds", "1"),
+                Write(self.nr_kdamonds_path, "1"),
                 Write(f"{kd}/contexts/nr_contexts", "1"),
             ]
         nr_ops.append(Write(f"{ctx}/targets/nr_targets", str(len(context.targets))))
@@ -449,32 +516,76 @@ class SysfsBackend(DamonBackend):
                 ListDir(scheme),
                 ListDir(f"{scheme}/quotas"),
                 ListDir(f"{scheme}/stats"),
+                ListDirIfExists(f"{scheme}/tried_regions"),
             ]
-        values = self.run(
-            [*nr_ops, *listing_ops, Exists(BOOT_ID_PATH)], f"creating directories under {kd}"
-        )
-        listings = values[len(nr_ops) : len(nr_ops) + len(listing_ops)]
-        has_boot_id = bool(values[-1])
-        layout = SysfsLayout(
+        avail = ReadIfExists(f"{ctx}/avail_operations")
+        head: list[Op] = [*nr_ops, *listing_ops, avail]
+        doing = f"staging the parameters of {kd}"
+        has_filters = any(s.filters for s in context.schemes)
+        if has_filters and (self.layout is None or self.layout.scheme_files is None):
+            # Where filters go depends on the scheme directory's files.
+            values = self._run_staging(head, len(head) - 1, context, ctx, doing)
+            layout = self._layout_from(context, values[len(nr_ops) : len(head) - 1])
+            self._check_operations(context, ctx, values[-1])
+            leaves, leaf_ops = self._leaf_ops(index, context, layout)
+            leaf_values = self._run_staging(leaf_ops, None, context, ctx, doing)
+        else:
+            leaves, leaf_ops = self._leaf_ops(index, context, self.layout)
+            values = self._run_staging([*head, *leaf_ops], len(head) - 1, context, ctx, doing)
+            layout = self._layout_from(context, values[len(nr_ops) : len(head) - 1])
+            self._check_operations(context, ctx, values[len(head) - 1])
+            leaf_values = values[len(head) :]
+        filter_listing = self._check_leaves(leaves, leaf_ops, leaf_values)
+        if filter_listing is not None:
+            layout = _with_filter_files(layout, filter_listing)
+        self.layout = layout.completed_by(self.layout)
+        self._features = None
+
+    def _run_staging(
+        self, ops: list[Op], avail_at: int | None, context: Context, ctx: str, doing: str
+    ) -> list[Any]:
+        """Run a staging batch; a failing write after ``avail_operations`` was read
+        is explained by it when the operations set is the cause."""
+        try:
+            return self.fs.execute(ops)
+        except FsError as exc:
+            if avail_at is not None and exc.index is not None and exc.index > avail_at:
+                self._check_operations(context, ctx, exc.completed[avail_at])
+            raise translate_fs_error(exc, doing) from exc
+
+    def _check_operations(self, context: Context, ctx: str, avail: object) -> None:
+        if not isinstance(avail, str):  # no avail_operations file (Linux < 5.19)
+            return
+        available = avail.split()
+        if context.operations not in available:
+            raise DamonUnsupportedError(
+                f"operations set {context.operations!r} is not available on "
+                f"{self.fs.description}; {ctx}/avail_operations lists "
+                f"{' '.join(available) or 'nothing'}"
+            )
+
+    @staticmethod
+    def _layout_from(context: Context, listings: Sequence[Any]) -> SysfsLayout:
+        schemes = bool(context.schemes)
+        tried = listings[6] if schemes else None
+        return SysfsLayout(
             kdamond_files=frozenset(listings[0]),
             context_files=frozenset(listings[1]),
             interval_files=frozenset(listings[2]),
-            scheme_files=frozenset(listings[3]) if context.schemes else None,
-            quota_files=frozenset(listings[4]) if context.schemes else None,
-            stats_files=frozenset(listings[5]) if context.schemes else None,
+            scheme_files=frozenset(listings[3]) if schemes else None,
+            quota_files=frozenset(listings[4]) if schemes else None,
+            stats_files=frozenset(listings[5]) if schemes else None,
+            tried_region_files=frozenset(tried) if tried is not None else None,
         )
-        layout = self._stage_filters_and_check_operations(index, context, layout)
-        self._write_leaves(index, context, layout)
-        self.layout = layout.completed_by(self.layout)
-        self._features = None
-        return has_boot_id
 
     def _filter_placement(
-        self, scheme: Scheme, layout: SysfsLayout, scheme_index: int
+        self, scheme: Scheme, layout: SysfsLayout | None, scheme_index: int
     ) -> dict[str, list[Filter]]:
-        dirs = layout.filter_dirs
         if not scheme.filters:
             return {}
+        dirs = layout.filter_dirs if layout is not None else None
+        if dirs is None:
+            raise DamonError("internal: filters staged before the scheme layout is known")
         if not dirs:
             raise DamonUnsupportedError(
                 f"scheme {scheme_index} has filters but this kernel has no DAMOS filters "
@@ -488,10 +599,61 @@ class SysfsBackend(DamonBackend):
             name: group for name, group in (("core_filters", core), ("ops_filters", ops)) if group
         }
 
-    def _stage_filters_and_check_operations(
-        self, index: int, context: Context, layout: SysfsLayout
-    ) -> SysfsLayout:
+    def _leaves(self, index: int, context: Context, layout: SysfsLayout | None) -> list[_Leaf]:
         ctx = self.context_dir(index)
+        attrs = context.attrs
+        leaves = [
+            _Leaf(f"{ctx}/operations", context.operations),
+            _Leaf(f"{ctx}/monitoring_attrs/intervals/sample_us", str(attrs.sample_us)),
+            _Leaf(f"{ctx}/monitoring_attrs/intervals/aggr_us", str(attrs.aggr_us)),
+            _Leaf(f"{ctx}/monitoring_attrs/intervals/update_us", str(attrs.update_us)),
+            _Leaf(f"{ctx}/monitoring_attrs/nr_regions/min", str(attrs.min_nr_regions)),
+            _Leaf(f"{ctx}/monitoring_attrs/nr_regions/max", str(attrs.max_nr_regions)),
+        ]
+        for t, target in enumerate(context.targets):
+            target_dir = f"{ctx}/targets/{t}"
+            if target.pid is not None:
+                leaves.append(_Leaf(f"{target_dir}/pid_target", str(target.pid)))
+            for r, region in enumerate(target.regions):
+                leaves.append(_Leaf(f"{target_dir}/regions/{r}/start", str(region.start)))
+                leaves.append(_Leaf(f"{target_dir}/regions/{r}/end", str(region.end)))
+        for s, scheme in enumerate(context.schemes):
+            scheme_dir = self.scheme_dir(index, s)
+            for relative, value in scheme_sysfs_files(scheme).items():
+                if relative.startswith("filters/"):
+                    continue
+                if relative == "apply_interval_us":
+                    needed_by = None
+                    if scheme.apply_interval_us:
+                        needed_by = (
+                            f"scheme {s} sets apply_interval_us={scheme.apply_interval_us} but "
+                            "this kernel has no apply_interval_us file (Linux 6.7+)"
+                        )
+                    leaves.append(_Leaf(f"{scheme_dir}/{relative}", str(value), True, needed_by))
+                    continue
+                leaves.append(_Leaf(f"{scheme_dir}/{relative}", str(value)))
+            for dir_name, group in self._filter_placement(scheme, layout, s).items():
+                for f, damos_filter in enumerate(group):
+                    leafs = filter_sysfs_files(damos_filter, f"{dir_name}/{f}")
+                    for relative, value in leafs.items():
+                        path = f"{scheme_dir}/{relative}"
+                        if relative.endswith("/allow"):
+                            needed_by = None
+                            if damos_filter.allow:
+                                needed_by = (
+                                    f"scheme {s} has an allow filter but this kernel's filters "
+                                    "have no 'allow' file (Linux 6.14+)"
+                                )
+                            leaves.append(_Leaf(path, str(value), True, needed_by))
+                        else:
+                            leaves.append(_Leaf(path, str(value)))
+        return leaves
+
+    def _leaf_ops(
+        self, index: int, context: Context, layout: SysfsLayout | None
+    ) -> tuple[list[_Leaf], list[Op]]:
+        """Filters' ``nr_filters`` and a listing of the first filter, then every leaf
+        written, then every leaf read back."""
         ops: list[Op] = []
         first_filter_dir: str | None = None
         for s, scheme in enumerate(context.schemes):
@@ -501,119 +663,50 @@ class SysfsBackend(DamonBackend):
                 first_filter_dir = first_filter_dir or f"{directory}/0"
         if first_filter_dir is not None:
             ops.append(ListDir(first_filter_dir))
-        list_tried = bool(context.schemes) and bool(layout.has_scheme_file("tried_regions"))
-        if list_tried:
-            ops.append(ListDir(f"{self.scheme_dir(index, 0)}/tried_regions"))
-        if layout.has_avail_operations:
-            ops.append(Read(f"{ctx}/avail_operations"))
-        if not ops:
-            return layout
-        values = self.run(ops, f"creating filter directories under {ctx}")
-        tail = list(
-            values[
-                len(values)
-                - (first_filter_dir is not None)
-                - list_tried
-                - layout.has_avail_operations :
-            ]
-        )
-        filter_listing = tail.pop(0) if first_filter_dir is not None else None
-        tried_listing = tail.pop(0) if list_tried else None
-        if layout.has_avail_operations:
-            available = tail.pop(0).split()
-            if context.operations not in available:
-                raise DamonUnsupportedError(
-                    f"operations set {context.operations!r} is not available on "
-                    f"{self.fs.description}; {ctx}/avail_operations lists "
-                    f"{' '.join(available) or 'nothing'}"
-                )
-        return SysfsLayout(
-            kdamond_files=layout.kdamond_files,
-            context_files=layout.context_files,
-            interval_files=layout.interval_files,
-            scheme_files=layout.scheme_files,
-            quota_files=layout.quota_files,
-            stats_files=layout.stats_files,
-            filter_files=frozenset(filter_listing) if filter_listing is not None else None,
-            tried_region_files=frozenset(tried_listing) if tried_listing is not None else None,
-        )
-
-    def _leaf_values(
-        self, index: int, context: Context, layout: SysfsLayout
-    ) -> list[tuple[str, str]]:
-        ctx = self.context_dir(index)
-        attrs = context.attrs
-        files: list[tuple[str, str]] = [
-            (f"{ctx}/operations", context.operations),
-            (f"{ctx}/monitoring_attrs/intervals/sample_us", str(attrs.sample_us)),
-            (f"{ctx}/monitoring_attrs/intervals/aggr_us", str(attrs.aggr_us)),
-            (f"{ctx}/monitoring_attrs/intervals/update_us", str(attrs.update_us)),
-            (f"{ctx}/monitoring_attrs/nr_regions/min", str(attrs.min_nr_regions)),
-            (f"{ctx}/monitoring_attrs/nr_regions/max", str(attrs.max_nr_regions)),
+        leaves = self._leaves(index, context, layout)
+        ops += [
+            WriteIfExists(leaf.path, leaf.value) if leaf.optional else Write(leaf.path, leaf.value)
+            for leaf in leaves
         ]
-        for t, target in enumerate(context.targets):
-            target_dir = f"{ctx}/targets/{t}"
-            if target.pid is not None:
-                files.append((f"{target_dir}/pid_target", str(target.pid)))
-            for r, region in enumerate(target.regions):
-                files.append((f"{target_dir}/regions/{r}/start", str(region.start)))
-                files.append((f"{target_dir}/regions/{r}/end", str(region.end)))
-        for s, scheme in enumerate(context.schemes):
-            scheme_dir = self.scheme_dir(index, s)
-            base = scheme_sysfs_files(scheme)
-            for relative, value in base.items():
-                if relative.startswith("filters/"):
-                    continue
-                if relative == "apply_interval_us" and not layout.has_scheme_file(relative):
-                    if scheme.apply_interval_us:
-                        raise DamonUnsupportedError(
-                            f"scheme {s} sets apply_interval_us={scheme.apply_interval_us} but "
-                            "this kernel has no apply_interval_us file (Linux 6.7+)"
-                        )
-                    continue
-                files.append((f"{scheme_dir}/{relative}", str(value)))
-            for dir_name, group in self._filter_placement(scheme, layout, s).items():
-                for f, damos_filter in enumerate(group):
-                    leafs = filter_sysfs_files(damos_filter, f"{dir_name}/{f}")
-                    for relative, value in leafs.items():
-                        if relative.endswith("/allow") and "allow" not in (
-                            layout.filter_files or ()
-                        ):
-                            if damos_filter.allow:
-                                raise DamonUnsupportedError(
-                                    f"scheme {s} has an allow filter but this kernel's filters "
-                                    "have no 'allow' file (Linux 6.14+)"
-                                )
-                            continue
-                        files.append((f"{scheme_dir}/{relative}", str(value)))
-        return files
+        ops += [ReadIfExists(leaf.path) if leaf.optional else Read(leaf.path) for leaf in leaves]
+        return leaves, ops
 
-    def _write_leaves(self, index: int, context: Context, layout: SysfsLayout) -> None:
-        files = self._leaf_values(index, context, layout)
-        ops: list[Op] = [Write(path, value) for path, value in files]
-        ops += [Read(path) for path, _ in files]
-        values = self.run(ops, f"writing parameters of {self.kdamond_dir(index)}")
-        readback = values[len(files) :]
-        for (path, written), read in zip(files, readback, strict=True):
-            if not _same(written, read):
+    @staticmethod
+    def _check_leaves(
+        leaves: list[_Leaf], ops: list[Op], values: Sequence[Any]
+    ) -> list[str] | None:
+        """Refuse values the kernel has no file for or reads back differently;
+        returns the first filter's listing (None without filters)."""
+        head = len(ops) - 2 * len(leaves)
+        filter_listing = next(
+            (v for op, v in zip(ops[:head], values[:head], strict=True) if isinstance(op, ListDir)),
+            None,
+        )
+        written = values[head : head + len(leaves)]
+        readback = values[head + len(leaves) :]
+        for leaf, was_written, read in zip(leaves, written, readback, strict=True):
+            if leaf.optional and was_written is False:
+                if leaf.needed_by is not None:
+                    raise DamonUnsupportedError(leaf.needed_by)
+                continue
+            if not _same(leaf.value, read):
                 raise DamonReadbackError(
-                    f"{path}: wrote {written!r} but the kernel reads back {read.strip()!r}; "
-                    "refusing to run with parameters other than the requested ones"
+                    f"{leaf.path}: wrote {leaf.value!r} but the kernel reads back "
+                    f"{read.strip()!r}; refusing to run with parameters other than the "
+                    "requested ones"
                 )
+        return filter_listing
 
     # Running kdamonds ----------------------------------------------------------
 
     def state_of(self, handle: KdamondHandle) -> tuple[str, int | None]:
         kd = self.kdamond_dir(handle.index)
-        try:
-            state, pid = self.fs.execute([Read(f"{kd}/state"), Read(f"{kd}/pid")])
-        except FsError as exc:
-            if exc.errno == errno.ENOENT:  # the directory is gone (nr_kdamonds rewritten)
-                return "absent", None
-            from damon_eval.damon.backend import translate_fs_error
-
-            raise translate_fs_error(exc, f"reading {kd}/state") from exc
-        return state.strip(), _pid(pid)
+        state, pid = self.run(
+            [ReadIfExists(f"{kd}/state"), ReadIfExists(f"{kd}/pid")], f"reading {kd}/state"
+        )
+        if state is None:  # the directory is gone (nr_kdamonds rewritten)
+            return "absent", None
+        return state.strip(), _pid(pid) if pid is not None else None
 
     def _require_ours(self, handle: KdamondHandle, doing: str) -> None:
         state, pid = self.state_of(handle)
@@ -817,6 +910,67 @@ class SysfsBackend(DamonBackend):
             log.warning("left kdamond %d's directory in place: %s", handle.index, exc)
             return
         self._configs.pop(handle.index, None)
+
+    def stop(self, handle: KdamondHandle) -> bool:
+        """:meth:`turn_off` and :meth:`release` in two round trips: read the slot's
+        state, pid and ``nr_kdamonds``; then write ``off`` (only while our pid runs
+        there), read ``state``, and write ``nr_kdamonds`` 0 when ours is the only
+        kdamond (the kernel refuses that with EBUSY while any kdamond runs)."""
+        kd = self.kdamond_dir(handle.index)
+        state_text, pid_text, nr_text = self.run(
+            [ReadIfExists(f"{kd}/state"), ReadIfExists(f"{kd}/pid"), Read(self.nr_kdamonds_path)],
+            f"reading {kd}/state",
+        )
+        if state_text is None:  # the directory is gone (nr_kdamonds rewritten)
+            return False
+        state = state_text.strip()
+        pid = _pid(pid_text) if pid_text is not None else None
+        if state == "on" and pid != handle.pid:
+            log.warning(
+                "kdamond %d now runs with pid %s, not damon-eval's pid %d: leaving it alone",
+                handle.index,
+                pid,
+                handle.pid,
+            )
+            return False
+        ours_running = state == "on"
+        ops: list[Op] = [Write(f"{kd}/state", "off"), Read(f"{kd}/state")] if ours_running else []
+        release = handle.index == 0 and parse_int(nr_text, self.nr_kdamonds_path) == 1
+        if release:
+            ops.append(Write(self.nr_kdamonds_path, "0"))
+        if not ops:
+            return False
+        try:
+            self.fs.execute(ops)
+        except FsError as exc:
+            if ours_running and (exc.index is None or exc.index == 0):
+                # 'off' failed: the kdamond may have stopped by itself meanwhile.
+                if self.state_of(handle)[0] != "on":
+                    self.release(handle)
+                    return False
+                raise translate_fs_error(exc, f"turning {kd} off") from exc
+            log.warning(
+                "left kdamond %d's directory in place: %s",
+                handle.index,
+                translate_fs_error(exc, "removing the kdamond directory"),
+            )
+            return ours_running
+        if release:
+            self._configs.pop(handle.index, None)
+        return ours_running
+
+
+def _with_filter_files(layout: SysfsLayout, filter_listing: Sequence[str]) -> SysfsLayout:
+    return SysfsLayout(
+        kdamond_files=layout.kdamond_files,
+        context_files=layout.context_files,
+        interval_files=layout.interval_files,
+        scheme_files=layout.scheme_files,
+        quota_files=layout.quota_files,
+        stats_files=layout.stats_files,
+        filter_files=frozenset(filter_listing),
+        tried_region_files=layout.tried_region_files,
+    )
 
 
 def _pid(text: str) -> int | None:

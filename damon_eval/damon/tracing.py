@@ -21,10 +21,10 @@ import re
 import select
 import threading
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TextIO
+from typing import Any, TextIO
 
 from damon_eval.damon.errors import (
     DamonBusyError,
@@ -32,7 +32,18 @@ from damon_eval.damon.errors import (
     DamonUnsupportedError,
 )
 from damon_eval.errors import FsError
-from damon_eval.fs import Exists, FileSystem, LocalFs, Read, RemoveDir, Write
+from damon_eval.fs import (
+    Exists,
+    FileSystem,
+    ListDirIfExists,
+    LocalFs,
+    MakeDir,
+    Op,
+    Read,
+    RemoveDir,
+    Write,
+    WriteIfExists,
+)
 
 log = logging.getLogger(__name__)
 
@@ -54,21 +65,41 @@ _AGGREGATED_BODY = re.compile(
 _LOST = re.compile(r"^\s*CPU:(?P<cpu>\d+) \[LOST (?P<count>\d+) EVENTS\]\s*$")
 
 
+def tracefs_probe_ops(candidates: Iterable[str] = TRACEFS_CANDIDATES) -> list[Op]:
+    """Read-only operations telling where tracefs is and which damon tracepoints it has
+    (part of a larger batch; see :func:`tracefs_from_results`)."""
+    ops: list[Op] = []
+    for candidate in candidates:
+        ops += [Exists(f"{candidate}/trace_clock"), ListDirIfExists(f"{candidate}/events/damon")]
+    return ops
+
+
+def tracefs_from_results(results: Mapping[Op, Any], candidates: Iterable[str]) -> str | None:
+    """The first candidate whose ``trace_clock`` exists, from the results of
+    :func:`tracefs_probe_ops`."""
+    return next((c for c in candidates if results.get(Exists(f"{c}/trace_clock"))), None)
+
+
+def tracepoints_from_results(results: Mapping[Op, Any], tracefs: str | None) -> tuple[str, ...]:
+    if tracefs is None:
+        return ()
+    listing = results.get(ListDirIfExists(f"{tracefs}/events/damon")) or ()
+    return tuple(n for n in listing if n not in ("enable", "filter"))
+
+
 def find_tracefs(fs: FileSystem, candidates: Iterable[str] = TRACEFS_CANDIDATES) -> str | None:
     """The first mounted tracefs among ``candidates`` (one round trip), or None."""
     candidates = tuple(candidates)
-    mounted = fs.execute([Exists(f"{c}/trace_clock") for c in candidates])
-    return next((c for c, ok in zip(candidates, mounted, strict=True) if ok), None)
+    ops: list[Op] = [Exists(f"{c}/trace_clock") for c in candidates]
+    return tracefs_from_results(dict(zip(ops, fs.execute(ops), strict=True)), candidates)
 
 
 def damon_tracepoints(fs: FileSystem, tracefs: str | None) -> tuple[str, ...]:
-    """Names of the ``damon:*`` tracepoints under ``tracefs`` (empty if none)."""
+    """Names of the ``damon:*`` tracepoints under ``tracefs`` (empty if none; one round trip)."""
     if tracefs is None:
         return ()
-    events_dir = f"{tracefs}/events/damon"
-    if not fs.exists(events_dir):
-        return ()
-    return tuple(n for n in fs.listdir(events_dir) if n not in ("enable", "filter"))
+    op = ListDirIfExists(f"{tracefs}/events/damon")
+    return tracepoints_from_results({op: fs.execute([op])[0]}, tracefs)
 
 
 def tracefs_line_to_perf_script(line: str) -> str | None:
@@ -196,41 +227,74 @@ class TraceInstance:
         return f"{root}/events/damon/{event}/enable"
 
     def create(self) -> None:
-        """Make the instance, set its clock, enable the events (a few round trips)."""
-        checks = self.fs.execute(
-            [Exists(self.path)] + [Exists(self._enable_path(self.tracefs, e)) for e in self.events]
-        )
-        missing = [e for e, ok in zip(self.events, checks[1:], strict=True) if not ok]
-        if missing:
+        """Make the instance, set its clock, enable the events and read it all back in
+        one round trip (tracefs creates the instance's files on mkdir).  A stale
+        instance (mkdir: EEXIST) costs a second one; a missing tracepoint, one to
+        remove the instance again."""
+        if not self.tracefs:
             raise DamonUnsupportedError(
-                f"tracepoint(s) {', '.join('damon:' + e for e in missing)} not available under "
-                f"{self.tracefs}/events/damon on {self.fs.description}"
+                f"no tracefs mounted on {self.fs.description} (looked for "
+                f"{' and '.join(TRACEFS_CANDIDATES)}); mount it: mount -t tracefs nodev "
+                "/sys/kernel/tracing"
             )
-        if checks[0]:
-            self._remove_stale()
+        checks: list[Op] = [Exists(self._enable_path(self.tracefs, e)) for e in self.events]
+        doing = f"creating tracefs instance {self.path}"
         try:
-            self.fs.mkdir(self.path)
+            self._make([*checks, MakeDir(self.path)])
+            return
         except FsError as exc:
-            raise _tracefs_error(exc, f"creating tracefs instance {self.path}") from exc
+            if exc.index != len(checks) or exc.errno != errno.EEXIST:
+                raise _tracefs_error(exc, doing) from exc
+            self._refuse_missing(checks, exc.completed, exc)
+        log.warning("removing stale tracefs instance %s (left by an earlier run?)", self.path)
+        try:
+            self._make([RemoveDir(self.path), MakeDir(self.path)])
+        except FsError as exc:
+            if exc.index == 0:
+                raise DamonBusyError(
+                    f"tracefs instance {self.path} already exists and cannot be removed "
+                    f"({exc}); is another damon-eval recording on this machine?"
+                ) from exc
+            raise _tracefs_error(exc, doing) from exc
+
+    def _make(self, prefix: list[Op]) -> None:
+        """Run ``prefix`` (ending with the mkdir) and the configuration as one batch.
+
+        Raises the FsError itself when the instance was not made (the caller
+        explains it); otherwise removes the instance again on any failure."""
+        configure = self._configure_ops()
+        try:
+            results = self.fs.execute([*prefix, *configure])
+        except FsError as exc:
+            made = exc.index >= len(prefix) if exc.index is not None else self.fs.exists(self.path)
+            if not made:
+                raise
+            self.created = True
+            self.remove()
+            self._refuse_missing(prefix, exc.completed, exc)
+            raise _tracefs_error(exc, f"configuring tracefs instance {self.path}") from exc
         self.created = True
         try:
-            self._configure()
+            self._check_configured(configure, results[len(prefix) :])
         except BaseException:
             self.remove()
             raise
 
-    def _remove_stale(self) -> None:
-        log.warning("removing stale tracefs instance %s (left by an earlier run?)", self.path)
-        try:
-            self.fs.rmdir(self.path)
-        except FsError as exc:
-            raise DamonBusyError(
-                f"tracefs instance {self.path} already exists and cannot be removed "
-                f"({exc}); is another damon-eval recording on this machine?"
-            ) from exc
+    def _refuse_missing(self, ops: list[Op], results: tuple[object, ...], cause: Exception) -> None:
+        """Raise if the leading Exists checks of ``ops`` found an event missing."""
+        missing = [
+            e
+            for e, op, present in zip(self.events, ops, results, strict=False)
+            if isinstance(op, Exists) and present is False
+        ]
+        if missing:
+            raise DamonUnsupportedError(
+                f"tracepoint(s) {', '.join('damon:' + e for e in missing)} not available "
+                f"under {self.tracefs}/events/damon on {self.fs.description}"
+            ) from cause
 
-    def _configure(self) -> None:
-        ops: list[Write | Read] = [
+    def _configure_ops(self) -> list[Op]:
+        ops: list[Op] = [
             Write(f"{self.path}/trace_clock", self.clock),
             Read(f"{self.path}/trace_clock"),
         ]
@@ -239,32 +303,37 @@ class TraceInstance:
         for event in self.events:
             ops.append(Write(self._enable_path(self.path, event), "1"))
             ops.append(Read(self._enable_path(self.path, event)))
-        try:
-            results = self.fs.execute(ops)
-        except FsError as exc:
-            raise _tracefs_error(exc, f"configuring tracefs instance {self.path}") from exc
-        clocks = results[1]
+        return ops
+
+    def _check_configured(self, ops: list[Op], results: list[object]) -> None:
+        clocks = str(results[1])
         if f"[{self.clock}]" not in clocks.split():
             raise DamonError(
                 f"{self.path}/trace_clock did not switch to {self.clock!r}: it reads {clocks!r}"
             )
-        enables = [r for op, r in zip(ops, results, strict=True) if isinstance(op, Read)][1:]
+        enables = [str(r) for op, r in zip(ops, results, strict=True) if isinstance(op, Read)][1:]
         if any(value.strip() != "1" for value in enables):
             raise DamonError(f"enabling {', '.join(self.events)} in {self.path} did not stick")
 
     def remove(self) -> None:
-        """Disable the events and remove the instance (the trace_pipe reader must be gone)."""
+        """Disable the events and remove the instance in one round trip (the
+        trace_pipe reader must be gone)."""
         if not self.created:
             return
-        disable = [Write(self._enable_path(self.path, e), "0") for e in self.events]
+        # IfExists: after a failed create an event may have no enable file.
+        disable: list[Op] = [
+            WriteIfExists(self._enable_path(self.path, e), "0") for e in self.events
+        ]
         try:
-            self.fs.execute(disable)
+            self.fs.execute([*disable, RemoveDir(self.path)])
         except FsError as exc:
+            if exc.index is not None and exc.index >= len(disable):
+                raise _tracefs_error(exc, f"removing tracefs instance {self.path}") from exc
             log.warning("could not disable events in %s: %s", self.path, exc)
-        try:
-            self.fs.execute([RemoveDir(self.path)])
-        except FsError as exc:
-            raise _tracefs_error(exc, f"removing tracefs instance {self.path}") from exc
+            try:
+                self.fs.execute([RemoveDir(self.path)])
+            except FsError as again:
+                raise _tracefs_error(again, f"removing tracefs instance {self.path}") from again
         self.created = False
 
     def __enter__(self) -> TraceInstance:

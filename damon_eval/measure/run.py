@@ -48,7 +48,7 @@ from damon_eval.damon.controller import (
     OwnershipRegistry,
     build_kdamond,
 )
-from damon_eval.damon.iomem import system_ram_target
+from damon_eval.damon.iomem import IOMEM_PATH, system_ram_target
 from damon_eval.damon.model import Target
 from damon_eval.damon.schemes import parse_schemes
 from damon_eval.damon.tracing import TraceInstance, convert_trace_lines, find_tracefs
@@ -287,22 +287,25 @@ def damon_for_run(
         return
     fs: FileSystem = guest.fs
     attrs = configuration.monitoring_attrs()
-    if damon["operations"] == "paddr":
-        targets = [system_ram_target(fs)]
+    paddr = damon["operations"] == "paddr"
+    controller = DamonController(fs, registry=OwnershipRegistry(registry_path))
+    # One round trip reads DAMON's state, tracefs and /proc/iomem; the start uses it.
+    probe = controller.probe(reads=(IOMEM_PATH,) if paddr else ())
+    if paddr:
+        targets = [system_ram_target(fs, text=probe.file(IOMEM_PATH))]
     else:
         targets = [Target(pid=target_pid)]
     found = configuration.schemes_text()
     specs = parse_schemes(*found) if found else ()
     kdamond, resolved = build_kdamond(damon["operations"], targets, attrs=attrs, schemes=specs)
-    controller = DamonController(fs, registry=OwnershipRegistry(registry_path))
     with contextlib.ExitStack() as stack:
         instance = None
         if damon["record"]:
             instance = stack.enter_context(
-                TraceInstance(fs, find_tracefs(fs), buffer_size_kb=TRACE_BUFFER_KIB_PER_CPU)
+                TraceInstance(fs, probe.tracefs, buffer_size_kb=TRACE_BUFFER_KIB_PER_CPU)
             )
         session = stack.enter_context(
-            controller.session(kdamond, schemes=resolved, handle_signals=False)
+            controller.session(kdamond, schemes=resolved, handle_signals=False, probe=probe)
         )
         yield session, instance
 

@@ -51,8 +51,8 @@ def test_full_cycle_start_commit_stats_tried_regions_stop(tmp_path):
     backend = backend_for(kernel)
     kernel.fs.round_trips = 0
     handle = backend.start(vaddr_kdamond())
-    # nr_kdamonds, states, nr_* + listings, filters/avail, leaves + readback, on.
-    assert kernel.fs.round_trips <= 6
+    # probe, staging with read-back, on.
+    assert kernel.fs.round_trips <= 3
     assert handle.index == 0 and handle.pid == int(kernel.read(f"{KD0}/pid"))
     assert handle.boot_id == kernel.boot_id
     assert kernel.state(0) == "on"
@@ -125,7 +125,7 @@ def test_ebusy_on_nr_kdamonds_is_a_busy_error(tmp_path):
     backend.start(vaddr_kdamond())
     # A second controller's check races with ours: the kernel itself says EBUSY.
     other = SysfsBackend(kernel.fs)
-    other._refuse_if_running = lambda: []  # type: ignore[method-assign]
+    other._refuse_if_running = lambda probe: []  # type: ignore[method-assign]
     with pytest.raises(DamonBusyError, match=r"Device or resource busy"):
         other.start(vaddr_kdamond())
     assert kernel.state(0) == "on"
@@ -308,9 +308,8 @@ def test_start_on_a_clean_machine_takes_few_round_trips(tmp_path):
     backend = backend_for(kernel)  # one round trip to detect the interface
     kernel.fs.round_trips = 0
     handle = backend.start(vaddr_kdamond())
-    # nr_kdamonds; nr_* files + listings; tried_regions listing + avail_operations;
-    # leaves + read-back; state on.
-    assert kernel.fs.round_trips == 5
+    # probe (nr_kdamonds, states, boot id); nr_* + listings + leaves + read-back; on.
+    assert kernel.fs.round_trips == 3
     kernel.fs.round_trips = 0
     backend.scheme_stats(handle)
     assert kernel.fs.round_trips == 1

@@ -15,11 +15,15 @@ from damon_eval.errors import FsError
 from damon_eval.fs import (
     Exists,
     ListDir,
+    ListDirIfExists,
+    LocalFs,
     MakeDir,
     Read,
+    ReadIfExists,
     RemoveDir,
     ShellFs,
     Write,
+    WriteIfExists,
     local_sh_runner,
 )
 
@@ -121,3 +125,62 @@ def test_sysfs_backend_through_shellfs_on_a_fake_tree(tmp_path):
     with pytest.raises(DamonBusyError, match=r"pid 77"):
         backend.start(build_kdamond("vaddr", [Target(1)])[0])
     assert kernel.read(f"{ADMIN}/kdamonds/nr_kdamonds") == "1"
+
+
+def both(tree):
+    """The same tree through ShellFs and LocalFs: they must agree on every batch."""
+    return [shell(tree), LocalFs(root=tree)]
+
+
+def test_if_exists_operations_agree_between_shell_and_local(tree):
+    batch = [
+        ReadIfExists("/sys/value"),
+        ReadIfExists("/sys/nope"),
+        WriteIfExists("/sys/quote", "x y"),
+        WriteIfExists("/sys/nope", "1"),
+        ListDirIfExists("/sys"),
+        ListDirIfExists("/sys/nodir"),
+        ReadIfExists("/sys/quote"),
+    ]
+    expected = ["42", None, True, False, ["multi", "quote", "value"], None, "x y"]
+    for fs in both(tree):
+        (tree / "sys" / "quote").write_text("")
+        assert fs.execute(batch) == expected, fs.description
+        assert not (tree / "sys" / "nope").exists()  # never created
+
+
+def test_write_if_exists_still_fails_on_a_failing_write(tree):
+    for fs in both(tree):
+        with pytest.raises(FsError) as info:
+            fs.execute([WriteIfExists("/sys", "1")])
+        assert info.value.errno == errno.EISDIR, fs.description
+
+
+def test_failure_reports_its_index_and_what_completed(tree):
+    for fs in both(tree):
+        (tree / "sys" / "value").write_text("42\n")
+        with pytest.raises(FsError) as info:
+            fs.execute(
+                [
+                    Read("/sys/value"),
+                    Write("/sys/value", "5"),
+                    ReadIfExists("/sys/nope"),
+                    Write("/sys/missing", "1"),
+                    Write("/sys/value", "6"),
+                ]
+            )
+        assert info.value.index == 3, fs.description
+        assert info.value.completed == ("42", None, None)
+        assert (tree / "sys" / "value").read_text() == "5"
+
+
+def test_read_optional_is_one_round_trip(tree):
+    calls = []
+
+    def counting(script: str):
+        calls.append(script)
+        return local_sh_runner(script)
+
+    fs = ShellFs(counting, root=str(tree))
+    assert fs.read_optional(["/sys/value", "/sys/nope"]) == {"/sys/value": "42", "/sys/nope": None}
+    assert len(calls) == 1
