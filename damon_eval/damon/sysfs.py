@@ -351,6 +351,42 @@ class SysfsBackend(DamonBackend):
         )
         return self._features
 
+    def probe_features(self) -> Features:
+        """Features, looking inside a scratch kdamond when no kdamond directory exists.
+
+        sysfs shows context and scheme files (``avail_operations``, the scheme
+        and stats files that tell actions and state commands apart) only below
+        a kdamond with a context and a scheme.  With ``nr_kdamonds`` 0 this
+        writes 1, gives it one context and one scheme, reads the features and
+        writes 0 again: the kdamond is never turned on.  With any kdamond
+        present it only reads (writing ``nr_kdamonds`` would recreate them).
+        """
+        if self._nr_kdamonds() != 0:
+            return self.features(refresh=True)
+        kd = self.kdamond_dir(0)
+        try:
+            self.run(
+                [
+                    Write(f"{self.kdamonds_dir}/nr_kdamonds", "1"),
+                    Write(f"{kd}/contexts/nr_contexts", "1"),
+                    Write(f"{self.context_dir(0)}/schemes/nr_schemes", "1"),
+                ],
+                f"creating a scratch kdamond directory under {self.kdamonds_dir}",
+            )
+            features = self.features(refresh=True)
+            # Keep what was observed: once the scratch directory is gone the
+            # read-only probe could no longer see it.
+            observed = self._observe_layout(self.kdamonds())
+            if observed is not None:
+                self.layout = observed.completed_by(self.layout)
+        finally:
+            self.run(
+                [Write(f"{self.kdamonds_dir}/nr_kdamonds", "0")],
+                f"removing the scratch kdamond directory under {self.kdamonds_dir}",
+            )
+        self._features = features
+        return features
+
     # Starting ----------------------------------------------------------------
 
     def _refuse_if_running(self) -> list[tuple[str, int | None, int]]:
