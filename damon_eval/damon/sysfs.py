@@ -312,6 +312,10 @@ class SysfsBackend(DamonBackend):
         statuses = self.kdamonds()
         observed = self._observe_layout(statuses)
         layout = observed.completed_by(self.layout) if observed is not None else self.layout
+        if observed is not None:
+            # Same kernel, same files: later calls (and probe_features after removing its
+            # scratch directory) keep what was seen.
+            self.layout = layout
         operations: tuple[str, ...] | None = None
         with_context = [s.index for s in statuses if s.operations is not None]
         if layout is None:
@@ -374,11 +378,6 @@ class SysfsBackend(DamonBackend):
                 f"creating a scratch kdamond directory under {self.kdamonds_dir}",
             )
             features = self.features(refresh=True)
-            # Keep what was observed: once the scratch directory is gone the
-            # read-only probe could no longer see it.
-            observed = self._observe_layout(self.kdamonds())
-            if observed is not None:
-                self.layout = observed.completed_by(self.layout)
         finally:
             self.run(
                 [Write(f"{self.kdamonds_dir}/nr_kdamonds", "0")],
@@ -429,9 +428,12 @@ class SysfsBackend(DamonBackend):
         try:
             values = self.fs.execute(ops)
         except FsError as exc:
-            raise self._on_failed(exc, kd, kdamond.context) from exc
+            error = self._on_failed(exc, kd, kdamond.context)
+            self._remove_refused(index)
+            raise error from exc
         state, pid_text = values[1].strip(), values[2]
         if state != "on":
+            self._remove_refused(index)
             raise DamonError(
                 f"kdamond {index} did not start: {kd}/state reads {state!r} right after 'on' "
                 "(did the target process exit?)"
@@ -446,6 +448,16 @@ class SysfsBackend(DamonBackend):
             pid=pid,
             boot_id=values[3].strip() if has_boot_id else "",
         )
+
+    def _remove_refused(self, index: int) -> None:
+        """Remove the directory a refused start staged (best effort), so a refused
+        start leaves the machine as it was, like a stopped session does."""
+        try:
+            rows = self._states()
+            if index == 0 and len(rows) == 1 and rows[0][0] == "off":
+                self.run([Write(f"{self.kdamonds_dir}/nr_kdamonds", "0")], "removing it")
+        except DamonError as exc:
+            log.warning("left the refused kdamond %d's directory in place: %s", index, exc)
 
     def _on_failed(self, exc: FsError, kd: str, context: Context) -> DamonError:
         from damon_eval.damon.backend import translate_fs_error

@@ -299,3 +299,34 @@ def test_capabilities_without_damon(tmp_path):
     assert "DAMON not found" in caps.damon_notes[0]
     rows = {label: good for label, _, good in caps.rows()}
     assert rows["DAMON interface"] is False
+
+
+def test_sweep_removes_sockets_and_overlay_of_a_killed_run_guest(tmp_path, monkeypatch):
+    import tempfile
+
+    monkeypatch.setenv("DAMON_EVAL_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path / "tmp"))
+    (tmp_path / "tmp").mkdir()
+    # A run guest: its overlay lives in the run directory, not under the cache.
+    overlay = tmp_path / "run" / "attempt-1" / ".guest" / "disk.qcow2"
+    overlay.parent.mkdir(parents=True)
+    overlay.write_text("x")
+    dead = tmp_path / "tmp" / "damon-eval-dead"
+    dead.mkdir()
+    (dead / "qmp.sock").write_text("")
+    (dead / machine.SOCKET_OWNER_FILE).write_text(
+        json.dumps({"pid": 2**22 + 7, "overlay": str(overlay), "keep_overlay": False})
+    )
+    kept_overlay = tmp_path / "kept.qcow2"
+    kept_overlay.write_text("x")
+    kept = tmp_path / "tmp" / "damon-eval-kept"
+    kept.mkdir()
+    (kept / machine.SOCKET_OWNER_FILE).write_text(
+        json.dumps({"pid": 2**22 + 8, "overlay": str(kept_overlay), "keep_overlay": True})
+    )
+    starting = tmp_path / "tmp" / "damon-eval-starting"  # no owner file yet: left alone
+    starting.mkdir()
+    machine.sweep_stale_guests()
+    assert not dead.exists() and not overlay.exists()
+    assert not kept.exists() and kept_overlay.exists()
+    assert starting.exists()
