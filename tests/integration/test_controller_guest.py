@@ -177,7 +177,7 @@ def test_foreign_kdamond_is_refused_and_left_untouched(guest, clean_damon, tmp_p
         )
 
 
-def test_parameters_the_kernel_refuses_are_explained(guest, clean_damon, tmp_path):
+def test_parameters_the_kernel_refuses_are_explained(guest, clean_damon, tmp_path, caplog):
     # DAMON checks targets only at "on": a pid that does not exist gives EINVAL there.
     gone_pid = int(guest.run("sh -c 'echo $$'", timeout_s=30).stdout)
     controller = DamonController(guest.fs, registry=OwnershipRegistry(tmp_path / "owned.json"))
@@ -186,7 +186,9 @@ def test_parameters_the_kernel_refuses_are_explained(guest, clean_damon, tmp_pat
         controller.start(kdamond)
     message = str(info.value)
     assert "the kernel refused to turn" in message and f"target pids [{gone_pid}]" in message
-    # Nothing runs, and the refused start removed what it staged (checked by clean_damon).
+    # Nothing runs, and the refused start removed what it staged.
+    left = guest.fs.read(f"{KDAMONDS}/nr_kdamonds").strip()
+    assert left == "0", f"nr_kdamonds {left} after a refused start; log: {caplog.text}"
 
 
 _SESSION_HOLDER = textwrap.dedent(

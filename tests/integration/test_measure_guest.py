@@ -237,7 +237,7 @@ def test_workload_exiting_non_zero_is_marked_failed(image, exiting_hotcold, tmp_
     attempt = _failure_json(run_dir, 1)
     assert attempt["status"] == "failed" and attempt["metrics"] == {}
     assert attempt["failure"]["kind"] == "exit"
-    assert "exit code 3" in attempt["failure"]["reason"]
+    assert "exit status 3" in attempt["failure"]["reason"]
     assert "boom-from-workload" in attempt["failure"]["log_tail"]
 
     final, _ = run_one(campaign, HOTCOLD, "orig", run_dir, attempt=2, max_attempts=2)
@@ -247,7 +247,7 @@ def test_workload_exiting_non_zero_is_marked_failed(image, exiting_hotcold, tmp_
     assert result["status"] == "failed" and result["metrics"] == {}
     assert result["samples"] is None and result["record"] is None
     assert result["run"]["attempt"] == 2
-    assert result["failure"]["kind"] == "exit" and "exit code 3" in result["failure"]["reason"]
+    assert result["failure"]["kind"] == "exit" and "exit status 3" in result["failure"]["reason"]
     assert "boom-from-workload" in result["failure"]["log_tail"]
     assert result["provenance"]["guest"]["kernel_release"] == image.kernel_release
 

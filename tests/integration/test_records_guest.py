@@ -9,6 +9,7 @@ about 20 aggregation intervals each.  The bounds asserted below were measured
 from __future__ import annotations
 
 import json
+import math
 import re
 import shutil
 import statistics
@@ -35,6 +36,11 @@ MAX_MEDIAN_ERROR = 0.05
 MIN_PASSES_PER_S = 50
 MAX_PHASE_ERROR = 0.4
 MIN_RECALL = 0.6
+# report heats, second half of each alternating phase: accessed region's mean heat over
+# the idle one's (measured: >= 11 in 6 runs, 3.8 once with a 0.8 s kdamond stall; the
+# median over the twelve phases >= 32).
+MIN_HEAT_RATIO = 2
+MIN_MEDIAN_HEAT_RATIO = 10
 
 
 @pytest.fixture(scope="module")
@@ -105,11 +111,16 @@ def test_heats_finds_the_two_alternating_regions(zigzag, tmp_path):
                 for name, (start, end) in regions.items():
                     if start <= a_mid < end:
                         heat.setdefault((p, name), []).append(float(value))
+    ratios = []
     for p, phase in enumerate(phases):
         (accessed,) = {a["region"] for a in phase["accessed"]}
         idle = ({"a", "b"} - {accessed}).pop()
         hot, cold = statistics.mean(heat[p, accessed]), statistics.mean(heat[p, idle])
-        assert hot > 0 and hot > 4 * cold, (phase["name"], accessed, hot, cold)
+        # A kdamond stalled for most of a second (seen under load) stretches one snapshot
+        # over a phase change and smears the other region's heat into this window.
+        assert hot > 0 and hot > MIN_HEAT_RATIO * cold, (phase["name"], accessed, hot, cold)
+        ratios.append(hot / cold if cold else math.inf)
+    assert statistics.median(ratios) >= MIN_MEDIAN_HEAT_RATIO, ratios
 
 
 def test_wss_and_accuracy_against_the_ground_truth(zigzag):
@@ -128,9 +139,11 @@ def test_wss_and_accuracy_against_the_ground_truth(zigzag):
     truth = _truth(zigzag)
     page_size = truth["page_size"]
     errors = []
+    snapshots = 0
     for phase in _alternating(truth):
         row = phases[phase["name"]]
-        assert row["snapshots"] >= 3, row
+        assert row["snapshots"] >= 1, row
+        snapshots += row["snapshots"]
         assert row["precision"] >= MIN_PRECISION, row
         errors.append(abs(row["wss_error"]))
         (accessed,) = phase["accessed"]
@@ -139,6 +152,7 @@ def test_wss_and_accuracy_against_the_ground_truth(zigzag):
         if passes_per_s >= MIN_PASSES_PER_S:
             assert abs(row["wss_error"]) <= MAX_PHASE_ERROR, (row, passes_per_s)
             assert row["recall"] >= MIN_RECALL, (row, passes_per_s)
+    assert snapshots >= 36, snapshots  # 6-11 per phase measured; stalls cost a few
     assert statistics.median(errors) <= MAX_MEDIAN_ERROR, errors
 
 
