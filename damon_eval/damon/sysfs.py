@@ -455,7 +455,10 @@ class SysfsBackend(DamonBackend):
         try:
             rows = self._states()
             if index == 0 and len(rows) == 1 and rows[0][0] == "off":
-                self.run([Write(f"{self.kdamonds_dir}/nr_kdamonds", "0")], "removing it")
+                self.run(
+                    [Write(f"{self.kdamonds_dir}/nr_kdamonds", "0")],
+                    "removing the directory of a kdamond the kernel refused to start",
+                )
         except DamonError as exc:
             log.warning("left the refused kdamond %d's directory in place: %s", index, exc)
 
