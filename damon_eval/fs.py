@@ -177,6 +177,7 @@ def _errno_from_message(message: str) -> int | None:
         errno_mod.ENODEV,
         errno_mod.EEXIST,
         errno_mod.EAGAIN,
+        errno_mod.ENOSPC,
         errno_mod.EIO,
     ):
         if os.strerror(code) in message:
@@ -297,7 +298,10 @@ ScriptRunner = Callable[[str], CommandResult]
 # Only shell builtins on the success path: under TCG every fork costs ~80 ms,
 # so a batch of 60 reads with `cat | base64` took seconds.  Values and
 # listings are framed by "<nonce> val|ls" ... "<nonce> end" lines (a random
-# nonce cannot occur in sysfs text); errors, rare, may fork.
+# nonce cannot occur in sysfs text); errors, rare, may fork.  The script runs
+# under bash when the target has it: dash's builtin printf reports every failed
+# write as "I/O error", losing the kernel's errno (DAMON's EBUSY, EINVAL at
+# "on"), where bash says "write error: <strerror>".
 _SCRIPT_PRELUDE = r"""
 T=/tmp/.damon-eval-fs.$$
 trap 'rm -f "$T"' EXIT
@@ -324,7 +328,9 @@ e() { if [ -e "$1" ]; then o yes; else o no; fi; }
 l() {
   [ -d "$1" ] || fail "$1: No such file or directory"
   o ls
-  for f in "$1"/* "$1"/.[!.]*; do [ -e "$f" ] && printf '%s\n' "${f##*/}"; done
+  for f in "$1"/* "$1"/.[!.]* "$1"/..?*; do
+    if [ -e "$f" ] || [ -L "$f" ]; then printf '%s\n' "${f##*/}"; fi
+  done
   o end
 }
 m() { if mkdir -- "$1" 2>"$T"; then o ok; else fail "$(cat "$T")"; fi; }
@@ -372,7 +378,11 @@ class ShellFs(FileSystem):
                 lines.append(f"L {target}")
             else:
                 raise TypeError(f"unknown operation {op!r}")
-        return "\n".join(lines) + "\n"
+        body = "\n".join(lines) + "\n"
+        return (
+            "S=sh; command -v bash >/dev/null 2>&1 && S=bash\n"
+            f"exec \"$S\" -s <<'{nonce}_END'\n{body}{nonce}_END\n"
+        )
 
     def _rooted(self, path: str) -> str:
         if self.root in ("", "/"):
@@ -465,7 +475,12 @@ def local_sh_runner(script: str, timeout_s: float = 60) -> CommandResult:
     """Run a script with the local ``sh`` (tests, and ``--local`` mode)."""
     import subprocess
 
+    # Bytes, not text=True: universal newlines would turn a value's \r into \n.
     proc = subprocess.run(
-        ["sh", "-s"], input=script, capture_output=True, text=True, timeout=timeout_s, check=False
+        ["sh", "-s"], input=script.encode(), capture_output=True, timeout=timeout_s, check=False
     )
-    return CommandResult(proc.returncode, proc.stdout, proc.stderr)
+    return CommandResult(
+        proc.returncode,
+        proc.stdout.decode(errors="replace"),
+        proc.stderr.decode(errors="replace"),
+    )

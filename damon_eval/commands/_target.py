@@ -2,9 +2,10 @@
 
 Every command that reads a kernel interface calls :func:`add_target_arguments`
 on its parser and :func:`open_filesystem` in ``run``.  Today the choices are
-the local machine (default; read-only commands may read the host) and
-``--root DIR``, a fake kernel tree.  Remote targets (``--guest``, ``--ssh``)
-are added to the same mutually exclusive group.
+the local machine (default; read-only commands may read the host),
+``--root DIR``, a fake kernel tree, and ``--guest NAME``, a guest started with
+``damon-eval guest boot`` (reached over SSH, one round trip per batch).  Other
+remote targets join the same mutually exclusive group.
 """
 
 from __future__ import annotations
@@ -25,6 +26,11 @@ def add_target_arguments(parser: argparse.ArgumentParser) -> argparse._MutuallyE
         help="look at a fake kernel tree below DIR instead of this machine "
         "(paths such as /sys/kernel/mm/damon are read as DIR/sys/kernel/mm/damon)",
     )
+    group.add_argument(
+        "--guest",
+        metavar="NAME",
+        help="look at the guest NAME started with `damon-eval guest boot --name NAME`",
+    )
     return group
 
 
@@ -36,10 +42,18 @@ def open_filesystem(args: argparse.Namespace) -> FileSystem:
         if not path.is_dir():
             raise ConfigError(f"--root {root!r} is not a directory")
         return LocalFs(root=path)
+    guest = getattr(args, "guest", None)
+    if guest:
+        from damon_eval.guest.machine import Guest
+
+        return Guest.attach(guest).fs  # GuestError names the running guests if unknown
     return LocalFs()
 
 
 def target_label(args: argparse.Namespace) -> str:
     """How to name the selected machine in messages."""
     root = getattr(args, "root", None)
-    return f"tree {root}" if root else "this machine"
+    if root:
+        return f"tree {root}"
+    guest = getattr(args, "guest", None)
+    return f"guest {guest}" if guest else "this machine"

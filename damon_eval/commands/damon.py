@@ -1,6 +1,7 @@
 """``damon-eval damon features|status``: what the kernel's DAMON offers, and its kdamonds.
 
-Both are read-only: they list and read files, never write.
+Both are read-only: they list and read files, never write (``features --probe``
+excepted: it may create and remove an idle scratch kdamond directory).
 """
 
 from __future__ import annotations
@@ -32,6 +33,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     for each in (features, status):
         add_target_arguments(each)
         each.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    features.add_argument(
+        "--probe",
+        action="store_true",
+        help="when no kdamond exists, create an idle scratch kdamond directory, look inside "
+        "and remove it, so operations, actions and state commands are known (writes DAMON's "
+        "sysfs files: for guests and test machines, never a host whose DAMON others use)",
+    )
 
 
 def _words(values: tuple[str, ...] | None) -> str:
@@ -83,7 +91,7 @@ def format_status(statuses: list[KdamondStatus]) -> str:
 def run(args: argparse.Namespace) -> int:
     controller = DamonController(open_filesystem(args))
     if args.damon_command == "features":
-        features = controller.features()
+        features = controller.features(probe=args.probe)
         text = json.dumps(features.to_dict(), indent=2) if args.json else format_features(features)
     else:
         statuses = controller.status()

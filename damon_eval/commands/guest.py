@@ -265,7 +265,10 @@ def _check(args: argparse.Namespace) -> int:
     for label, value, good in caps.rows():
         # Values such as "[always] madvise never" are text, not rich markup.
         table.add_row(escape(label), escape(value), "yes" if good else "[yellow]no[/yellow]")
-    Console().print(table)
+    console = Console()
+    console.print(table)
+    for note in caps.damon_notes:
+        console.print(f"note: {escape(note)}")
     return 0
 
 

@@ -225,6 +225,12 @@ class DamonBackend(ABC):
     def features(self, *, refresh: bool = False) -> Features:
         """What the kernel supports (read-only)."""
 
+    def probe_features(self) -> Features:
+        """Like :meth:`features`, but may create (and then remove) an idle scratch kdamond
+        directory to see what the read-only probe cannot.  Writes DAMON's files; for
+        machines damon-eval owns (guests).  Default: the read-only probe, refreshed."""
+        return self.features(refresh=True)
+
     @abstractmethod
     def kdamonds(self) -> list[KdamondStatus]:
         """Every kdamond the interface shows (read-only)."""

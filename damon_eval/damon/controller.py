@@ -283,8 +283,11 @@ class DamonController:
             self._backend = open_backend(self.fs)
         return self._backend
 
-    def features(self) -> Features:
-        return self.backend.features()
+    def features(self, *, probe: bool = False) -> Features:
+        """What the kernel's DAMON supports.  Read-only unless ``probe``: then, when no
+        kdamond exists, an idle scratch kdamond directory is created and removed to
+        see operations, scheme actions and state commands (see ``probe_features``)."""
+        return self.backend.probe_features() if probe else self.backend.features()
 
     def probe(self, *, reads: Sequence[str] = ()) -> TargetProbe:
         """One read-only round trip: the DAMON interface (detected if not yet known),

@@ -379,6 +379,10 @@ class SysfsBackend(DamonBackend):
         statuses = self._statuses(self._probed_states(probe))
         observed = self._observe_layout(statuses)
         layout = observed.completed_by(self.layout) if observed is not None else self.layout
+        if observed is not None:
+            # Same kernel, same files: later calls (and probe_features after removing its
+            # scratch directory) keep what was seen.
+            self.layout = layout
         operations: tuple[str, ...] | None = None
         with_context = [s.index for s in statuses if s.operations is not None]
         if layout is None:
@@ -416,6 +420,37 @@ class SysfsBackend(DamonBackend):
             notes=tuple(notes),
         )
         return self._features
+
+    def probe_features(self) -> Features:
+        """Features, looking inside a scratch kdamond when no kdamond directory exists.
+
+        sysfs shows context and scheme files (``avail_operations``, the scheme
+        and stats files that tell actions and state commands apart) only below
+        a kdamond with a context and a scheme.  With ``nr_kdamonds`` 0 this
+        writes 1, gives it one context and one scheme, reads the features and
+        writes 0 again: the kdamond is never turned on.  With any kdamond
+        present it only reads (writing ``nr_kdamonds`` would recreate them).
+        """
+        if self._nr_kdamonds() != 0:
+            return self.features(refresh=True)
+        kd = self.kdamond_dir(0)
+        try:
+            self.run(
+                [
+                    Write(f"{self.kdamonds_dir}/nr_kdamonds", "1"),
+                    Write(f"{kd}/contexts/nr_contexts", "1"),
+                    Write(f"{self.context_dir(0)}/schemes/nr_schemes", "1"),
+                ],
+                f"creating a scratch kdamond directory under {self.kdamonds_dir}",
+            )
+            features = self.features(refresh=True)
+        finally:
+            self.run(
+                [Write(f"{self.kdamonds_dir}/nr_kdamonds", "0")],
+                f"removing the scratch kdamond directory under {self.kdamonds_dir}",
+            )
+        self._features = features
+        return features
 
     # Starting ----------------------------------------------------------------
 
@@ -465,9 +500,12 @@ class SysfsBackend(DamonBackend):
         try:
             values = self.fs.execute(ops)
         except FsError as exc:
-            raise self._on_failed(exc, kd, kdamond.context) from exc
+            error = self._on_failed(exc, kd, kdamond.context)
+            self._remove_refused(index)
+            raise error from exc
         state, pid_text = values[1].strip(), values[2]
         if state != "on":
+            self._remove_refused(index)
             raise DamonError(
                 f"kdamond {index} did not start: {kd}/state reads {state!r} right after 'on' "
                 "(did the target process exit?)"
@@ -477,6 +515,21 @@ class SysfsBackend(DamonBackend):
             raise DamonError(f"kdamond {index} is on but {kd}/pid reads {pid_text!r}")
         self._configs[index] = kdamond
         return KdamondHandle(interface=self.interface, index=index, pid=pid, boot_id=probe.boot_id)
+
+    def _remove_refused(self, index: int) -> None:
+        """Remove the directory a refused start staged (best effort), so a refused
+        start leaves the machine as it was, like a stopped session does.
+
+        Starts always stage kdamond 0 after resetting idle ones, so ``nr_kdamonds``
+        0 removes only ours; the kernel refuses it (EBUSY) if anything is on.
+        """
+        try:
+            self.run(
+                [Write(f"{self.kdamonds_dir}/nr_kdamonds", "0")],
+                f"removing the directory of kdamond {index}, which the kernel refused to start",
+            )
+        except DamonError as exc:
+            log.warning("left the refused kdamond %d's directory in place: %s", index, exc)
 
     def _on_failed(self, exc: FsError, kd: str, context: Context) -> DamonError:
         if exc.errno == errno.EINVAL:  # the kernel rejected the parameters

@@ -1,8 +1,10 @@
 """What a guest offers the evaluation: ``damon-eval guest check``.
 
-Minimal on purpose: DAMON feature detection proper lives in
-:mod:`damon_eval.damon`; this reads sysfs through ``guest.fs`` (one SSH
-command per batch) plus a few shell probes.
+DAMON's interface, operations sets, scheme actions, state commands and
+tracepoints come from :mod:`damon_eval.damon` feature detection
+(``DamonController(fs).features(probe=True)``), the same code the runs use;
+this module adds the guest's own facts (THP, zram, mounts, control channel,
+accelerator, boot) with one SSH command for sysfs and one shell probe.
 """
 
 from __future__ import annotations
@@ -10,25 +12,26 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any
 
-from damon_eval.fs import Exists, FileSystem
+from damon_eval.damon.controller import DamonController
+from damon_eval.damon.errors import DamonMissingError
+from damon_eval.fs import Exists
 
 if TYPE_CHECKING:
     from damon_eval.guest.machine import Guest
 
-DAMON_SYSFS = "/sys/kernel/mm/damon/admin"
-DAMON_DEBUGFS = "/sys/kernel/debug/damon"
-TRACEFS = "/sys/kernel/tracing"
-AGGREGATED_EVENT = f"{TRACEFS}/events/damon/damon_aggregated"
 THP = "/sys/kernel/mm/transparent_hugepage"
-KDAMONDS = f"{DAMON_SYSFS}/kdamonds"
+CONTROL_DEVICE = "/dev/virtio-ports/org.damon-eval.ctl"
 
 
 @dataclass(frozen=True, slots=True)
 class Capabilities:
     kernel_release: str
-    damon_interfaces: tuple[str, ...]
-    avail_operations: tuple[str, ...]
-    damon_aggregated_tracepoint: bool
+    damon_interface: str | None
+    avail_operations: tuple[str, ...] | None
+    scheme_actions: tuple[str, ...] | None
+    state_commands: tuple[str, ...] | None
+    damon_tracepoints: tuple[str, ...]
+    damon_notes: tuple[str, ...]
     tracefs_mounted: bool
     debugfs_mounted: bool
     thp_enabled: str
@@ -39,18 +42,24 @@ class Capabilities:
     boot_kind: str
     boot_seconds: float
 
+    @property
+    def damon_aggregated_tracepoint(self) -> bool:
+        return "damon_aggregated" in self.damon_tracepoints
+
     def as_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        return {**asdict(self), "damon_aggregated_tracepoint": self.damon_aggregated_tracepoint}
 
     def rows(self) -> list[tuple[str, str, bool]]:
         """(capability, value, good) rows for the table."""
         return [
             ("kernel", self.kernel_release, True),
-            ("DAMON interface", ", ".join(self.damon_interfaces) or "none",
-             bool(self.damon_interfaces)),
-            ("DAMON avail_operations", " ".join(self.avail_operations) or "unknown",
-             {"vaddr", "paddr"} <= set(self.avail_operations)),
-            ("damon_aggregated tracepoint", _yes(self.damon_aggregated_tracepoint),
+            ("DAMON interface", self.damon_interface or "none", self.damon_interface is not None),
+            ("DAMON operations", _words(self.avail_operations),
+             {"vaddr", "paddr"} <= set(self.avail_operations or ())),
+            ("DAMOS actions", _words(self.scheme_actions),
+             {"pageout", "hugepage", "nohugepage", "stat"} <= set(self.scheme_actions or ())),
+            ("DAMON state commands", _words(self.state_commands), self.state_commands is not None),
+            ("DAMON tracepoints", _words(self.damon_tracepoints),
              self.damon_aggregated_tracepoint),
             ("tracefs / debugfs mounted",
              f"{_yes(self.tracefs_mounted)} / {_yes(self.debugfs_mounted)}",
@@ -69,33 +78,20 @@ def _yes(value: bool) -> str:
     return "yes" if value else "no"
 
 
-def avail_operations(fs: FileSystem) -> tuple[str, ...]:
-    """Read ``avail_operations`` of a DAMON context, creating a scratch kdamond if none exists.
-
-    Only touches DAMON when no kdamond exists (the guest's own DAMON is
-    never disturbed) and removes what it created.
-    """
-    if not fs.exists(KDAMONDS):
-        return ()
-    existing = fs.read(f"{KDAMONDS}/nr_kdamonds").strip()
-    if existing != "0":
-        path = f"{KDAMONDS}/0/contexts/0/avail_operations"
-        return tuple(fs.read(path).split()) if fs.exists(path) else ()
-    fs.write(f"{KDAMONDS}/nr_kdamonds", "1")
-    try:
-        fs.write(f"{KDAMONDS}/0/contexts/nr_contexts", "1")
-        path = f"{KDAMONDS}/0/contexts/0/avail_operations"
-        values = tuple(fs.read(path).split()) if fs.exists(path) else ()
-        fs.write(f"{KDAMONDS}/0/contexts/nr_contexts", "0")
-    finally:
-        fs.write(f"{KDAMONDS}/nr_kdamonds", "0")
-    return values
+def _words(values: tuple[str, ...] | None) -> str:
+    if values is None:
+        return "unknown"
+    return " ".join(values) if values else "none"
 
 
 def collect(guest: Guest) -> Capabilities:
     fs = guest.fs
-    paths = [DAMON_SYSFS, DAMON_DEBUGFS, AGGREGATED_EVENT, "/dev/virtio-ports/org.damon-eval.ctl"]
-    present = dict(zip(paths, fs.execute([Exists(p) for p in paths]), strict=True))
+    try:
+        # The guest is ours: the probe may create (and remove) an idle scratch kdamond.
+        features = DamonController(fs).features(probe=True)
+    except DamonMissingError as exc:
+        features, missing = None, str(exc)
+    (control,) = fs.execute([Exists(CONTROL_DEVICE)])
     thp = fs.read_optional([f"{THP}/enabled", f"{THP}/defrag"])
     probe = guest.run(
         "uname -r; "
@@ -104,19 +100,20 @@ def collect(guest: Guest) -> Capabilities:
         "modprobe --dry-run zram >/dev/null 2>&1 && echo zram=yes",
         timeout_s=30,
     ).stdout.splitlines()
-    interfaces = [name for name, path in (("sysfs", DAMON_SYSFS), ("debugfs", DAMON_DEBUGFS))
-                  if present[path]]  # fmt: skip
     return Capabilities(
         kernel_release=probe[0].strip() if probe else "unknown",
-        damon_interfaces=tuple(interfaces),
-        avail_operations=avail_operations(fs) if present[DAMON_SYSFS] else (),
-        damon_aggregated_tracepoint=present[AGGREGATED_EVENT],
+        damon_interface=features.interface if features else None,
+        avail_operations=features.operations if features else None,
+        scheme_actions=features.scheme_actions if features else None,
+        state_commands=features.state_commands if features else None,
+        damon_tracepoints=features.tracepoints if features else (),
+        damon_notes=features.notes if features else (missing,),
         tracefs_mounted="tracefs=yes" in probe,
         debugfs_mounted="debugfs=yes" in probe,
         thp_enabled=(thp[f"{THP}/enabled"] or "").strip(),
         thp_defrag=(thp[f"{THP}/defrag"] or "").strip(),
         zram_available="zram=yes" in probe,
-        control_device=present["/dev/virtio-ports/org.damon-eval.ctl"],
+        control_device=bool(control),
         accel=guest.accel,
         boot_kind=guest.boot_kind,
         boot_seconds=guest.boot_seconds,

@@ -309,6 +309,12 @@ class Guest:
                 argv = qemu_argv(config)
                 (workdir / "qemu.log").write_text(f"# attempt {attempt}: {argv}\n")
                 process = spawn(argv, workdir / "qemu.log", die_with_parent=not detach)
+                # Lets the next start sweep this guest's sockets and overlay if our
+                # process is killed, also for run guests whose workdir is a run dir.
+                atomic_write_json(
+                    socket_dir / SOCKET_OWNER_FILE,
+                    {"pid": process.pid, "overlay": str(overlay), "keep_overlay": keep_overlay},
+                )
                 guest = cls(
                     name=name, image=image, accel=accel, vcpus=vcpus, memory_mib=memory_mib,
                     workdir=workdir, socket_dir=socket_dir, overlay_path=overlay,
@@ -723,6 +729,9 @@ class Guest:
 # ------------------------------------------------------------------ helpers
 
 
+SOCKET_OWNER_FILE = "owner.json"
+
+
 def guests_dir() -> Path:
     return cache_dir() / "guests"
 
@@ -765,8 +774,25 @@ def list_guests() -> list[dict[str, Any]]:
     return found
 
 
+def _sweep_socket_dirs() -> None:
+    """Socket directories (and overlays) of QEMUs that are gone: a run guest's
+    harness was killed (its workdir is in a run directory, not under the cache)."""
+    for directory in Path(tempfile.gettempdir()).glob("damon-eval-*"):
+        try:
+            owner = json.loads((directory / SOCKET_OWNER_FILE).read_text())
+            pid = int(owner["pid"])
+        except (OSError, ValueError, KeyError, TypeError):
+            continue  # not ours, or a launch still writing it
+        if Path(f"/proc/{pid}").exists() and _pid_is_qemu(pid):
+            continue
+        if not owner.get("keep_overlay") and owner.get("overlay"):
+            Path(owner["overlay"]).unlink(missing_ok=True)
+        shutil.rmtree(directory, ignore_errors=True)
+
+
 def sweep_stale_guests() -> None:
     """Remove what guests killed with their harness left behind (overlays, sockets)."""
+    _sweep_socket_dirs()
     for record in list_guests():
         if record["alive"]:
             continue

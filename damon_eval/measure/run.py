@@ -238,7 +238,13 @@ def apply_system_settings(guest: Any, configuration: RunConfiguration) -> dict[s
     if swap:
         algorithm = swap.get("comp_algorithm")
         script = ["set -e", "swapoff -a 2>/dev/null || true", "modprobe zram num_devices=1"]
-        script.append("[ ! -e /sys/block/zram0/reset ] || echo 1 > /sys/block/zram0/reset")
+        # udev probes the new device; a reset racing with that failed with EIO
+        # (seen after a restore).  Only a device that was set up needs a reset.
+        script.append("udevadm settle --timeout=30 2>/dev/null || true")
+        script.append(
+            'if [ "$(cat /sys/block/zram0/initstate)" != 0 ]; then '
+            "echo 1 > /sys/block/zram0/reset; fi"
+        )
         if algorithm:
             script.append(f"echo {shlex.quote(algorithm)} > /sys/block/zram0/comp_algorithm")
         script += [

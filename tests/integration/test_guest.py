@@ -197,8 +197,10 @@ def test_guest_check_cli(image):
     assert proc.returncode == 0, proc.stderr
     caps = json.loads(proc.stdout)
     assert caps["kernel_release"] == image.kernel_release
-    assert "sysfs" in caps["damon_interfaces"]
+    assert caps["damon_interface"] == "sysfs"
     assert {"vaddr", "paddr"} <= set(caps["avail_operations"])
+    assert {"pageout", "hugepage", "nohugepage", "stat"} <= set(caps["scheme_actions"])
+    assert "update_schemes_tried_regions" in caps["state_commands"]
     assert caps["damon_aggregated_tracepoint"] and caps["tracefs_mounted"]
     assert caps["zram_available"] and caps["control_device"]
     assert "madvise" in caps["thp_enabled"]

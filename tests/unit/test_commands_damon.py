@@ -49,6 +49,33 @@ def test_features_on_a_fake_tree(tmp_path, capsys):
     assert kernel.snapshot("/") == before and kernel.writes == []  # read-only
 
 
+def test_features_probe_looks_inside_a_scratch_kdamond(tmp_path, capsys, monkeypatch):
+    from damon_eval.commands import damon as damon_command
+
+    kernel = FakeKernel(tmp_path)
+    # The fake kernel's file system acts on writes (creates kdamond directories).
+    monkeypatch.setattr(damon_command, "open_filesystem", lambda args: kernel.fs)
+    assert main(["damon", "features", "--root", str(tmp_path)]) == 0
+    assert "operations      unknown" in capsys.readouterr().out
+    assert main(["damon", "features", "--root", str(tmp_path), "--probe", "--json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert data["operations"] == ["vaddr", "fvaddr", "paddr"] and data["notes"] == []
+    assert kernel.nr_kdamonds() == 0
+
+
+def test_unknown_guest_is_one_line(tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("DAMON_EVAL_CACHE", str(tmp_path / "cache"))
+    assert main(["damon", "status", "--guest", "nosuch"]) == 2
+    assert_one_line_error(capsys, "no guest named 'nosuch'")
+
+
+def test_guest_and_root_exclude_each_other(tmp_path, capsys):
+    with pytest.raises(SystemExit) as info:
+        main(["damon", "status", "--guest", "g", "--root", str(tmp_path)])
+    assert info.value.code == 2
+    assert "not allowed with argument" in capsys.readouterr().err
+
+
 def test_features_of_a_debugfs_kernel(tmp_path, capsys):
     FakeKernel(tmp_path, sysfs=None, debugfs="seed", tracefs=False)
     assert main(["damon", "features", "--root", str(tmp_path)]) == 0

@@ -236,7 +236,9 @@ def test_kernel_rejecting_on_stops_the_batch(tmp_path):
     fs = CountingFs(kernel.fs)
     with pytest.raises(DamonError, match=r"refused to turn .* on .*target pids \[4321\]"):
         controller_on(fs, tmp_path).start(vaddr(4321)[0])
-    assert fs.round_trips == 3 and kernel.state(0) == "off"
+    # stage, 'on' (refused), then one batch removing the staged directory
+    assert fs.round_trips == 4
+    assert kernel.read(f"{ADMIN}/kdamonds/nr_kdamonds") == "0"
 
 
 def filtered() -> Kdamond:

@@ -173,7 +173,8 @@ def test_kernel_rejecting_on_is_explained(tmp_path):
         DamonError, match=r"refused to turn .* on .*target pids \[4321\] must exist"
     ):
         backend.start(vaddr_kdamond(4321))
-    assert kernel.state(0) == "off"
+    # Nothing runs and the staged directory is gone: the machine is as it was.
+    assert kernel.nr_kdamonds() == 0
 
 
 def test_unavailable_operations_are_refused_before_on(tmp_path):
@@ -267,6 +268,41 @@ def test_features_unknown_without_kdamond_directories(tmp_path):
     features = backend.features()
     assert features.operations is None and features.state_commands is None
     assert "unknown" in features.notes[0]
+
+
+def test_probe_features_looks_inside_a_scratch_kdamond_and_removes_it(tmp_path):
+    kernel = FakeKernel(tmp_path)
+    backend = backend_for(kernel)
+    before = kernel.snapshot()
+    features = backend.probe_features()
+    assert features.operations == ("vaddr", "fvaddr", "paddr")
+    assert "pageout" in (features.scheme_actions or ())
+    assert "migrate_hot" in (features.scheme_actions or ())  # target_nid seen in the scheme
+    assert "update_schemes_tried_regions" in (features.state_commands or ())
+    assert "tried_regions" in features.capabilities and not features.notes
+    # Never turned on, and gone again.
+    assert all(value != "on" for path, value in kernel.writes if path.endswith("/state"))
+    after = kernel.snapshot()
+    assert after.keys() == before.keys() and kernel.nr_kdamonds() == 0
+    assert backend.features() == features
+
+
+def test_probe_features_only_reads_when_kdamonds_exist(tmp_path):
+    kernel = FakeKernel(tmp_path)
+    kernel.seed_running_kdamond(operations="paddr", pid=77)
+    backend = backend_for(kernel)
+    before = kernel.snapshot()
+    features = backend.probe_features()
+    assert features.operations == ("vaddr", "fvaddr", "paddr")
+    assert kernel.snapshot() == before and kernel.writes == []
+
+
+def test_probe_features_on_the_first_sysfs_kernels(tmp_path):
+    kernel = FakeKernel(tmp_path, sysfs=SYSFS_5_18)
+    features = backend_for(kernel).probe_features()
+    assert features.operations == ("vaddr", "paddr") and "Linux < 5.19" in features.notes[0]
+    assert features.state_commands == ("on", "off", "update_schemes_stats")
+    assert kernel.nr_kdamonds() == 0
 
 
 def test_turn_off_leaves_a_kdamond_that_is_not_ours(tmp_path):

@@ -94,6 +94,16 @@ def test_errors_carry_the_errno(tree, op, code):
     assert info.value.path == op.path
 
 
+def test_a_failing_write_keeps_the_kernel_errno(tree):
+    # The write itself fails (not the open), as sysfs fails with EBUSY or EINVAL.
+    # dash's builtin printf would report "I/O error" for any of them.
+    (tree / "sys" / "full").symlink_to("/dev/full")
+    with pytest.raises(FsError) as info:
+        shell(tree).execute([Write("/sys/full", "on")])
+    assert info.value.errno == errno.ENOSPC, str(info.value)
+    assert "No space left on device" in str(info.value)
+
+
 def test_batch_stops_at_the_first_failure(tree):
     fs = shell(tree)
     with pytest.raises(FsError):
@@ -184,3 +194,77 @@ def test_read_optional_is_one_round_trip(tree):
     fs = ShellFs(counting, root=str(tree))
     assert fs.read_optional(["/sys/value", "/sys/nope"]) == {"/sys/value": "42", "/sys/nope": None}
     assert len(calls) == 1
+
+
+def _runner_with_only(tmp_path, programs: tuple[str, ...]):
+    """A local runner whose PATH holds only ``programs`` (symlinks to the real ones)."""
+    import shutil
+    import subprocess
+
+    from damon_eval.fs import CommandResult
+
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    for name in programs:
+        (bin_dir / name).symlink_to(shutil.which(name))
+    sh = shutil.which("sh")
+
+    def runner(script: str) -> CommandResult:
+        proc = subprocess.run(
+            [sh, "-s"], input=script, capture_output=True, text=True, timeout=60,
+            env={"PATH": str(bin_dir)},
+        )  # fmt: skip
+        return CommandResult(proc.returncode, proc.stdout, proc.stderr)
+
+    return runner
+
+
+@pytest.mark.parametrize("shells", [("sh", "bash"), ("sh",)])
+def test_reads_writes_listings_start_no_program(tree, tmp_path, shells):
+    """Under TCG every exec costs ~100 ms: the success path uses shell builtins only."""
+    fs = ShellFs(_runner_with_only(tmp_path, shells), root=str(tree))
+    assert fs.execute(
+        [
+            Read("/sys/value"),
+            Read("/sys/multi"),
+            Write("/sys/value", "7"),
+            Read("/sys/value"),
+            ListDir("/sys"),
+            Exists("/sys/nope"),
+        ]
+    ) == ["42", "a b\nc d", None, "7", ["multi", "quote", "value"], False]
+
+
+def test_values_survive_exactly(tree):
+    odd = {
+        "spaces": "  lead and trail  \n",
+        "backslash": "a\\nb \\\\ c\n",
+        "blank_lines": "x\n\n\ny\n",
+        "no_newline": "last line without newline",
+        "carriage": "a\rb\n",
+        "dollar": "$HOME `id` $(id) %s %d\n",
+        "empty": "",
+        ".hidden": "dot\n",
+    }
+    for name, text in odd.items():
+        (tree / "sys" / name).write_text(text)
+    fs = shell(tree)
+    values = fs.execute([Read(f"/sys/{name}") for name in odd])
+    assert values == [text.rstrip("\n") for text in odd.values()]
+    assert set(odd) <= set(fs.listdir("/sys"))
+
+
+def test_read_error_is_named(tree):
+    with pytest.raises(FsError) as info:
+        shell(tree).read("/sys")
+    assert info.value.errno == errno.EISDIR, str(info.value)
+
+
+def test_write_errno_with_dash_alone_is_not_guessed(tree, tmp_path):
+    # Without bash the write still fails cleanly; dash's "I/O error" names no errno.
+    (tree / "sys" / "full").symlink_to("/dev/full")
+    fs = ShellFs(_runner_with_only(tmp_path, ("sh", "base64", "tr", "cat")), root=str(tree))
+    with pytest.raises(FsError) as info:
+        fs.execute([Write("/sys/full", "on"), Write("/sys/value", "9")])
+    assert info.value.errno is None and "I/O error" in str(info.value)
+    assert (tree / "sys" / "value").read_text() == "42\n"

@@ -7,6 +7,7 @@ import os
 from pathlib import Path
 
 import pytest
+from fakekernel import FakeKernel
 
 from damon_eval.errors import GuestError
 from damon_eval.fs import CommandResult, LocalFs
@@ -232,36 +233,15 @@ def test_sweep_removes_what_a_killed_harness_left(tmp_path, monkeypatch):
 # ------------------------------------------------------------- capabilities
 
 
-def _fake_kernel(root: Path) -> LocalFs:
-    kdamonds = root / "sys/kernel/mm/damon/admin/kdamonds"
-    kdamonds.mkdir(parents=True)
-    (kdamonds / "nr_kdamonds").write_text("0\n")
+def _fake_kernel(root: Path) -> FakeKernel:
+    kernel = FakeKernel(root)
     thp = root / "sys/kernel/mm/transparent_hugepage"
     thp.mkdir(parents=True)
     (thp / "enabled").write_text("[always] madvise never\n")
     (thp / "defrag").write_text("always defer defer+madvise [madvise] never\n")
-    event = root / "sys/kernel/tracing/events/damon/damon_aggregated"
-    event.mkdir(parents=True)
     (root / "dev/virtio-ports").mkdir(parents=True)
     (root / "dev/virtio-ports/org.damon-eval.ctl").write_text("")
-
-    def hook(path: str, value: str) -> None:
-        # Like the kernel: writing nr_* creates or removes numbered directories.
-        target = root / path.lstrip("/")
-        if path.endswith("/kdamonds/nr_kdamonds"):
-            if value == "1":
-                contexts = target.parent / "0/contexts"
-                contexts.mkdir(parents=True)
-                (contexts / "nr_contexts").write_text("0\n")
-            else:
-                import shutil
-
-                shutil.rmtree(target.parent / "0", ignore_errors=True)
-        elif path.endswith("/contexts/nr_contexts") and value == "1":
-            (target.parent / "0").mkdir()
-            (target.parent / "0/avail_operations").write_text("vaddr fvaddr paddr\n")
-
-    return LocalFs(root, write_hook=hook)
+    return kernel
 
 
 class _FakeGuest:
@@ -277,25 +257,76 @@ class _FakeGuest:
 
 
 def test_capabilities_from_a_fake_kernel(tmp_path):
-    fs = _fake_kernel(tmp_path)
-    caps = capabilities.collect(_FakeGuest(fs))
+    kernel = _fake_kernel(tmp_path)
+    before = kernel.snapshot()
+    caps = capabilities.collect(_FakeGuest(kernel.fs))
     assert caps.kernel_release == "6.12.117+deb13-amd64"
-    assert caps.damon_interfaces == ("sysfs",)
+    # DAMON facts come from damon_eval.damon's feature detection.
+    assert caps.damon_interface == "sysfs"
     assert caps.avail_operations == ("vaddr", "fvaddr", "paddr")
+    assert {"pageout", "hugepage", "nohugepage", "stat"} <= set(caps.scheme_actions or ())
+    assert "update_schemes_stats" in (caps.state_commands or ())
+    assert caps.damon_tracepoints == ("damon_aggregated", "damos_before_apply")
     assert caps.damon_aggregated_tracepoint and caps.tracefs_mounted and caps.zram_available
     assert not caps.debugfs_mounted
     assert caps.thp_enabled == "[always] madvise never"
     assert caps.control_device
-    # The scratch kdamond it made is gone again.
-    assert fs.read("/sys/kernel/mm/damon/admin/kdamonds/nr_kdamonds") == "0"
-    assert not (tmp_path / "sys/kernel/mm/damon/admin/kdamonds/0").exists()
+    # The scratch kdamond it looked into is gone again and was never turned on.
+    assert kernel.snapshot().keys() == before.keys() and kernel.nr_kdamonds() == 0
+    assert not any(path.endswith("/state") for path, _ in kernel.writes)
     labels = [row[0] for row in caps.rows()]
-    assert "DAMON avail_operations" in labels and "accelerator" in labels
+    assert "DAMON operations" in labels and "DAMOS actions" in labels and "accelerator" in labels
+    assert all(good for label, _, good in caps.rows() if label.startswith("DAMO"))
+    assert caps.as_dict()["damon_aggregated_tracepoint"] is True
 
 
 def test_capabilities_leave_existing_kdamonds_alone(tmp_path):
-    fs = _fake_kernel(tmp_path)
-    fs.write("/sys/kernel/mm/damon/admin/kdamonds/nr_kdamonds", "1")
-    fs.write("/sys/kernel/mm/damon/admin/kdamonds/0/contexts/nr_contexts", "1")
-    assert capabilities.avail_operations(fs) == ("vaddr", "fvaddr", "paddr")
-    assert fs.read("/sys/kernel/mm/damon/admin/kdamonds/nr_kdamonds") == "1"
+    kernel = _fake_kernel(tmp_path)
+    kernel.seed_running_kdamond(operations="paddr", pid=77)
+    before = kernel.snapshot()
+    caps = capabilities.collect(_FakeGuest(kernel.fs))
+    assert caps.avail_operations == ("vaddr", "fvaddr", "paddr")
+    assert kernel.snapshot() == before and kernel.writes == []
+
+
+def test_capabilities_without_damon(tmp_path):
+    kernel = _fake_kernel(tmp_path)
+    import shutil
+
+    shutil.rmtree(tmp_path / "sys/kernel/mm/damon")
+    caps = capabilities.collect(_FakeGuest(kernel.fs))
+    assert caps.damon_interface is None and caps.avail_operations is None
+    assert "DAMON not found" in caps.damon_notes[0]
+    rows = {label: good for label, _, good in caps.rows()}
+    assert rows["DAMON interface"] is False
+
+
+def test_sweep_removes_sockets_and_overlay_of_a_killed_run_guest(tmp_path, monkeypatch):
+    import tempfile
+
+    monkeypatch.setenv("DAMON_EVAL_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path / "tmp"))
+    (tmp_path / "tmp").mkdir()
+    # A run guest: its overlay lives in the run directory, not under the cache.
+    overlay = tmp_path / "run" / "attempt-1" / ".guest" / "disk.qcow2"
+    overlay.parent.mkdir(parents=True)
+    overlay.write_text("x")
+    dead = tmp_path / "tmp" / "damon-eval-dead"
+    dead.mkdir()
+    (dead / "qmp.sock").write_text("")
+    (dead / machine.SOCKET_OWNER_FILE).write_text(
+        json.dumps({"pid": 2**22 + 7, "overlay": str(overlay), "keep_overlay": False})
+    )
+    kept_overlay = tmp_path / "kept.qcow2"
+    kept_overlay.write_text("x")
+    kept = tmp_path / "tmp" / "damon-eval-kept"
+    kept.mkdir()
+    (kept / machine.SOCKET_OWNER_FILE).write_text(
+        json.dumps({"pid": 2**22 + 8, "overlay": str(kept_overlay), "keep_overlay": True})
+    )
+    starting = tmp_path / "tmp" / "damon-eval-starting"  # no owner file yet: left alone
+    starting.mkdir()
+    machine.sweep_stale_guests()
+    assert not dead.exists() and not overlay.exists()
+    assert not kept.exists() and kept_overlay.exists()
+    assert starting.exists()
