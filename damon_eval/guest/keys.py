@@ -109,12 +109,16 @@ def pin_client(client, known_hosts_path: Path) -> None:
     """Make a :class:`paramiko.SSHClient` accept only the keys in ``known_hosts_path``.
 
     Replaces any previously loaded keys (Fabric starts with an empty set and
-    AutoAddPolicy) and installs RejectPolicy for every unknown host or key
-    (:func:`damon_eval.ssh.pin_client`).
+    AutoAddPolicy) and installs RejectPolicy for every unknown host or key.
     """
-    from damon_eval.ssh import pin_client as pin
+    import paramiko
 
-    pin(client, known_hosts_path)
+    client.set_missing_host_key_policy(paramiko.RejectPolicy())
+    host_keys = client.get_host_keys()
+    host_keys.clear()
+    for hostname, entries in pinned_host_keys(known_hosts_path).items():
+        for keytype, key in entries.items():
+            host_keys.add(hostname, keytype, key)
 
 
 def fingerprint_sha256(public_line: str) -> str:
