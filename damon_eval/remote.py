@@ -337,11 +337,12 @@ if [ -e $z/disksize ]; then
   printf 'zram0_disksize %s\n' "$(cat $z/disksize)"
   printf 'zram0_comp %s\n' "$(cat $z/comp_algorithm 2>/dev/null)"
 fi
-for p in /sys/module/damon_*/parameters/*; do
-  [ -f "$p" ] || continue
-  m=$(stat -c %a "$p" 2>/dev/null) || continue
-  printf 'param %s %s %s\n' "$m" "$p" "$(cat "$p" 2>/dev/null | tr '\n' ' ')"
-done
+# two processes for all parameters (a loop costs seconds on a slow machine)
+set -- /sys/module/damon_*/parameters/*
+if [ -e "$1" ]; then
+  stat -c 'mode %a %n' "$@" 2>/dev/null
+  grep -H '' "$@" 2>/dev/null | sed 's/^/value /'
+fi
 """
 
 
@@ -370,7 +371,8 @@ class SystemSettings:
         zram_loaded = False
         disksize = None
         comp = None
-        params: dict[str, str] = {}
+        writable: set[str] = set()
+        values: dict[str, str] = {}
         for line in text.splitlines():
             kind, _, rest = line.partition(" ")
             if kind == "thp":
@@ -385,11 +387,14 @@ class SystemSettings:
                 disksize = int(rest.strip() or 0)
             elif kind == "zram0_comp":
                 comp = _bracketed(rest) or None
-            elif kind == "param":
-                mode, _, rest = rest.partition(" ")
-                path, _, value = rest.partition(" ")
+            elif kind == "mode":
+                mode, _, path = rest.partition(" ")
                 if int(mode, 8) & 0o200:
-                    params[path] = value.strip()
+                    writable.add(path.strip())
+            elif kind == "value":
+                path, _, value = rest.partition(":")
+                values[path] = value.strip()
+        params = {path: values[path] for path in sorted(writable) if path in values}
         return cls(thp, tuple(swaps), zram_loaded, disksize, comp, params)
 
     @classmethod
@@ -422,17 +427,12 @@ def _bracketed(text: str) -> str:
 ZRAM0 = "/dev/zram0"
 
 
-def restore_script(before: SystemSettings, now: SystemSettings) -> str:
-    """A POSIX sh script that puts ``before`` back, given the state ``now``; "" if equal.
-
-    Every step runs even if an earlier one fails; failures are printed as
-    ``restore-failed <what>`` lines and make the exit status 1.
-    """
+def restore_steps(before: SystemSettings, now: SystemSettings) -> list[tuple[str, str]]:
+    """``(what, command)`` pairs that put ``before`` back given the state ``now`` (in
+    order; none when equal).  ``what`` is the command to show a human if it fails."""
     steps: list[tuple[str, str]] = []
     if before.thp_enabled and now.thp_enabled != before.thp_enabled:
-        steps.append(
-            (f"THP enabled={before.thp_enabled}", f"echo {before.thp_enabled} > {THP_ENABLED}")
-        )
+        steps.append((f"echo {before.thp_enabled} > {THP_ENABLED}",) * 2)
     before_names = [s.name for s in before.swaps]
     now_names = [s.name for s in now.swaps]
     zram0_was_swap = ZRAM0 in before_names
@@ -444,20 +444,26 @@ def restore_script(before: SystemSettings, now: SystemSettings) -> str:
     if swaps_changed:
         for name in now_names:
             if name not in before_names or (name == ZRAM0 and zram0_changed):
-                steps.append((f"swapoff {name}", f"swapoff {shlex.quote(name)}"))
+                steps.append((f"swapoff {shlex.quote(name)}",) * 2)
         if zram0_changed or (zram0_was_swap and ZRAM0 not in now_names):
             if not before.zram_loaded:
+                # right after swapoff and reset the module may still be busy for a moment
                 steps.append(
-                    ("unload zram", "echo 1 > /sys/block/zram0/reset 2>/dev/null; modprobe -r zram")
+                    (
+                        "echo 1 > /sys/block/zram0/reset; modprobe -r zram",
+                        "echo 1 > /sys/block/zram0/reset 2>/dev/null; i=0; "
+                        "until modprobe -r zram; do i=$((i+1)); [ $i -lt 50 ] || exit 1; "
+                        "sleep 0.2; done",
+                    )
                 )
             elif before.zram0_disksize:
                 script = ["echo 1 > /sys/block/zram0/reset"]
                 if before.zram0_comp:
                     script.append(f"echo {before.zram0_comp} > /sys/block/zram0/comp_algorithm")
                 script.append(f"echo {before.zram0_disksize} > /sys/block/zram0/disksize")
-                steps.append(("zram0 as it was", " && ".join(script)))
+                steps.append((" && ".join(script), " && ".join(script)))
             elif now.zram0_disksize:
-                steps.append(("zram0 reset", "echo 1 > /sys/block/zram0/reset"))
+                steps.append(("echo 1 > /sys/block/zram0/reset",) * 2)
         for swap in before.swaps:
             if swap.name in now_names and not (swap.name == ZRAM0 and zram0_changed):
                 continue
@@ -465,7 +471,7 @@ def restore_script(before: SystemSettings, now: SystemSettings) -> str:
             command = f"swapon {prio}{shlex.quote(swap.name)}"
             if swap.name == ZRAM0:
                 command = f"mkswap {ZRAM0} >/dev/null && {command}"
-            steps.append((f"swapon {swap.name}", command))
+            steps.append((command, command))
     params_now = now.module_params
     changed = {
         path: value
@@ -474,18 +480,25 @@ def restore_script(before: SystemSettings, now: SystemSettings) -> str:
     }
     # A module is switched off before its parameters change and on after.
     enables = {p: v for p, v in changed.items() if p.endswith("/enabled")}
-    for path, value in enables.items():
-        if value in ("N", "n", "0"):
-            steps.append((f"{path}={value}", f"echo {shlex.quote(value)} > {shlex.quote(path)}"))
-    for path, value in changed.items():
-        if path not in enables:
-            steps.append((f"{path}={value}", f"echo {shlex.quote(value)} > {shlex.quote(path)}"))
-    for path, value in enables.items():
-        if value not in ("N", "n", "0"):
-            steps.append((f"{path}={value}", f"echo {shlex.quote(value)} > {shlex.quote(path)}"))
+    ordered = [(p, v) for p, v in enables.items() if v in ("N", "n", "0")]
+    ordered += [(p, v) for p, v in changed.items() if p not in enables]
+    ordered += [(p, v) for p, v in enables.items() if v not in ("N", "n", "0")]
+    for path, value in ordered:
+        steps.append((f"echo {shlex.quote(value)} > {shlex.quote(path)}",) * 2)
+    return steps
+
+
+def restore_script(before: SystemSettings, now: SystemSettings) -> str:
+    """A POSIX sh script that puts ``before`` back, given the state ``now``; "" if equal.
+
+    Every step runs even if an earlier one fails; failures are printed as
+    ``restore-failed <what>`` lines and make the exit status 1.
+    """
+    steps = restore_steps(before, now)
     if not steps:
         return ""
     lines = ["rc=0"]
+    # `what` is the command to give a human when the step fails
     for what, command in steps:
         lines.append(
             f"( {command} ) >/dev/null 2>&1 || {{ echo restore-failed {shlex.quote(what)}; rc=1; }}"
@@ -508,8 +521,9 @@ def restore_settings(machine: Any, before: SystemSettings) -> list[str]:
     if result.exit_status != 0 and not failed:
         failed = [f"the restore script (exit {result.exit_status}): {result.stderr.strip()[-200:]}"]
     after = SystemSettings.capture(machine)
-    if not failed and restore_script(before, after):
-        failed = [f"settings still differ after restoring: {after.to_dict()}"]
+    if not failed:
+        # whatever still differs, as the commands that would fix it
+        failed = [what for what, _ in restore_steps(before, after)]
     return failed
 
 
@@ -527,19 +541,17 @@ def preserved_settings(machine: Any) -> Iterator[SystemSettings]:
         except DamonEvalError as exc:
             failed = [str(exc)]
         if failed:
-            log.error(
-                "%s: could not restore %s; the values before were %s",
-                machine.name,
-                "; ".join(failed),
-                before.to_dict(),
-            )
+            log.error("%s", _restore_failure(machine, failed))
         raise
     failed = restore_settings(machine, before)
     if failed:
-        raise RemoteError(
-            f"{machine.name}: could not restore {'; '.join(failed)}; the values before the run "
-            f"were {before.to_dict()}"
-        )
+        raise RemoteError(_restore_failure(machine, failed))
+
+
+def _restore_failure(machine: Any, failed: list[str]) -> str:
+    return (
+        f"{machine.name}: could not put its settings back; run by hand there: {'; '.join(failed)}"
+    )
 
 
 # ------------------------------------------------------------ measured runs

@@ -216,15 +216,12 @@ class PolledLink:
                 sleep_s = max(0.0, min(interval, deadline - time.monotonic()))
             time.sleep(sleep_s)
             interval = min(interval * 2, self.poll_interval_s)
-            try:
-                _, status, alive = self._probe()
-            finally:
-                self.machine.disconnect()
+            _, status, alive = self._probe()
             if status is not None:
                 self.finished = True
                 wait_agent_exit(self.machine, self.agent_pid)
-                self.machine.disconnect()
                 return _done_text(status)
+            self.machine.disconnect()
             if not alive:
                 self.finished = True
                 raise LinkFailure(

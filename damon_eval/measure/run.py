@@ -215,7 +215,12 @@ def apply_system_settings(guest: Any, configuration: RunConfiguration) -> dict[s
     if swap:
         algorithm = swap.get("comp_algorithm")
         script = ["set -e", "swapoff -a 2>/dev/null || true", "modprobe zram num_devices=1"]
-        script.append("[ ! -e /sys/block/zram0/reset ] || echo 1 > /sys/block/zram0/reset")
+        # Reset only a device in use: writing reset right after modprobe can fail (EIO)
+        # while udev probes the new device, and a fresh device needs no reset.
+        script.append(
+            '[ "$(cat /sys/block/zram0/disksize 2>/dev/null || echo 0)" = 0 ] || '
+            "echo 1 > /sys/block/zram0/reset"
+        )
         if algorithm:
             script.append(f"echo {shlex.quote(algorithm)} > /sys/block/zram0/comp_algorithm")
         script += [
