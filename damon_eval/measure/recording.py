@@ -36,7 +36,7 @@ from typing import Any, Literal, TextIO
 
 from damon_eval.damon.backend import SYSFS_ADMIN
 from damon_eval.damon.controller import DamonController, OwnershipRegistry, build_kdamond
-from damon_eval.damon.errors import DamonMissingError, DamonUnsupportedError
+from damon_eval.damon.errors import DamonError, DamonMissingError, DamonUnsupportedError
 from damon_eval.damon.iomem import system_ram_target
 from damon_eval.damon.model import MonitoringAttrs, Target
 from damon_eval.damon.tracing import RECORD_EVENT, TraceConverter, TraceInstance
@@ -155,12 +155,16 @@ class RecordOutcome:
         if self.nr_lost_events:
             notes.append(f"the kernel dropped {self.nr_lost_events} events")
         if self.nr_dropped_lines:
-            notes.append(f"{self.nr_dropped_lines} lines of an unfinished snapshot dropped")
-        if self.interrupted:
-            notes.append("stopped by a signal")
-        ended = f"target {self.status}" + (
-            f" (exit code {self.exit_code})" if self.exit_code not in (None, 0) else ""
-        )
+            notes.append(f"dropped {self.nr_dropped_lines} line(s) of an unfinished snapshot")
+        ended = {
+            "ok": "the target ended",
+            "failed": f"the command failed (exit code {self.exit_code})",
+            "killed": "the command was killed",
+            "timeout": "--duration reached",
+            "aborted": "stopped by a signal",
+        }.get(self.status, f"agent status {self.status}")
+        if self.interrupted and self.status != "aborted":
+            ended += " (stopped by a signal)"
         runtime = f" after {self.runtime_s:.1f} s" if self.runtime_s is not None else ""
         extra = f"; {'; '.join(notes)}" if notes else ""
         return f"recorded {what} to {self.output}: {ended}{runtime}{extra}"
@@ -269,6 +273,12 @@ def record_preparation(target: RecordTarget) -> Any:
     )
 
 
+# a zombie still answers kill -0: stop when the process is one (state Z or X)
+_ZOMBIE_CHECK = (
+    "case $(sed 's/.*) //' /proc/{pid}/stat 2>/dev/null | cut -c1) in Z|X|'') exit 0;; esac;"
+)
+
+
 def _invocation(request: RecordRequest, link: Any, trace_pipe: str, agent_path: str,
                 run_dir: str) -> AgentInvocation:  # fmt: skip
     target = request.target
@@ -293,7 +303,8 @@ def _invocation(request: RecordRequest, link: Any, trace_pipe: str, agent_path: 
         command, hold = target.command, "exec"
     elif target.kind == "pid":
         # The agent needs something to run: a watcher that ends with the process.
-        command = ("sh", "-c", f"while kill -0 {target.pid} 2>/dev/null; do sleep 1; done")
+        check = _ZOMBIE_CHECK.format(pid=target.pid)
+        command = ("sh", "-c", f"while kill -0 {target.pid} 2>/dev/null; do {check} sleep 1; done")
         hold = "none"
     else:
         command, hold = ("sh", "-c", "while :; do sleep 3600; done"), "none"
@@ -359,6 +370,19 @@ def _targets(machine: Any, request: RecordRequest, pid: int | None) -> list[Targ
 
 
 @contextlib.contextmanager
+def _target_alive(machine: Any, pid: int | None) -> Iterator[None]:
+    """A process that exits just before DAMON starts makes the kernel refuse; say so."""
+    try:
+        yield
+    except DamonError:
+        if pid is not None and machine.run(f"kill -0 {pid}", timeout_s=30).exit_status != 0:
+            raise ConfigError(
+                f"process {pid} on {machine.name} exited before DAMON could start on it"
+            ) from None
+        raise
+
+
+@contextlib.contextmanager
 def _stop_on_interrupt(link: Any, state: dict[str, Any]) -> Iterator[None]:
     """Ctrl-C/SIGTERM end the wait: the agent stops, the block ends normally."""
     try:
@@ -416,7 +440,7 @@ def record(
                 kdamond, _ = build_kdamond(
                     request.operations, _targets(machine, request, pid), attrs=request.attrs
                 )
-                with instance, controller.session(kdamond) as session:
+                with instance, _target_alive(machine, pid), controller.session(kdamond) as session:
                     kdamond_dir = kernel_path(
                         machine, f"{SYSFS_ADMIN}/kdamonds/{session.handle.index}"
                     )
