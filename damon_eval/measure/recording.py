@@ -175,27 +175,37 @@ class RecordOutcome:
 
 @dataclass
 class _SnapshotFilter:
-    """Passes converted lines on in whole snapshots (``nr_regions`` lines per target)."""
+    """Passes converted lines on in whole snapshots: ``nr_regions`` lines of one target in
+    ascending address order.  A snapshot that lost lines (the kernel dropped events, or
+    the stream was cut) ends where the next begins and is dropped, not glued to it."""
 
     out: TextIO
     pending: dict[str, list[str]] = field(default_factory=dict)
+    last_end: dict[str, int] = field(default_factory=dict)
+    expected: dict[str, int] = field(default_factory=dict)
     nr_snapshots: int = 0
+    nr_dropped: int = 0
 
     def feed(self, line: str) -> None:
-        body = line.split(f"damon:{RECORD_EVENT}: ", 1)[1]
-        fields = dict(part.split("=", 1) for part in body.split()[:2])
-        target = fields["target_id"]
-        expected = int(fields["nr_regions"])
+        body = line.split(f"damon:{RECORD_EVENT}: ", 1)[1].split()
+        target = body[0].partition("=")[2]
+        expected = int(body[1].partition("=")[2])
+        start, _, end = body[2].rstrip(":").partition("-")
         block = self.pending.setdefault(target, [])
+        if block and (int(start) < self.last_end[target] or expected != self.expected[target]):
+            self.nr_dropped += len(block)
+            block.clear()
         block.append(line)
-        if len(block) >= expected:
+        self.expected[target] = expected
+        self.last_end[target] = int(end)
+        if len(block) == expected:
             self.out.write("\n".join(block) + "\n")
             self.nr_snapshots += 1
             block.clear()
 
     @property
     def nr_unfinished_lines(self) -> int:
-        return sum(len(block) for block in self.pending.values())
+        return self.nr_dropped + sum(len(block) for block in self.pending.values())
 
 
 def publish_record(trace_lines: Iterable[str], output: Path) -> tuple[int, int, int, int]:

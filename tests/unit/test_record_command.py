@@ -138,6 +138,15 @@ def test_publish_record_keeps_complete_snapshots_and_lines_only(tmp_path):
     assert not list(out.parent.glob(".damon.data*")), "no temporary file is left"
 
 
+def test_a_snapshot_that_lost_events_is_dropped_not_glued(tmp_path):
+    lines = [line + "\n" for line in trace_lines(4)]
+    del lines[3]  # the second region of the second snapshot was lost
+    snapshots, events, _, dropped = publish_record(lines, tmp_path / "r")
+    assert (snapshots, events, dropped) == (3, 6, 1)
+    ends = [int(t) for chunk in load_record(tmp_path / "r").chunks() for t in chunk.end_ns]
+    assert ends == [10_000_000_000, 12_000_000_000, 13_000_000_000]
+
+
 @pytest.fixture
 def fake_machine(tmp_path, monkeypatch):
     """A fake kernel whose trace instance's trace_pipe is a FIFO (it blocks like the real
