@@ -56,6 +56,14 @@ class GuestError(DamonEvalError):
     """A guest could not be built, booted, reached, or died."""
 
 
+class RemoteError(GuestError):
+    """A remote machine (``--ssh``) could not be reached, refused us, or the link died.
+
+    A :class:`GuestError` because the run code treats both machines alike
+    (failure kind ``guest``: the machine, not the workload, failed).
+    """
+
+
 class RecordFormatError(DamonEvalError):
     """A record file is malformed or truncated."""
 

@@ -1,11 +1,12 @@
 """Choosing the machine a command looks at.
 
 Every command that reads a kernel interface calls :func:`add_target_arguments`
-on its parser and :func:`open_filesystem` in ``run``.  Today the choices are
-the local machine (default; read-only commands may read the host),
-``--root DIR``, a fake kernel tree, and ``--guest NAME``, a guest started with
-``damon-eval guest boot`` (reached over SSH, one round trip per batch).  Other
-remote targets join the same mutually exclusive group.
+on its parser and :func:`open_filesystem` in ``run``.  The choices are the
+local machine (default; read-only commands may read the host), ``--root DIR``
+(a fake kernel tree), ``--guest NAME`` (a guest started with ``damon-eval guest
+boot``, reached over SSH, one round trip per batch) and ``--ssh
+USER@HOST[:PORT]`` (a remote machine, with ``--known-hosts``/``--identity``/
+``--no-agent``; :func:`add_ssh_arguments`).
 """
 
 from __future__ import annotations
@@ -31,11 +32,81 @@ def add_target_arguments(parser: argparse.ArgumentParser) -> argparse._MutuallyE
         metavar="NAME",
         help="look at the guest NAME started with `damon-eval guest boot --name NAME`",
     )
+    add_ssh_arguments(parser, group)
     return group
+
+
+# ------------------------------------------------------------------ --ssh
+
+
+def add_ssh_arguments(
+    parser: argparse.ArgumentParser, group: argparse._MutuallyExclusiveGroup | None = None
+) -> None:
+    """``--ssh`` (into ``group`` when given) and the options that go with it."""
+    (group or parser).add_argument(
+        "--ssh",
+        metavar="USER@HOST[:PORT]",
+        help="a remote machine that has DAMON, reached over SSH (see docs/remote.md)",
+    )
+    ssh = parser.add_argument_group("SSH options (with --ssh)")
+    ssh.add_argument(
+        "--known-hosts",
+        type=Path,
+        metavar="FILE",
+        help="trust the host keys in FILE (default ~/.ssh/known_hosts); unknown keys are refused",
+    )
+    ssh.add_argument(
+        "--identity",
+        type=Path,
+        metavar="FILE",
+        help="private key to log in with, besides the ssh-agent's keys (never passwords)",
+    )
+    ssh.add_argument("--no-agent", action="store_true", help="do not use the ssh-agent's keys")
+    ssh.add_argument(
+        "--connect-timeout",
+        type=float,
+        default=30.0,
+        metavar="S",
+        help="give up connecting after S seconds (default 30)",
+    )
+
+
+def remote_options(args: argparse.Namespace, *, poll_interval_s: float | None = None):
+    """The :class:`~damon_eval.remote.RemoteOptions` of ``--ssh``, or None without it."""
+    from damon_eval.remote import RemoteOptions, RemoteSpec
+
+    spec_text = getattr(args, "ssh", None)
+    if not spec_text:
+        given = [
+            name
+            for name, attr in (("--known-hosts", "known_hosts"), ("--identity", "identity"))
+            if getattr(args, attr, None) is not None
+        ]
+        if given:
+            raise ConfigError(f"{' and '.join(given)} only apply with --ssh USER@HOST")
+        return None
+    if not args.connect_timeout > 0:
+        raise ConfigError(f"--connect-timeout {args.connect_timeout} must be > 0")
+    if args.no_agent and args.identity is None:
+        raise ConfigError("--no-agent leaves no key to log in with: give --identity FILE too")
+    extra = {"poll_interval_s": poll_interval_s} if poll_interval_s is not None else {}
+    return RemoteOptions(
+        spec=RemoteSpec.parse(spec_text),
+        known_hosts=args.known_hosts,
+        identity=args.identity,
+        use_agent=not args.no_agent,
+        connect_timeout_s=args.connect_timeout,
+        **extra,
+    )
 
 
 def open_filesystem(args: argparse.Namespace) -> FileSystem:
     """The :class:`~damon_eval.fs.FileSystem` of the machine ``args`` select."""
+    options = remote_options(args)
+    if options is not None:
+        from damon_eval.remote import RemoteMachine
+
+        return RemoteMachine.connect(options).fs
     root = getattr(args, "root", None)
     if root:
         path = Path(root)
@@ -52,6 +123,8 @@ def open_filesystem(args: argparse.Namespace) -> FileSystem:
 
 def target_label(args: argparse.Namespace) -> str:
     """How to name the selected machine in messages."""
+    if getattr(args, "ssh", None):
+        return f"remote {args.ssh}"
     root = getattr(args, "root", None)
     if root:
         return f"tree {root}"

@@ -25,6 +25,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "  damon-eval run --workload synthetic/hotcold --config prcl --repeat 1 "
         "--out results/runs/synthetic/hotcold/prcl/01\n"
         "  damon-eval run --campaign configs/default.yaml --run debian/x264/rec/02 --out DIR\n"
+        "  damon-eval run --ssh root@testbox --workload synthetic/zigzag --config prcl --out DIR\n"
     )
     what = parser.add_argument_group("what to run")
     what.add_argument("--campaign", help="campaign YAML (or the pipeline's campaign.json)")
@@ -48,6 +49,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     guest.add_argument("--scale", type=float, default=1.0, help="workload scale (default 1.0)")
     guest.add_argument("--timeout-s", type=int, default=3600, help="workload time limit")
+    from damon_eval.commands._target import add_ssh_arguments
+
+    add_ssh_arguments(parser)
+    parser.add_argument(
+        "--poll-interval",
+        type=float,
+        default=10.0,
+        metavar="S",
+        help="with --ssh: longest pause between the short SSH sessions that check whether the "
+        "workload finished (default 10)",
+    )
     attempts = parser.add_argument_group("retries (the pipeline sets these)")
     attempts.add_argument("--attempt", type=int, default=1)
     attempts.add_argument("--max-attempts", type=int, default=1)
@@ -114,10 +126,20 @@ def _request(args: argparse.Namespace):
 
 
 def run(args: argparse.Namespace) -> int:
+    from damon_eval.commands._target import remote_options
     from damon_eval.measure.run import execute_run
 
+    if not args.poll_interval > 0:
+        raise ConfigError(f"--poll-interval {args.poll_interval} must be > 0 seconds")
+    options = remote_options(args, poll_interval_s=args.poll_interval)
     request = _request(args)
-    outcome = execute_run(request)
+    if options is not None:
+        from damon_eval.remote import remote_run_factory
+
+        # the same run on a machine that already has DAMON (docs/remote.md)
+        outcome = execute_run(request, guest_factory=remote_run_factory(options))
+    else:
+        outcome = execute_run(request)
     if outcome.status == "ok":
         print(f"{request.key.relative_dir}: ok -> {outcome.result_path}")
         return 0

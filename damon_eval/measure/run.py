@@ -54,13 +54,10 @@ from damon_eval.damon.schemes import parse_schemes
 from damon_eval.damon.tracing import TraceInstance, convert_trace_lines, find_tracefs
 from damon_eval.errors import ConfigError, DamonEvalError, GuestError, RunFailed
 from damon_eval.fs import FileSystem, Read, Write
-from damon_eval.measure.agent import (
-    GUEST_AGENT_PATH,
-    GUEST_CONTROL_PATH,
-    AgentControl,
-    AgentTimeout,
-)
+from damon_eval.machines import is_persistent, localize
+from damon_eval.measure.agent import GUEST_AGENT_PATH
 from damon_eval.measure.configuration import RunConfiguration, load_configuration
+from damon_eval.measure.link import LinkFailure, agent_link
 from damon_eval.measure.samples import compute_metrics, load_agent_output
 from damon_eval.workloads import get_workload, require_available
 from damon_eval.workloads.base import RunParams, WorkloadContext
@@ -311,7 +308,9 @@ def damon_for_run(
                 TraceInstance(fs, probe.tracefs, buffer_size_kb=TRACE_BUFFER_KIB_PER_CPU)
             )
         session = stack.enter_context(
-            controller.session(kdamond, schemes=resolved, handle_signals=False, probe=probe)
+            controller.session(
+                kdamond, schemes=resolved, handle_signals=is_persistent(guest), probe=probe
+            )
         )
         yield session, instance
 
@@ -364,13 +363,13 @@ def _fetch(guest: Any, names: tuple[str, ...], local_dir: Path) -> dict[str, int
     return facts
 
 
-def _start_agent(guest: Any, plan: RunPlan, record: bool) -> None:
+def _start_agent(guest: Any, plan: RunPlan, record: bool, link: Any) -> None:
     campaign = plan.request.campaign
     invocation = plan.workload.agent_invocation(
         plan.context,
         plan.params,
         interval_ms=int(campaign.settings["sample_interval_ms"]),
-        control=GUEST_CONTROL_PATH,
+        control=link.control_path,
         timeout_s=float(campaign.settings["run_timeout_s"]),
         wait_timeout_s=300,
         trace_pipe=f"{find_tracefs(guest.fs)}/instances/damon-eval/trace_pipe" if record else None,
@@ -378,32 +377,19 @@ def _start_agent(guest: Any, plan: RunPlan, record: bool) -> None:
         drop_caches=True,
         detach=True,
     )
-    script = f"set -e\nrm -rf {GUEST_RUN_DIR}\nmkdir -p {GUEST_RUN_DIR}\n{invocation.shell()}\n"
-    result = guest.run_script(script, timeout_s=60)
+    script = (
+        f"set -e\nrm -rf {GUEST_RUN_DIR}\nmkdir -p {GUEST_RUN_DIR}\n"
+        f"{link.setup_script()}{invocation.shell()}\n"
+    )
+    # Machines other than guests keep the agent and workloads elsewhere (localize).
+    result = guest.run_script(localize(guest, script), timeout_s=60)
     if result.exit_status != 0:
         raise Failure(
             "harness",
             f"the agent did not start (exit {result.exit_status}): "
             f"{(result.stderr or result.stdout).strip()[-300:]}",
         )
-
-
-def _wait_done(control: AgentControl, guest: Any, timeout_s: float) -> Any:
-    """Wait for ``done`` while watching that QEMU is alive."""
-    deadline = time.monotonic() + timeout_s
-    while True:
-        remaining = deadline - time.monotonic()
-        if remaining <= 0:
-            raise Failure("timeout", f"no 'done' from the agent within {timeout_s:.0f} s")
-        if not guest.is_alive():
-            raise Failure("guest", f"guest {guest.name} died during the workload")
-        try:
-            message = control.wait_for(("done", "error"), timeout_s=min(5.0, remaining))
-        except AgentTimeout:
-            continue
-        if message.kind == "done":
-            return message
-        log.warning("agent: %s", message.text)
+    link.started(result.stdout)
 
 
 def execute_in_guest(
@@ -415,37 +401,48 @@ def execute_in_guest(
     record = configuration.records
     parts["facts"] = guest.facts()
     wanted = (*AGENT_FILES, "agent.log", TRUTH_FILE, *(("trace.txt",) if record else ()))
+    # The guest's virtio-serial port, or a FIFO polled over SSH on other machines.
+    link = agent_link(guest, GUEST_RUN_DIR)
     try:
         parts["system"] = apply_system_settings(guest, configuration)
         version_probe = plan.workload.version_probe()
         if version_probe:
             parts["workload_versions"] = guest.run(version_probe, timeout_s=60).stdout.strip()
-        _start_agent(guest, plan, record)
-        # The guest's own end of the port: QEMU serves one client at a time.
-        control = AgentControl(guest.control)
-        ready = control.wait_for(("ready",), timeout_s=120)
-        clock.lap("setup")
-        registry_path = work_dir / "owned-kdamonds.json"
-        with damon_for_run(guest, configuration, ready.pid, registry_path) as (session, trace):
-            go: dict[str, Any] = {}
-            if session is not None:
-                go["kdamond_dir"] = f"{SYSFS_DAMON}/{session.handle.index}"
-                parts["damon"] = session.to_dict()
-            if trace is not None:
-                # What recording costs the guest: the instance's ring buffers (kernel
-                # memory, allocated before sample 0) and, below, the record's page cache.
-                ring_kib = guest.fs.read(f"{trace.path}/buffer_total_size_kb")
-                parts["recording"] = {"ring_buffer_kib": int(ring_kib.split()[0])}
-            # Nothing of ours but the agent may stay in the guest while the workload runs.
-            guest.disconnect()
-            clock.lap("damon_on")
-            control.go(**go)
-            timeout_s = float(plan.request.campaign.settings["run_timeout_s"]) + DONE_MARGIN_S
-            # A vaddr kdamond stops by itself when its target exits: its final
-            # scheme stats are the agent's last sample, not read here.
-            parts["done"] = _wait_done(control, guest, timeout_s).text
-            clock.lap("workload")
-        clock.lap("damon_off")
+        _start_agent(guest, plan, record, link)
+        try:
+            ready_pid = link.wait_ready(timeout_s=120)
+            clock.lap("setup")
+            registry_path = work_dir / "owned-kdamonds.json"
+            with damon_for_run(guest, configuration, ready_pid, registry_path) as (session, trace):
+                go: dict[str, Any] = {}
+                if session is not None:
+                    go["kdamond_dir"] = f"{SYSFS_DAMON}/{session.handle.index}"
+                    parts["damon"] = session.to_dict()
+                if trace is not None:
+                    # What recording costs the guest: the instance's ring buffers (kernel
+                    # memory, allocated before sample 0) and, below, the record's page cache.
+                    ring_kib = guest.fs.read(f"{trace.path}/buffer_total_size_kb")
+                    parts["recording"] = {"ring_buffer_kib": int(ring_kib.split()[0])}
+                clock.lap("damon_on")
+                timeout_s = float(plan.request.campaign.settings["run_timeout_s"]) + DONE_MARGIN_S
+                try:
+                    # Nothing of ours but the agent stays on the machine while the workload runs.
+                    link.go(**go)
+                    # A vaddr kdamond stops by itself when its target exits: its final
+                    # scheme stats are the agent's last sample, not read here.
+                    parts["done"] = link.wait_done(timeout_s)
+                except BaseException:
+                    # On a machine that stays up the workload must not outlive the run, and
+                    # the agent must release the trace instance before it is removed.
+                    if is_persistent(guest):
+                        link.abort()
+                    raise
+                clock.lap("workload")
+            clock.lap("damon_off")
+        except LinkFailure as failure:
+            raise Failure(failure.kind, str(failure)) from failure
+        finally:
+            link.close()
     except BaseException:
         # Keep whatever the agent wrote: it says why.
         if guest.is_alive():

@@ -259,7 +259,7 @@ def test_guest_dying_mid_command_is_an_error_not_a_hang(tmp_path, keyset):
 
 
 def test_unresponsive_guest_hits_the_host_side_timeout(tmp_path, keyset, monkeypatch):
-    from damon_eval.guest import ssh
+    from damon_eval import ssh  # the shared implementation reads these
 
     monkeypatch.setattr(ssh, "KILL_AFTER_S", 0)
     monkeypatch.setattr(ssh, "HOST_GRACE_S", 0.5)

@@ -1,0 +1,681 @@
+"""SSH with Fabric/paramiko that never hangs and never trusts an unknown host key.
+
+One implementation for both kinds of machines the harness reaches over SSH:
+
+* guests (:mod:`damon_eval.guest`): the image's client key only, the image's
+  pinned host key, retries while the guest boots, and errors that name the
+  guest and quote its console;
+* remote machines (:mod:`damon_eval.remote`): keys from ssh-agent and/or an
+  ``--identity`` file, the user's ``known_hosts``, no retries of
+  authentication failures, and host-key errors that say how to add the key.
+
+Common rules:
+
+* Host keys come from one known_hosts file only; paramiko's
+  :class:`~paramiko.client.RejectPolicy` (or :class:`RejectUnknownHost`, which
+  remembers the presented key for the error message) refuses anything else.
+  ``~/.ssh/config`` and Fabric/Invoke configuration files are ignored; no
+  password is ever sent or asked for.
+* Connect, banner and auth have timeouts; opening a session has one too
+  (Fabric's ``create_session`` has none: a dead peer could block it for an
+  hour, fabric#2197).
+* Every command runs under a remote-side ``timeout -k`` *and* a local timeout
+  a little longer, so a wedged peer raises instead of hanging.
+* A dead connection is replaced by a new one on the next command.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import math
+import os
+import select
+import shlex
+import socket
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO, Any
+
+from damon_eval.errors import DamonEvalError, GuestError
+from damon_eval.fs import CommandResult
+
+log = logging.getLogger(__name__)
+
+KILL_AFTER_S = 5  # remote-side `timeout -k`
+HOST_GRACE_S = 15.0  # local timeout = command timeout + KILL_AFTER_S + this
+CONNECT_TIMEOUT_S = 10.0
+SESSION_OPEN_TIMEOUT_S = 30.0
+SFTP_TIMEOUT_S = 120.0
+RECONNECT_TIMEOUT_S = 30.0
+EOF_GRACE_S = 1.0  # after the exit status, wait this long for output without EOF
+
+
+def remote_command(command: str, timeout_s: float) -> str:
+    """``command`` run by ``sh -c`` under the remote ``timeout -k``."""
+    return f"timeout -k {KILL_AFTER_S} {math.ceil(timeout_s)} sh -c {shlex.quote(command)}"
+
+
+def script_command(timeout_s: float) -> str:
+    """The command that runs a script sent on stdin (one SSH command per script)."""
+    return f"timeout -k {KILL_AFTER_S} {math.ceil(timeout_s)} sh -s"
+
+
+@dataclass(frozen=True, slots=True)
+class SshTarget:
+    """Where and how to reach one machine.
+
+    ``key_path``: a private key file (None: none).  ``use_agent``: also offer
+    the keys of the ssh-agent at ``$SSH_AUTH_SOCK``.
+    """
+
+    port: int
+    key_path: Path | None
+    known_hosts_path: Path
+    host: str = "127.0.0.1"
+    user: str = "root"
+    use_agent: bool = False
+
+    @property
+    def host_key_name(self) -> str:
+        """The name known_hosts files list this host under (``[host]:port`` unless 22)."""
+        return host_pattern(self.host, self.port)
+
+    @property
+    def address(self) -> str:
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"{self.user}@{host}:{self.port}"
+
+
+def host_pattern(host: str, port: int) -> str:
+    """The name OpenSSH and paramiko look a host key up under."""
+    return host if port == 22 else f"[{host}]:{port}"
+
+
+# ------------------------------------------------------------------ host keys
+
+
+class UnknownHostKey(Exception):
+    """The host key is not in the known_hosts file (raised by ``RejectUnknownHost``)."""
+
+    def __init__(self, hostname: str, key: Any) -> None:
+        super().__init__(f"Server {hostname!r} not found in known_hosts")
+        self.hostname = hostname
+        self.key = key
+
+
+class RevokedHostKey(Exception):
+    """The server presented a key the known_hosts file marks ``@revoked``."""
+
+    def __init__(self, hostname: str, key: Any) -> None:
+        super().__init__(f"host key of {hostname!r} is marked @revoked")
+        self.hostname = hostname
+        self.key = key
+
+
+def _missing_host_key_policy():
+    import paramiko
+
+    class RejectUnknownHost(paramiko.RejectPolicy):
+        """RejectPolicy that keeps the presented key, so the error can show its fingerprint."""
+
+        def missing_host_key(self, client, hostname, key):
+            raise UnknownHostKey(hostname, key)
+
+    return RejectUnknownHost()
+
+
+@dataclass(frozen=True, slots=True)
+class KnownHosts:
+    """The usable entries of one known_hosts file.
+
+    ``host_keys`` holds plain and hashed (``|1|...``) entries; lines with
+    markers are not host keys: ``@revoked`` keys are kept in ``revoked`` and
+    refused, ``@cert-authority`` lines are skipped (paramiko does not check
+    host certificates), as are lines paramiko cannot parse.
+    """
+
+    path: Path
+    host_keys: Any  # paramiko.HostKeys
+    revoked: tuple[Any, ...] = ()
+    skipped: tuple[int, ...] = ()
+
+
+def load_known_hosts(path: Path) -> KnownHosts:
+    """Parse ``path`` (raises FileNotFoundError/PermissionError like open())."""
+    import paramiko
+    from paramiko.hostkeys import HostKeyEntry, InvalidHostKey
+
+    host_keys = paramiko.HostKeys()
+    revoked: list[Any] = []
+    skipped: list[int] = []
+    text = Path(path).read_text(errors="replace")
+    for number, raw in enumerate(text.splitlines(), 1):
+        line = raw.strip()
+        if not line or line.startswith("#"):
+            continue
+        marker = None
+        if line.startswith("@"):
+            marker, _, line = line.partition(" ")
+            line = line.strip()
+            if marker != "@revoked":
+                skipped.append(number)
+                continue
+        try:
+            entry = HostKeyEntry.from_line(line, number)
+        except (paramiko.SSHException, InvalidHostKey, ValueError):
+            entry = None
+        if entry is None:
+            skipped.append(number)
+            continue
+        if marker == "@revoked":
+            revoked.append(entry.key)
+            continue
+        for name in entry.hostnames:
+            host_keys.add(name, entry.key.get_name(), entry.key)
+    return KnownHosts(Path(path), host_keys, tuple(revoked), tuple(skipped))
+
+
+def pin_client(
+    client: Any, known_hosts_path: Path, *, remember_unknown: bool = False
+) -> KnownHosts:
+    """Make a :class:`paramiko.SSHClient` accept only the keys in ``known_hosts_path``.
+
+    Replaces any previously loaded keys (Fabric starts with an empty set and
+    AutoAddPolicy) and rejects every unknown host or key: with
+    :class:`~paramiko.client.RejectPolicy`, or with ``remember_unknown`` a
+    subclass of it that raises :class:`UnknownHostKey` carrying the key.
+    """
+    import paramiko
+
+    known = load_known_hosts(known_hosts_path)
+    client.set_missing_host_key_policy(
+        _missing_host_key_policy() if remember_unknown else paramiko.RejectPolicy()
+    )
+    host_keys = client.get_host_keys()
+    host_keys.clear()
+    for hostname, entries in known.host_keys.items():
+        for keytype, key in entries.items():
+            host_keys.add(hostname, keytype, key)
+    return known
+
+
+def fingerprint(key: Any) -> str:
+    """OpenSSH-style ``SHA256:...`` fingerprint of a paramiko key."""
+    import base64
+    import hashlib
+
+    digest = base64.b64encode(hashlib.sha256(key.asbytes()).digest()).decode().rstrip("=")
+    return f"SHA256:{digest}"
+
+
+def is_host_key_error(exc: BaseException) -> bool:
+    import paramiko
+
+    if isinstance(exc, paramiko.BadHostKeyException | UnknownHostKey | RevokedHostKey):
+        return True
+    return isinstance(exc, paramiko.SSHException) and "not found in known_hosts" in str(exc)
+
+
+def _is_auth_error(exc: BaseException) -> bool:
+    import paramiko
+
+    if isinstance(exc, paramiko.AuthenticationException):
+        return True
+    # paramiko's words when no key was offered or accepted and no password given
+    return isinstance(exc, paramiko.SSHException) and "No authentication methods" in str(exc)
+
+
+# ----------------------------------------------------------------- connecting
+
+
+def _quiet_paramiko() -> None:
+    # Banner errors while sshd is still starting are expected; paramiko logs
+    # each with a traceback.
+    logging.getLogger("paramiko").setLevel(logging.CRITICAL)
+
+
+def _connection(target: SshTarget, connect_timeout_s: float, remember_unknown: bool):
+    from fabric import Config, Connection
+    from fabric.connection import opens
+    from paramiko.config import SSHConfig
+
+    class BoundedConnection(Connection):
+        @opens
+        def create_session(self):
+            return self.transport.open_session(timeout=SESSION_OPEN_TIMEOUT_S)
+
+    # An explicit empty SSHConfig: no ~/.ssh/config or /etc/ssh/ssh_config;
+    # lazy: no Fabric/Invoke config files either.
+    config = Config(ssh_config=SSHConfig(), lazy=True)
+    connection = BoundedConnection(
+        host=target.host,
+        user=target.user,
+        port=target.port,
+        config=config,
+        connect_timeout=max(1, math.ceil(connect_timeout_s)),
+        connect_kwargs={
+            "key_filename": [str(target.key_path)] if target.key_path else [],
+            "look_for_keys": False,
+            "allow_agent": target.use_agent,
+            "banner_timeout": connect_timeout_s,
+            "auth_timeout": connect_timeout_s,
+        },
+    )
+    known = pin_client(
+        connection.client, target.known_hosts_path, remember_unknown=remember_unknown
+    )
+    return connection, known
+
+
+class _HostTimeout(Exception):
+    """The local deadline of a command passed."""
+
+
+HostKeyMessage = Callable[[BaseException], str]
+
+
+class SshSession:
+    """Commands and file transfers to one machine (reconnects as needed).
+
+    ``kind``/``name`` name the machine in errors ("guest g123", "remote
+    root@box:22"); ``error`` is the exception class raised.  ``alive`` says
+    whether the machine still exists (a guest's QEMU); ``console_tail`` quotes
+    its console.  ``host_key_message`` turns a host-key failure into the
+    error's text.  ``retry_auth``: keep retrying authentication failures
+    until the deadline (a booting guest) instead of failing at once.
+    """
+
+    def __init__(
+        self,
+        target: SshTarget,
+        name: str,
+        alive: Callable[[], bool] = lambda: True,
+        console_tail: Callable[[], str] = lambda: "",
+        *,
+        kind: str = "guest",
+        error: type[DamonEvalError] = GuestError,
+        host_key_message: HostKeyMessage | None = None,
+        retry_auth: bool = True,
+    ) -> None:
+        self.target = target
+        self.name = name
+        self.kind = kind
+        self.error = error
+        self._alive = alive
+        self._console_tail = console_tail
+        self._host_key_message = host_key_message
+        self._retry_auth = retry_auth
+        self._connection = None
+        _quiet_paramiko()
+
+    @property
+    def guest_name(self) -> str:  # the name guests used before remote machines existed
+        return self.name
+
+    @property
+    def label(self) -> str:
+        return f"{self.kind} {self.name}"
+
+    def _console_note(self) -> str:
+        return f"; last console lines: {self._console_tail()}" if self.kind == "guest" else ""
+
+    # ---------------------------------------------------------- connecting
+
+    def _died(self, grace_s: float = 3.0) -> bool:
+        """Whether the machine is gone, allowing for the moment between a dying
+        process closing its sockets and its exit becoming visible."""
+        deadline = time.monotonic() + grace_s
+        while self._alive():
+            if time.monotonic() >= deadline:
+                return False
+            time.sleep(0.05)
+        return True
+
+    def _dead_error(self, what: str) -> DamonEvalError:
+        return self.error(f"{self.label} died {what}{self._console_note()}")
+
+    def _default_host_key_message(self, exc: BaseException) -> str:
+        return (
+            f"{self.label} on port {self.target.port} presented a host key that is not the "
+            f"pinned one ({exc}); refusing to connect. Is another program listening on that port?"
+        )
+
+    def connect(self, deadline: float, what: str = "while connecting") -> None:
+        """Open a connection, retrying refused/banner(/auth) errors until ``deadline``.
+
+        A wrong or unknown host key is never retried: it fails at once.
+        """
+        last_error: BaseException | None = None
+        while True:
+            if not self._alive():
+                raise self._dead_error(what)
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                break
+            connection, known = _connection(
+                self.target,
+                min(CONNECT_TIMEOUT_S, max(remaining, 1.0)),
+                remember_unknown=self._host_key_message is not None,
+            )
+            try:
+                connection.open()
+                presented = connection.transport.get_remote_server_key()
+                if any(presented == revoked for revoked in known.revoked):
+                    raise RevokedHostKey(self.target.host_key_name, presented)
+                connection.transport.set_keepalive(15)
+                self.close()
+                self._connection = connection
+                return
+            except Exception as exc:
+                connection.close()
+                if is_host_key_error(exc):
+                    message = (self._host_key_message or self._default_host_key_message)(exc)
+                    raise self.error(message) from exc
+                if not self._retry_auth and _is_auth_error(exc):
+                    raise self.error(self._auth_message(exc)) from exc
+                if not self._retry_auth and isinstance(exc, socket.gaierror):
+                    raise self.error(
+                        f"cannot resolve host {self.target.host!r} of {self.label}: {exc}"
+                    ) from exc
+                last_error = exc
+                log.debug("SSH to %s not ready: %s: %s", self.label, type(exc).__name__, exc)
+                time.sleep(min(0.5, max(0.0, deadline - time.monotonic())))
+        raise self.error(
+            f"{self.label} did not answer SSH on {self.target.host}:{self.target.port} "
+            f"in time (last error: {type(last_error).__name__}: {last_error})"
+            f"{self._console_note()}"
+        )
+
+    def _auth_message(self, exc: BaseException) -> str:
+        import paramiko
+
+        offered = []
+        if self.target.key_path:
+            offered.append(f"the key {self.target.key_path}")
+        if self.target.use_agent:
+            sock = os.environ.get("SSH_AUTH_SOCK")
+            offered.append(
+                f"the ssh-agent's keys ({sock})" if sock else "no ssh-agent (no SSH_AUTH_SOCK)"
+            )
+        tried = " and ".join(offered) or "no key"
+        if isinstance(exc, paramiko.PasswordRequiredException):
+            return (
+                f"the key {self.target.key_path} is encrypted and damon-eval never asks for "
+                f"passphrases: load it into ssh-agent (`ssh-add {self.target.key_path}`) and "
+                "drop --identity"
+            )
+        return (
+            f"{self.target.user}@{self.target.host} refused authentication ({exc}); tried "
+            f"{tried}. damon-eval uses public keys only (ssh-agent or --identity FILE), never "
+            "passwords"
+        )
+
+    def _ensure(self, what: str):
+        connection = self._connection
+        if connection is not None and connection.is_connected:
+            return connection
+        log.info("reconnecting to %s (%s)", self.label, what)
+        self.connect(time.monotonic() + RECONNECT_TIMEOUT_S, what=what)
+        return self._connection
+
+    def close(self) -> None:
+        if self._connection is not None:
+            # Closing a broken transport may raise anything.
+            with contextlib.suppress(Exception):
+                self._connection.close()
+            self._connection = None
+
+    # ------------------------------------------------------------ commands
+
+    def _execute(
+        self,
+        remote: str,
+        description: str,
+        timeout_s: float,
+        stdin: bytes | IO[bytes] | None,
+        stdout_sink: IO[bytes] | None = None,
+    ) -> tuple[int, bytes, bytes]:
+        """Run one remote command on a new channel of the Fabric connection.
+
+        Not ``Connection.run``: Invoke pumps a non-terminal stdin one byte per
+        10 ms (``invoke.terminals.bytes_to_read``), 8 s for a 1 KB script.
+        ``stdin`` may be a binary file (streamed); ``stdout_sink`` receives
+        stdout instead of the returned bytes.
+        """
+        what = f"while running {description!r}"
+        connection = self._ensure(what)
+        host_timeout_s = timeout_s + KILL_AFTER_S + HOST_GRACE_S
+        deadline = time.monotonic() + host_timeout_s
+        stdout, stderr = bytearray(), bytearray()
+
+        def drain() -> bool:
+            drained = False
+            while channel.recv_ready():
+                chunk = channel.recv(65536)
+                if stdout_sink is not None:
+                    stdout_sink.write(chunk)
+                else:
+                    stdout.extend(chunk)
+                drained = True
+            while channel.recv_stderr_ready():
+                stderr.extend(channel.recv_stderr(65536))
+                drained = True
+            return drained
+
+        try:
+            channel = connection.create_session()
+            channel.settimeout(host_timeout_s)
+            channel.exec_command(remote)
+            if isinstance(stdin, bytes | bytearray):
+                if stdin:
+                    channel.sendall(stdin)
+            elif stdin is not None:
+                while chunk := stdin.read(1 << 16):
+                    channel.sendall(chunk)
+                    drain()
+                    if time.monotonic() >= deadline:
+                        channel.close()
+                        raise _HostTimeout
+            channel.shutdown_write()
+            last_data = time.monotonic()
+            while True:
+                drained = drain()
+                if drained:
+                    last_data = time.monotonic()
+                # sshd may send the exit status before output still queued behind our
+                # window: wait for EOF, or (a background process holding the output
+                # open) for a quiet moment.
+                if (
+                    channel.exit_status_ready()
+                    and not (channel.recv_ready() or channel.recv_stderr_ready())
+                    and (channel.eof_received or time.monotonic() - last_data > EOF_GRACE_S)
+                ):
+                    break
+                if channel.closed and not drained:
+                    break
+                if time.monotonic() >= deadline:
+                    channel.close()
+                    raise _HostTimeout
+                if not drained:
+                    # The channel's fileno becomes readable on stdout data or close.
+                    select.select([channel], [], [], 0.02)
+            status = channel.recv_exit_status() if channel.exit_status_ready() else -1
+            channel.close()
+        except _HostTimeout:
+            self.close()
+            if self._died():
+                raise self._dead_error(what) from None
+            raise self.error(
+                f"{self.label} did not finish {description!r} within {timeout_s:g} s even after "
+                f"the remote-side timeout; the {self.kind} is unresponsive{self._console_note()}"
+            ) from None
+        except Exception as exc:  # paramiko/socket errors: the link died
+            self.close()
+            if self._died():
+                raise self._dead_error(what) from exc
+            raise self.error(
+                f"lost the SSH connection to {self.label} {what}: {type(exc).__name__}: {exc}"
+            ) from exc
+        if status < 0:
+            self.close()
+            if self._died():
+                raise self._dead_error(what)
+            raise self.error(f"{self.label} closed the connection {what} without an exit status")
+        return status, bytes(stdout), bytes(stderr)
+
+    def run(self, command: str, timeout_s: float) -> CommandResult:
+        """Run ``command`` (sh syntax), killed after ``timeout_s``.
+
+        The remote-side ``timeout`` makes a command that runs too long exit
+        with status 124 (137 if it ignored SIGTERM).
+        """
+        status, out, err = self._execute(
+            remote_command(command, timeout_s), command, timeout_s, None
+        )
+        return CommandResult(status, out.decode(errors="replace"), err.decode(errors="replace"))
+
+    def run_script(self, script: str, timeout_s: float) -> CommandResult:
+        """Send ``script`` on stdin to one ``sh -s`` (one SSH command)."""
+        first = next((line for line in script.splitlines() if line.strip()), "")
+        status, out, err = self._execute(
+            script_command(timeout_s), f"sh script ({first[:40]}...)", timeout_s, script.encode()
+        )
+        return CommandResult(status, out.decode(errors="replace"), err.decode(errors="replace"))
+
+    # ------------------------------------------------------------ transfers
+
+    def _sftp(self, what: str):
+        connection = self._ensure(what)
+        sftp = connection.sftp()
+        sftp.get_channel().settimeout(SFTP_TIMEOUT_S)
+        return connection
+
+    def put(self, local_path: Path | str, remote_path: str) -> None:
+        """Copy a file with SFTP (guests; remote machines use :meth:`put_stream`)."""
+        what = f"while copying {local_path} to {remote_path}"
+        if not Path(local_path).is_file():
+            raise self.error(f"cannot copy {local_path} to {self.label}: no such file")
+        try:
+            self._sftp(what).put(str(local_path), remote=remote_path, preserve_mode=True)
+        except DamonEvalError:
+            raise
+        except Exception as exc:
+            self.close()
+            if self._died():
+                raise self._dead_error(what) from exc
+            raise self.error(f"{self.label}: failed {what}: {exc}") from exc
+
+    def get(self, remote_path: str, local_path: Path | str) -> None:
+        what = f"while copying {remote_path} from the {self.kind} to {local_path}"
+        Path(local_path).parent.mkdir(parents=True, exist_ok=True)
+        try:
+            self._sftp(what).get(remote_path, local=str(local_path), preserve_mode=True)
+        except DamonEvalError:
+            raise
+        except Exception as exc:
+            self.close()
+            if self._died():
+                raise self._dead_error(what) from exc
+            raise self.error(f"{self.label}: failed {what}: {exc}") from exc
+
+    def put_stream(self, local_path: Path | str, remote_path: str, timeout_s: float) -> None:
+        """Copy a file through ``cat`` on one SSH command (no SFTP server needed).
+
+        The file is written next to its destination and renamed into place,
+        with the local file's permission bits; parent directories are created.
+        """
+        local_path = Path(local_path)
+        if not local_path.is_file():
+            raise self.error(f"cannot copy {local_path} to {self.label}: no such file")
+        mode = f"{local_path.stat().st_mode & 0o7777:o}"
+        dest = shlex.quote(remote_path)
+        command = (
+            f'set -e; mkdir -p -- "$(dirname -- {dest})"; t={dest}.part.$$; '
+            f'cat > "$t"; chmod {mode} "$t"; mv -f -- "$t" {dest}'
+        )
+        with local_path.open("rb") as data:
+            status, _, err = self._execute(
+                remote_command(command, timeout_s), f"upload {remote_path}", timeout_s, data
+            )
+        if status != 0:
+            raise self.error(
+                f"{self.label}: copying {local_path} to {remote_path} failed (exit {status}): "
+                f"{err.decode(errors='replace').strip()[-300:]}"
+            )
+
+    def get_stream(self, remote_path: str, local_path: Path | str, timeout_s: float) -> None:
+        """Copy a file from the machine through ``cat`` (no SFTP server needed).
+
+        The bytes go to ``<local>.part`` and are renamed when complete.
+        """
+        local_path = Path(local_path)
+        local_path.parent.mkdir(parents=True, exist_ok=True)
+        partial = local_path.with_name(local_path.name + ".part")
+        try:
+            with partial.open("wb") as sink:
+                status, _, err = self._execute(
+                    remote_command(f"cat -- {shlex.quote(remote_path)}", timeout_s),
+                    f"download {remote_path}",
+                    timeout_s,
+                    None,
+                    stdout_sink=sink,
+                )
+            if status != 0:
+                raise self.error(
+                    f"{self.label}: copying {remote_path} to {local_path} failed (exit "
+                    f"{status}): {err.decode(errors='replace').strip()[-300:]}"
+                )
+            partial.replace(local_path)
+        finally:
+            partial.unlink(missing_ok=True)
+
+    # ---------------------------------------------------------- interactive
+
+    def interactive_shell(self) -> int:
+        """An interactive login shell on a pty (the terminal in raw mode); its exit status."""
+        connection = self._ensure("opening a shell")
+        channel = connection.transport.open_session(timeout=SESSION_OPEN_TIMEOUT_S)
+        stdin_fd = sys.stdin.fileno()
+        is_tty = os.isatty(stdin_fd)
+        size = os.get_terminal_size(stdin_fd) if is_tty else os.terminal_size((80, 24))
+        channel.get_pty(term=os.environ.get("TERM", "vt100"), width=size.columns,
+                        height=size.lines)  # fmt: skip
+        channel.invoke_shell()
+        saved = None
+        if is_tty:
+            import termios
+            import tty
+
+            saved = termios.tcgetattr(stdin_fd)
+            tty.setraw(stdin_fd)
+        try:
+            stdin_open = True
+            while not channel.exit_status_ready() or channel.recv_ready():
+                readable = [channel] + ([stdin_fd] if stdin_open else [])
+                ready, _, _ = select.select(readable, [], [], 0.5)
+                if channel in ready:
+                    data = channel.recv(32768)
+                    if not data:
+                        break
+                    os.write(sys.stdout.fileno(), data)
+                if stdin_fd in ready:
+                    data = os.read(stdin_fd, 4096)
+                    if data:
+                        channel.sendall(data)
+                    else:
+                        stdin_open = False
+                        channel.shutdown_write()
+                if not self._alive():
+                    raise self._dead_error("during the interactive shell")
+        finally:
+            if saved is not None:
+                import termios
+
+                termios.tcsetattr(stdin_fd, termios.TCSADRAIN, saved)
+        status = channel.recv_exit_status()
+        channel.close()
+        return status
