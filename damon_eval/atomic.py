@@ -5,17 +5,23 @@ from __future__ import annotations
 import json
 import os
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 
-def atomic_write_bytes(path: Path, data: bytes) -> None:
+@contextmanager
+def atomic_open(path: Path, mode: str = "wb", *, suffix: str = ".tmp") -> Iterator[IO[Any]]:
+    """A file object for ``path`` opened in ``mode`` ("wb" or "w"): what is written
+    appears at ``path`` only when the block ends without an exception (fsync, rename,
+    fsync of the directory); otherwise the temporary file is removed."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=suffix, dir=path.parent)
     try:
-        with os.fdopen(fd, "wb") as tmp:
-            tmp.write(data)
+        with os.fdopen(fd, mode) as tmp:
+            yield tmp
             tmp.flush()
             os.fsync(tmp.fileno())
         os.replace(tmp_name, path)
@@ -27,6 +33,11 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
         os.fsync(dir_fd)
     finally:
         os.close(dir_fd)
+
+
+def atomic_write_bytes(path: Path, data: bytes) -> None:
+    with atomic_open(path, "wb") as out:
+        out.write(data)
 
 
 def atomic_write_text(path: Path, text: str) -> None:

@@ -25,7 +25,6 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import logging
-import os
 import shlex
 import tempfile
 import time
@@ -34,6 +33,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, TextIO
 
+from damon_eval.atomic import atomic_open
 from damon_eval.damon.backend import SYSFS_ADMIN
 from damon_eval.damon.controller import DamonController, OwnershipRegistry, build_kdamond
 from damon_eval.damon.errors import DamonError, DamonMissingError, DamonUnsupportedError
@@ -215,32 +215,17 @@ def publish_record(trace_lines: Iterable[str], output: Path) -> tuple[int, int, 
     snapshot that did not finish are dropped, so the record holds only
     complete snapshots.  Returns ``(snapshots, events, lost events, dropped lines)``.
     """
-    output = Path(output)
-    output.parent.mkdir(parents=True, exist_ok=True)
     converter = TraceConverter()
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{output.name}.", suffix=".partial", dir=output.parent)
-    try:
-        with os.fdopen(fd, "w") as out:
-            snapshots = _SnapshotFilter(out)
-            cut = 0
-            for line in trace_lines:
-                if not line.endswith("\n"):
-                    cut += 1  # only the stream's last line can lack it
-                    continue
-                converted = converter.feed(line)
-                if converted is not None:
-                    snapshots.feed(converted)
-            out.flush()
-            os.fsync(out.fileno())
-        os.replace(tmp_name, output)
-    except BaseException:
-        Path(tmp_name).unlink(missing_ok=True)
-        raise
-    dir_fd = os.open(output.parent, os.O_RDONLY)
-    try:
-        os.fsync(dir_fd)
-    finally:
-        os.close(dir_fd)
+    with atomic_open(output, "w", suffix=".partial") as out:
+        snapshots = _SnapshotFilter(out)
+        cut = 0
+        for line in trace_lines:
+            if not line.endswith("\n"):
+                cut += 1  # only the stream's last line can lack it
+                continue
+            converted = converter.feed(line)
+            if converted is not None:
+                snapshots.feed(converted)
     dropped = snapshots.nr_unfinished_lines + cut
     stats = converter.stats
     return (

@@ -15,33 +15,16 @@ import struct
 import tempfile
 import zlib
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from pathlib import Path
-from typing import BinaryIO
 
 import numpy as np
 
+from damon_eval.atomic import atomic_open
 from damon_eval.errors import ConfigError
 from damon_eval.records.model import AGE_UNKNOWN, EVENT_AGGREGATED, SnapshotChunk
 from damon_eval.records.store import Record
 
 EXPORT_FORMATS = ("perf_script", "tracefs", "json", "json_compressed", "damon_data", "parquet")
-
-
-@contextmanager
-def _atomic_binary(path: Path) -> Iterator[BinaryIO]:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            yield f
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def _timestamp(ns: int) -> str:
@@ -79,7 +62,7 @@ def _fields(record: Record, chunk: SnapshotChunk, i: int, n: int) -> str:
 
 def write_perf_script(record: Record, path: Path) -> None:
     event = record.info.event
-    with _atomic_binary(path) as f:
+    with atomic_open(path, "wb") as f:
         for chunk in record.chunks():
             ends = chunk.end_ns.tolist()
 
@@ -95,7 +78,7 @@ def write_perf_script(record: Record, path: Path) -> None:
 def write_tracefs(record: Record, path: Path, *, flags_column: bool = True) -> None:
     event = record.info.event
     flags = " ....." if flags_column else ""
-    with _atomic_binary(path) as f:
+    with atomic_open(path, "wb") as f:
         f.write(b"# tracer: nop\n#\n")
         for chunk in record.chunks():
             ends = chunk.end_ns.tolist()
@@ -174,7 +157,7 @@ def _json_records(record: Record) -> Iterator[bytes]:
 
 
 def write_json(record: Record, path: Path, *, compressed: bool = False) -> None:
-    with _atomic_binary(path) as f:
+    with atomic_open(path, "wb") as f:
         if compressed:
             compressor = zlib.compressobj()
             for piece in _json_records(record):
@@ -187,7 +170,7 @@ def write_json(record: Record, path: Path, *, compressed: bool = False) -> None:
 
 def write_damon_data(record: Record, path: Path) -> None:
     """Seed-era binary record, format version 2 (u64 target ids), one task per record."""
-    with _atomic_binary(path) as f:
+    with atomic_open(path, "wb") as f:
         f.write(b"damon_recfmt_ver" + struct.pack("<i", 2))
         region = np.dtype([("start", "<u8"), ("end", "<u8"), ("nr_accesses", "<u4")])
         for chunk in record.chunks():
