@@ -559,21 +559,21 @@ class SshSession:
         what = f"while copying {local_path} to {remote_path}"
         if not Path(local_path).is_file():
             raise self.error(f"cannot copy {local_path} to {self.label}: no such file")
-        try:
-            self._sftp(what).put(str(local_path), remote=remote_path, preserve_mode=True)
-        except DamonEvalError:
-            raise
-        except Exception as exc:
-            self.close()
-            if self._died():
-                raise self._dead_error(what) from exc
-            raise self.error(f"{self.label}: failed {what}: {exc}") from exc
+        self._transfer(
+            what, lambda sftp: sftp.put(str(local_path), remote=remote_path, preserve_mode=True)
+        )
 
     def get(self, remote_path: str, local_path: Path | str) -> None:
         what = f"while copying {remote_path} from the {self.kind} to {local_path}"
         Path(local_path).parent.mkdir(parents=True, exist_ok=True)
+        self._transfer(
+            what, lambda sftp: sftp.get(remote_path, local=str(local_path), preserve_mode=True)
+        )
+
+    def _transfer(self, what: str, copy: Callable[[Any], Any]) -> None:
+        """Run one SFTP copy; a failure names the machine, and a dead one says so."""
         try:
-            self._sftp(what).get(remote_path, local=str(local_path), preserve_mode=True)
+            copy(self._sftp(what))
         except DamonEvalError:
             raise
         except Exception as exc:
