@@ -38,6 +38,8 @@ from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
+from docs_section import write_section
+
 REPO = Path(__file__).resolve().parent.parent
 START = "<!-- controller-rtt:start -->"
 END = "<!-- controller-rtt:end -->"
@@ -245,19 +247,6 @@ def section(results: dict[str, dict[str, Any]], rounds: int, load: tuple[float, 
     return "\n".join(lines) + "\n"
 
 
-def write_docs(text: str) -> Path:
-    path = REPO / "docs" / "benchmarks.md"
-    doc = path.read_text() if path.exists() else "# Benchmarks\n\n"
-    if START in doc and END in doc:
-        head, rest = doc.split(START, 1)
-        tail = rest.split(END, 1)[1].lstrip("\n")
-        doc = head + text + ("\n" + tail if tail else "")
-    else:
-        doc = doc.rstrip("\n") + "\n\n" + text
-    path.write_text(doc)
-    return path
-
-
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=5)
@@ -296,7 +285,7 @@ def main() -> int:
     text = section(results, args.rounds, (load_before[0], os.getloadavg()[0]))
     print(text)
     if args.write_docs:
-        print(f"wrote {write_docs(text)}")
+        print(f"wrote {write_section(text, START, END)}")
     return 0
 
 

@@ -27,6 +27,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+from docs_section import write_section
 
 REPO = Path(__file__).resolve().parent.parent
 VENV_BIN = Path(sys.executable).parent
@@ -191,18 +192,7 @@ def main() -> int:
     section = "\n".join(lines)
     print(section)
     if args.write_doc:
-        doc = REPO / "docs" / "benchmarks.md"
-        text = doc.read_text() if doc.exists() else "# Benchmarks\n"
-        if SECTION_START in text:
-            text = re.sub(
-                re.escape(SECTION_START) + ".*?" + re.escape(SECTION_END),
-                lambda _m: section,
-                text,
-                flags=re.S,
-            )
-        else:
-            text = text.rstrip("\n") + "\n\n" + section + "\n"
-        doc.write_text(text)
+        print(f"wrote {write_section(section, SECTION_START, SECTION_END)}")
     return 0
 
 

@@ -26,6 +26,8 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
+from docs_section import write_section  # noqa: E402
+
 from damon_eval.damon.controller import (  # noqa: E402
     DamonController,
     OwnershipRegistry,
@@ -130,16 +132,7 @@ def main() -> int:
     section = "\n".join(lines) + "\n"
     print(section)
     if args.write_docs:
-        path = REPO / "docs" / "benchmarks.md"
-        text = path.read_text()
-        if START in text and END in text:
-            head, rest = text.split(START, 1)
-            tail = rest.split(END, 1)[1].lstrip("\n")
-            text = head + section + ("\n" + tail if tail else "")
-        else:
-            text = text.rstrip("\n") + "\n\n" + section
-        path.write_text(text)
-        print(f"wrote {path}")
+        print(f"wrote {write_section(section, START, END)}")
     return 0
 
 
