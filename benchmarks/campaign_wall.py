@@ -97,6 +97,7 @@ def main() -> int:
     env = dict(os.environ)
     if args.fresh_cache:
         env["DAMON_EVAL_CACHE"] = str(work / "cache")
+    # targets go first: --config takes every word after it
     common = [
         "--cores",
         str(args.cores),
@@ -108,8 +109,8 @@ def main() -> int:
     load_before = os.getloadavg()
     started_at = dt.datetime.now(dt.UTC)
     phases = {
-        "guest image": snakemake([*common, f"{results}/guest/image.json"], env, log),
-        "runs": snakemake([*common, *(f"runs_{name}" for name in campaign.configs)], env, log),
+        "guest image": snakemake([f"{results}/guest/image.json", *common], env, log),
+        "runs": snakemake([*(f"runs_{name}" for name in campaign.configs), *common], env, log),
         "analysis": snakemake(common, env, log),
         "HTML report": snakemake([*common, "--report", str(results / "report.html")], env, log),
     }
