@@ -156,8 +156,9 @@ def main() -> int:
             f"Runs: {statuses}.  One run, restore to shutdown (the phases of "
             f"`provenance.timings_s`): median {median:.1f} s, range {per_run[0]:.1f}-"
             f"{per_run[-1]:.1f} s; of that, the workload's own runtime: median "
-            f"{runtimes[len(runtimes) // 2]:.1f} s.  The rest of the runs phase is Snakemake "
-            "starting one `damon-eval run` job per run."
+            f"{runtimes[len(runtimes) // 2]:.1f} s.  The longest run is the first: it builds the "
+            "agent and workloads and saves the guest state that later runs restore.  The rest "
+            "of the runs phase is Snakemake starting one `damon-eval run` job per run."
         )
     lines.append(END)
     section = "\n".join(lines) + "\n"
