@@ -73,6 +73,9 @@ def test_analysis_rules_build_every_summary_output(repo_root, tmp_path):
     assert (summary / "plots" / "runtime.png").stat().st_size > 10_000
     headlines = json.loads((summary / "headlines.json").read_text())
     assert "published" in headlines and "reproduced" in headlines
+    # prcl runs a kdamond: its CPU use is stated, not listed as missing
+    assert "kdamond_cpu_max_pct" in headlines["reproduced"]["numbers"]
+    assert not any("kdamond" in s for s in headlines["reproduced"]["skipped"])
     assert "tcg" in (summary / "compare-seed.txt").read_text().lower()
     provenance = (summary / "provenance.html").read_text()
     assert "splash2x/fft/prcl/02" in provenance
