@@ -56,6 +56,11 @@ class QmpClient:
                 time.sleep(0.05)
         client = cls(sock, path)
         client.greeting = client._read_message(deadline)
+        # An event QEMU emits while the client connects (RESUME at start-up) can
+        # come before the greeting: keep it as an event and read on.
+        while "event" in client.greeting:
+            client.events.append(client.greeting)
+            client.greeting = client._read_message(deadline)
         if "QMP" not in client.greeting:
             raise QmpError(f"unexpected QMP greeting on {path}: {client.greeting}")
         client.command("qmp_capabilities", timeout_s=max(1.0, deadline - time.monotonic()))

@@ -28,9 +28,12 @@ def sock_dir():
 class FakeQemuMonitor:
     """Speaks enough QMP: greeting, capabilities, scripted answers, events."""
 
-    def __init__(self, path: Path, answers: dict[str, list[dict]]) -> None:
+    def __init__(
+        self, path: Path, answers: dict[str, list[dict]], before_greeting: bytes = b""
+    ) -> None:
         self.path = path
         self.answers = answers
+        self.before_greeting = before_greeting
         self.received: list[dict] = []
         self.listener = socket.socket(socket.AF_UNIX)
         self.listener.bind(str(path))
@@ -40,6 +43,7 @@ class FakeQemuMonitor:
     def _serve(self) -> None:
         conn, _ = self.listener.accept()
         with conn:
+            conn.sendall(self.before_greeting)
             conn.sendall(b'{"QMP": {"version": {}, "capabilities": []}}\n')
             buffer = b""
             while True:
@@ -82,6 +86,22 @@ def test_qmp_commands_errors_and_events(sock_dir):
     assert {"execute": "migrate", "arguments": {"uri": "exec:cat > /dev/null"}} in (
         monitor.received
     )
+
+
+def test_qmp_event_before_the_greeting_is_kept_as_an_event(sock_dir):
+    # seen under TCG: QEMU's start-up RESUME reached a client that connected just then
+    path = sock_dir / "qmp.sock"
+    FakeQemuMonitor(path, {}, before_greeting=b'{"event": "RESUME", "data": {}}\n')
+    with QmpClient.connect(path, timeout_s=5) as qmp:
+        assert "QMP" in qmp.greeting
+        assert [e["event"] for e in qmp.events] == ["RESUME"]
+
+
+def test_qmp_other_first_message_is_refused(sock_dir):
+    path = sock_dir / "qmp.sock"
+    FakeQemuMonitor(path, {}, before_greeting=b'{"return": {}}\n')
+    with pytest.raises(QmpError, match="unexpected QMP greeting"):
+        QmpClient.connect(path, timeout_s=5)
 
 
 def test_qmp_unanswered_command_times_out(sock_dir):
