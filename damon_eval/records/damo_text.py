@@ -7,24 +7,14 @@ a byte or time unit.  These helpers accept all of them and nothing else.
 
 from __future__ import annotations
 
+from damon_eval.damon.units import SIZE_UNITS
 from damon_eval.errors import RecordFormatError
 
 ULONG_MAX = 2**64 - 1
 
+# the scheme language's units, plus the larger ones damo can print
 _BYTE_UNITS = {
-    "B": 1,
-    "K": 1 << 10,
-    "KB": 1 << 10,
-    "KiB": 1 << 10,
-    "M": 1 << 20,
-    "MB": 1 << 20,
-    "MiB": 1 << 20,
-    "G": 1 << 30,
-    "GB": 1 << 30,
-    "GiB": 1 << 30,
-    "T": 1 << 40,
-    "TB": 1 << 40,
-    "TiB": 1 << 40,
+    **SIZE_UNITS,
     "P": 1 << 50,
     "PB": 1 << 50,
     "PiB": 1 << 50,
