@@ -341,6 +341,20 @@ L() { if [ -e "$1" ]; then l "$1"; else o none; fi; }
 """
 
 
+# The prelude's shell function for each operation.
+_SCRIPT_VERBS: dict[type, str] = {
+    Read: "r",
+    Write: "w",
+    Exists: "e",
+    ListDir: "l",
+    MakeDir: "m",
+    RemoveDir: "d",
+    ReadIfExists: "R",
+    WriteIfExists: "W",
+    ListDirIfExists: "L",
+}
+
+
 @dataclass
 class ShellFs(FileSystem):
     """Batches operations into one POSIX shell script run by ``runner``.
@@ -357,27 +371,13 @@ class ShellFs(FileSystem):
         lines = [f"N={nonce}", _SCRIPT_PRELUDE]
         for op in ops:
             _check_absolute(op.path)
-            target = shlex.quote(self._rooted(op.path))
-            if isinstance(op, Read):
-                lines.append(f"r {target}")
-            elif isinstance(op, Write):
-                lines.append(f"w {target} {shlex.quote(op.value)}")
-            elif isinstance(op, Exists):
-                lines.append(f"e {target}")
-            elif isinstance(op, ListDir):
-                lines.append(f"l {target}")
-            elif isinstance(op, MakeDir):
-                lines.append(f"m {target}")
-            elif isinstance(op, RemoveDir):
-                lines.append(f"d {target}")
-            elif isinstance(op, ReadIfExists):
-                lines.append(f"R {target}")
-            elif isinstance(op, WriteIfExists):
-                lines.append(f"W {target} {shlex.quote(op.value)}")
-            elif isinstance(op, ListDirIfExists):
-                lines.append(f"L {target}")
-            else:
+            verb = _SCRIPT_VERBS.get(type(op))
+            if verb is None:
                 raise TypeError(f"unknown operation {op!r}")
+            words = [verb, shlex.quote(self._rooted(op.path))]
+            if isinstance(op, Write | WriteIfExists):
+                words.append(shlex.quote(op.value))
+            lines.append(" ".join(words))
         body = "\n".join(lines) + "\n"
         return (
             "S=sh; command -v bash >/dev/null 2>&1 && S=bash\n"
