@@ -53,6 +53,7 @@ from damon_eval.guest.qemu import (
     find_qemu,
     free_port,
     is_port_conflict,
+    kernel_panic,
     qemu_argv,
     qemu_version,
     spawn,
@@ -67,6 +68,12 @@ log = logging.getLogger(__name__)
 COLD_BOOT_TIMEOUT_S = {"kvm": 120.0, "tcg": 300.0}
 RESTORE_TIMEOUT_S = {"kvm": 60.0, "tcg": 120.0}
 PORT_ATTEMPTS = 5
+TCG_PANIC_RETRIES = 2
+"""Cold boots retried after the guest kernel panicked while booting under TCG.
+
+QEMU 7.2's multi-threaded TCG can let a vCPU run kernel text that another vCPU
+is patching (``Oops: int3`` in a static-key site such as ``sched_clock_cpu``);
+fixed in QEMU 8.1, see docs/guest.md.  A retry boots a fresh overlay."""
 SHUTDOWN_TIMEOUT_S = 30.0
 GUEST_FILE = "guest.json"
 CLOCK_NOTE = "durations: guest CLOCK_MONOTONIC; wall clock set from the host after a restore"
@@ -134,6 +141,7 @@ class Guest:
     detached: bool = False
     state_key: str | None = None
     boot_seconds: float = 0.0
+    boot_attempts: int = 1
     accel_reason: str = ""
     owns_workdir: bool = False
     console_path: Path | None = None
@@ -277,15 +285,16 @@ class Guest:
         owns_workdir: bool = False,
         console_path: Path | None = None,
     ) -> Guest:
-        started = time.monotonic()
+        started = attempt_started = time.monotonic()
         workdir.mkdir(parents=True, exist_ok=True)
         overlay = workdir / overlay_name
-        overlay.unlink(missing_ok=True)
-        create_overlay(backing.resolve(), overlay)
         socket_dir = Path(tempfile.mkdtemp(prefix="damon-eval-"))
         guest: Guest | None = None
+        port_conflicts = panics = 0
         try:
-            for attempt in range(1, PORT_ATTEMPTS + 1):
+            for attempt in range(1, PORT_ATTEMPTS + TCG_PANIC_RETRIES + 1):
+                overlay.unlink(missing_ok=True)  # every attempt boots a pristine disk
+                create_overlay(backing.resolve(), overlay)
                 port = free_port()
                 config = MachineConfig(
                     accel=accel,
@@ -325,16 +334,31 @@ class Guest:
                     console_path=console_path,
                 )  # fmt: skip
                 try:
-                    guest._bring_up(incoming is not None, started + timeout_s)
+                    guest._bring_up(incoming is not None, attempt_started + timeout_s)
                     break
                 except GuestError:
                     output = tail_lines(workdir / "qemu.log", 20)
                     guest._kill()
-                    if is_port_conflict(output) and attempt < PORT_ATTEMPTS:
+                    if is_port_conflict(output) and port_conflicts < PORT_ATTEMPTS - 1:
+                        port_conflicts += 1
                         log.info("port %d was taken; retrying with another port", port)
+                        continue
+                    panic = kernel_panic(guest.console_log_path)
+                    if panic and accel == "tcg" and incoming is None and panics < TCG_PANIC_RETRIES:
+                        panics += 1
+                        kept = guest.console_log_path.with_name(f"console.attempt{attempt}.log")
+                        guest.console_log_path.replace(kept)
+                        log.warning(
+                            "guest %s: the kernel panicked while booting under TCG (%s), a known "
+                            "race of multi-threaded TCG in QEMU before 8.1; booting again on a "
+                            "fresh overlay (retry %d of %d; that console is kept in %s)",
+                            name, panic, panics, TCG_PANIC_RETRIES, kept,
+                        )  # fmt: skip
+                        attempt_started = time.monotonic()
                         continue
                     raise
             assert guest is not None
+            guest.boot_attempts = panics + 1
             guest.boot_seconds = round(time.monotonic() - started, 2)
             if pin_cpus:
                 guest.pin_vcpus(pin_cpus)
@@ -465,6 +489,7 @@ class Guest:
             ssh_port=record["ssh_port"], qemu_version=record["qemu_version"],
             pid=record["pid"], argv=record["argv"], detached=True,
             state_key=record.get("state_key"), boot_seconds=record["boot_seconds"],
+            boot_attempts=record.get("boot_attempts", 1),
             accel_reason=record.get("accel_reason", ""),
             console_path=Path(record["console_log"]) if record.get("console_log") else None,
         )  # fmt: skip
@@ -498,6 +523,7 @@ class Guest:
             "keep_overlay": self.keep_overlay,
             "boot_kind": self.boot_kind,
             "boot_seconds": self.boot_seconds,
+            "boot_attempts": self.boot_attempts,
             "ssh_port": self.ssh_port,
             "qemu_version": self.qemu_version,
             "pid": self.pid,
@@ -580,6 +606,7 @@ class Guest:
             "memory_mib": self.memory_mib,
             "boot_kind": self.boot_kind,
             "boot_seconds": self.boot_seconds,
+            "boot_attempts": self.boot_attempts,
             "state_key": self.state_key,
             "qemu_version": self.qemu_version,
             "clock_note": CLOCK_NOTE,

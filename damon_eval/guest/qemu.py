@@ -188,6 +188,26 @@ def is_port_conflict(qemu_output: str) -> bool:
     )
 
 
+_PANIC = re.compile(r"Kernel panic - not syncing:.*")
+_OOPS = re.compile(r"Oops: [^\r\n]*|BUG: [^\r\n]*|RIP: 0010:[^\r\n]*")
+
+
+def kernel_panic(console_log: Path) -> str | None:
+    """The guest kernel's panic (with the oops that led to it) if the console shows one."""
+    try:
+        with open(console_log, "rb") as handle:
+            handle.seek(0, os.SEEK_END)
+            handle.seek(max(0, handle.tell() - 65536))
+            text = handle.read().decode(errors="replace")
+    except OSError:
+        return None
+    panic = _PANIC.search(text)
+    if panic is None:
+        return None
+    oops = _OOPS.search(text)
+    return f"{oops.group(0).strip()}; {panic.group(0).strip()}" if oops else panic.group(0).strip()
+
+
 # --------------------------------------------------------------- processes
 
 

@@ -227,7 +227,7 @@ def _make_state(
         overlay_name="booted.qcow2",
     )
     try:
-        boot_seconds = guest.boot_seconds
+        boot_seconds, boot_attempts = guest.boot_seconds, guest.boot_attempts
         preparation.apply(guest)
         settle = guest.run(SETTLE_COMMAND, timeout_s=120)
         if settle.exit_status != 0:
@@ -245,6 +245,7 @@ def _make_state(
             "inputs": inputs,
             "created_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
             "boot_seconds": boot_seconds,
+            "boot_attempts": boot_attempts,
             "save_seconds": save_seconds,
             "total_seconds": round(time.monotonic() - started, 2),
             "state_bytes": (staging / "state.zst").stat().st_size,
@@ -257,7 +258,7 @@ def _make_state(
 
 def _keep_failure_logs(staging: Path, key: str) -> Path | None:
     """Move the console and QEMU logs of a failed save out of the staging directory."""
-    logs = [p for p in (staging / "console.log", staging / "qemu.log") if p.is_file()]
+    logs = [p for p in staging.glob("*.log") if p.is_file()]  # console(.attemptN), qemu
     if not logs:
         return None
     stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%SZ")

@@ -330,3 +330,93 @@ def test_sweep_removes_sockets_and_overlay_of_a_killed_run_guest(tmp_path, monke
     assert not dead.exists() and not overlay.exists()
     assert not kept.exists() and kept_overlay.exists()
     assert starting.exists()
+
+
+_PANIC_CONSOLE = """\
+[    2.081263] sched_clock: Marking stable (2048396352, 32517479)->(2088628264, -7714433)
+[    2.083850] Oops: int3: 0000 [#1] PREEMPT SMP NOPTI
+[    2.084339] RIP: 0010:sched_clock_cpu+0x9/0x1d0
+[    2.091547] Kernel panic - not syncing: Fatal exception in interrupt
+[    3.759971] Kernel Offset: 0x1800000 from 0xffffffff81000000
+"""
+
+
+class _FakeBoots:
+    """Stands in for QEMU: each start is a `sleep`; bring-up follows a script of outcomes."""
+
+    def __init__(self, outcomes: list[str], monkeypatch) -> None:
+        self.outcomes = outcomes
+        self.overlays: list[str] = []
+        monkeypatch.setattr(machine, "create_overlay", self._create_overlay)
+        monkeypatch.setattr(machine, "spawn", lambda argv, log_path, **_: self._spawn(log_path))
+        monkeypatch.setattr(machine.keys, "write_guest_known_hosts", lambda *a: None)
+        monkeypatch.setattr(
+            Guest, "_bring_up", lambda guest, restoring, deadline: self._bring_up(guest)
+        )
+
+    def _create_overlay(self, backing: Path, overlay: Path) -> None:
+        assert not overlay.exists(), "an attempt reused the previous attempt's overlay"
+        overlay.write_text(f"fresh {len(self.overlays)}")
+        self.overlays.append(overlay.read_text())
+
+    @staticmethod
+    def _spawn(log_path: Path):
+        import subprocess
+
+        return subprocess.Popen(["sleep", "30"], stdout=open(log_path, "ab"))
+
+    def _bring_up(self, guest: Guest) -> None:
+        outcome = self.outcomes.pop(0)
+        if outcome == "panic":
+            guest.console_log_path.write_text(_PANIC_CONSOLE)
+            raise GuestError(f"guest {guest.name} died while booting")
+        if outcome == "timeout":
+            raise GuestError(f"guest {guest.name} did not finish booting")
+        guest.console_log_path.write_text("[    9.0] login:\n")
+
+
+def _launch(image: Image, tmp_path: Path, accel: str = "tcg", incoming: Path | None = None):
+    return Guest._launch(
+        image=image, name="boot1", workdir=tmp_path / "g", accel=accel, vcpus=2,
+        memory_mib=2048, keep_overlay=False, detach=False, pin_cpus=None,
+        qemu_binary="qemu-system-x86_64", version="7.2.22", backing=image.disk_path,
+        incoming=incoming, state_key=None, timeout_s=60.0,
+    )  # fmt: skip
+
+
+def test_a_kernel_panic_while_booting_under_tcg_is_retried_on_a_fresh_overlay(
+    image, tmp_path, monkeypatch, caplog
+):
+    boots = _FakeBoots(["panic", "panic", "ok"], monkeypatch)
+    guest = _launch(image, tmp_path)
+    try:
+        assert guest.boot_attempts == 3 and boots.outcomes == []
+        assert boots.overlays == ["fresh 0", "fresh 1", "fresh 2"]
+        assert guest.console_log_path.read_text() == "[    9.0] login:\n"
+        for attempt in (1, 2):  # each panicked boot's console is kept to debug
+            kept = guest.workdir / f"console.attempt{attempt}.log"
+            assert "Oops: int3" in kept.read_text()
+        assert "retry 2 of 2" in caplog.text and "Oops: int3: 0000" in caplog.text
+        record = json.loads((guest.workdir / machine.GUEST_FILE).read_text())
+        assert record["boot_attempts"] == 3 and guest.facts()["boot_attempts"] == 3
+    finally:
+        guest._kill()
+
+
+def test_a_third_panic_or_a_timeout_is_not_retried(image, tmp_path, monkeypatch):
+    _FakeBoots(["panic", "panic", "panic", "ok"], monkeypatch)
+    with pytest.raises(GuestError, match="died while booting"):
+        _launch(image, tmp_path)
+    boots = _FakeBoots(["timeout", "ok"], monkeypatch)
+    with pytest.raises(GuestError, match="did not finish booting"):
+        _launch(image, tmp_path / "t")
+    assert boots.outcomes == ["ok"]
+
+
+@pytest.mark.parametrize("accel, restoring", [("kvm", False), ("tcg", True)])
+def test_a_panic_is_retried_only_on_tcg_cold_boots(image, tmp_path, monkeypatch, accel, restoring):
+    boots = _FakeBoots(["panic", "ok"], monkeypatch)
+    incoming = tmp_path / "state.zst" if restoring else None
+    with pytest.raises(GuestError, match="died while booting"):
+        _launch(image, tmp_path, accel=accel, incoming=incoming)
+    assert boots.outcomes == ["ok"]

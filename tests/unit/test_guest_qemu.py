@@ -220,3 +220,21 @@ def test_overlay_is_backed_by_the_base_and_leaves_it_alone(tmp_path):
 def test_overlay_on_a_missing_base_fails_clearly(tmp_path):
     with pytest.raises(GuestError, match="cannot create overlay"):
         qemu.create_overlay(tmp_path / "missing.qcow2", tmp_path / "disk.qcow2")
+
+
+def test_kernel_panic_names_the_oops_and_the_panic(tmp_path):
+    console = tmp_path / "console.log"
+    assert qemu.kernel_panic(console) is None  # no console yet
+    console.write_text("[    1.0] Linux version 6.12\n[    2.0] systemd[1]: Started\n")
+    assert qemu.kernel_panic(console) is None
+    console.write_text(
+        "[    2.08] Oops: int3: 0000 [#1] PREEMPT SMP NOPTI\n"
+        "[    2.08] RIP: 0010:sched_clock_cpu+0x9/0x1d0\n"
+        "[    2.09] Kernel panic - not syncing: Fatal exception in interrupt\n"
+    )
+    assert qemu.kernel_panic(console) == (
+        "Oops: int3: 0000 [#1] PREEMPT SMP NOPTI; Kernel panic - not syncing: Fatal exception "
+        "in interrupt"
+    )
+    console.write_text("[ 1.0] Kernel panic - not syncing: VFS: Unable to mount root fs\n")
+    assert qemu.kernel_panic(console) == "Kernel panic - not syncing: VFS: Unable to mount root fs"
