@@ -194,12 +194,8 @@ _OOPS = re.compile(r"Oops: [^\r\n]*|BUG: [^\r\n]*|RIP: 0010:[^\r\n]*")
 
 def kernel_panic(console_log: Path) -> str | None:
     """The guest kernel's panic (with the oops that led to it) if the console shows one."""
-    try:
-        with open(console_log, "rb") as handle:
-            handle.seek(0, os.SEEK_END)
-            handle.seek(max(0, handle.tell() - 65536))
-            text = handle.read().decode(errors="replace")
-    except OSError:
+    text = read_tail(console_log, 65536)
+    if text is None:
         return None
     panic = _PANIC.search(text)
     if panic is None:
@@ -252,15 +248,21 @@ def spawn(argv: list[str], log_path: Path, *, die_with_parent: bool = True) -> s
             raise GuestError(f"cannot start {argv[0]}: {exc}") from exc
 
 
-def tail_lines(path: Path, count: int = 8) -> str:
-    """The last ``count`` non-empty lines of a text file, joined with ' | '."""
+def read_tail(path: Path, max_bytes: int) -> str | None:
+    """The last ``max_bytes`` of a text file (None if it cannot be read)."""
     try:
         with open(path, "rb") as handle:
             handle.seek(0, os.SEEK_END)
-            size = handle.tell()
-            handle.seek(max(0, size - 16384))
-            text = handle.read().decode(errors="replace")
+            handle.seek(max(0, handle.tell() - max_bytes))
+            return handle.read().decode(errors="replace")
     except OSError:
+        return None
+
+
+def tail_lines(path: Path, count: int = 8) -> str:
+    """The last ``count`` non-empty lines of a text file, joined with ' | '."""
+    text = read_tail(path, 16384)
+    if text is None:
         return "(no output)"
     lines = [line.strip() for line in text.replace("\r", "\n").splitlines() if line.strip()]
     return " | ".join(lines[-count:]) or "(empty)"
