@@ -22,3 +22,18 @@ def repo_root() -> Path:
 
 # Test-data generators (tests/fixtures/*.py) are importable from every test.
 sys.path.insert(0, str(REPO_ROOT / "tests" / "fixtures"))
+
+
+_LEAKS_ARE_ERRORS = (
+    pytest.mark.filterwarnings("error::ResourceWarning"),
+    pytest.mark.filterwarnings("error::pytest.PytestUnraisableExceptionWarning"),
+)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Unit tests fail on an unclosed file, socket or pipe (the harness runs for hours)."""
+    unit = REPO_ROOT / "tests" / "unit"
+    for item in items:
+        if unit in item.path.parents:
+            for mark in _LEAKS_ARE_ERRORS:
+                item.add_marker(mark)

@@ -300,16 +300,17 @@ def _run_logged(
         )
     except OSError as exc:
         raise GuestError(f"cannot run {argv[0]}: {exc}; build log: {log_path}") from exc
-    assert proc.stdout is not None
     tail: list[str] = []
-    for raw in proc.stdout:
-        line = raw.rstrip("\n")
-        log_handle.write(raw)
-        tail = [*tail[-4:], line]
-        if on_line is not None:
-            on_line(line)
+    with proc:  # closes the pipe and reaps the process, also on errors
+        assert proc.stdout is not None
+        for raw in proc.stdout:
+            line = raw.rstrip("\n")
+            log_handle.write(raw)
+            tail = [*tail[-4:], line]
+            if on_line is not None:
+                on_line(line)
     log_handle.flush()
-    status = proc.wait()
+    status = proc.returncode
     if status != 0:
         last = " / ".join(t.strip() for t in tail if t.strip())[-300:]
         raise GuestError(

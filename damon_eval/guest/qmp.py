@@ -55,16 +55,23 @@ class QmpClient:
                     raise QmpError(f"QMP socket {path} did not accept connections: {exc}") from exc
                 time.sleep(0.05)
         client = cls(sock, path)
-        client.greeting = client._read_message(deadline)
+        try:
+            client._negotiate(deadline)
+        except BaseException:
+            client.close()
+            raise
+        return client
+
+    def _negotiate(self, deadline: float) -> None:
+        self.greeting = self._read_message(deadline)
         # An event QEMU emits while the client connects (RESUME at start-up) can
         # come before the greeting: keep it as an event and read on.
-        while "event" in client.greeting:
-            client.events.append(client.greeting)
-            client.greeting = client._read_message(deadline)
-        if "QMP" not in client.greeting:
-            raise QmpError(f"unexpected QMP greeting on {path}: {client.greeting}")
-        client.command("qmp_capabilities", timeout_s=max(1.0, deadline - time.monotonic()))
-        return client
+        while "event" in self.greeting:
+            self.events.append(self.greeting)
+            self.greeting = self._read_message(deadline)
+        if "QMP" not in self.greeting:
+            raise QmpError(f"unexpected QMP greeting on {self._path}: {self.greeting}")
+        self.command("qmp_capabilities", timeout_s=max(1.0, deadline - time.monotonic()))
 
     def close(self) -> None:
         with contextlib.suppress(OSError):

@@ -41,7 +41,8 @@ class FakeQemuMonitor:
         threading.Thread(target=self._serve, daemon=True).start()
 
     def _serve(self) -> None:
-        conn, _ = self.listener.accept()
+        with self.listener:
+            conn, _ = self.listener.accept()
         with conn:
             conn.sendall(self.before_greeting)
             conn.sendall(b'{"QMP": {"version": {}, "capabilities": []}}\n')

@@ -363,7 +363,8 @@ class _FakeBoots:
     def _spawn(log_path: Path):
         import subprocess
 
-        return subprocess.Popen(["sleep", "30"], stdout=open(log_path, "ab"))
+        with open(log_path, "ab") as log_handle:
+            return subprocess.Popen(["sleep", "30"], stdout=log_handle)
 
     def _bring_up(self, guest: Guest) -> None:
         outcome = self.outcomes.pop(0)

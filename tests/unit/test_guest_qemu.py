@@ -173,19 +173,19 @@ def _gone(pid: int, timeout_s: float = 5.0) -> bool:
 def test_spawned_process_dies_when_the_harness_is_sigkilled(tmp_path, mode):
     if mode == "setpriv" and shutil.which("setpriv") is None:
         pytest.skip("setpriv (util-linux) is not installed")
-    harness = subprocess.Popen(
+    with subprocess.Popen(
         [sys.executable, "-c", _HARNESS, mode, str(tmp_path / "child.log")],
         stdout=subprocess.PIPE,
         text=True,
-    )
-    try:
-        child_pid = int(harness.stdout.readline())
-        assert not _gone(child_pid, 0.2), "the child should run while the harness lives"
-        os.kill(harness.pid, signal.SIGKILL)
-        harness.wait(timeout=10)
-        assert _gone(child_pid), f"child {child_pid} outlived its SIGKILLed harness"
-    finally:
-        harness.kill()
+    ) as harness:
+        try:
+            child_pid = int(harness.stdout.readline())
+            assert not _gone(child_pid, 0.2), "the child should run while the harness lives"
+            os.kill(harness.pid, signal.SIGKILL)
+            harness.wait(timeout=10)
+            assert _gone(child_pid), f"child {child_pid} outlived its SIGKILLed harness"
+        finally:
+            harness.kill()
 
 
 # ----------------------------------------------------------------- overlays
