@@ -44,11 +44,12 @@ TOUCHER_LIFETIME_S = 1800.0
 TCG host can take minutes per check, and a target that exits stops the kdamond."""
 
 # The toucher writes the whole buffer with memset (about 100 passes a second
-# under TCG, against a few for a per-page Python loop, which let some checks
-# see the buffer cold).  Each pass first flips the buffer's protection: that
-# flushes the TLB.  DAMON clears accessed bits without a flush, and TCG's
-# software TLB can hold all 16384 pages, so without a flush a re-access need
-# not set the bit again; a real CPU's small TLB evicts the entries by itself.
+# under TCG; a per-page Python loop managed a few, and some checks then saw the
+# buffer cold).  Each pass also flips the buffer's protection, which flushes the
+# TLB: without that, DAMON under TCG saw the 64 MiB buffer erratically (mean
+# nr_accesses 0-12 of 20 from one snapshot to the next, against a steady 8-13;
+# docs/guest.md, "DAMON under TCG").  DAMON clears accessed bits without a TLB
+# flush, so a cached translation can hide re-accesses; that is the likely cause.
 _TOUCHER = r"""
 import ctypes, mmap, os, sys, time
 size, duration, info = int(sys.argv[1]), float(sys.argv[2]), sys.argv[3]
