@@ -43,12 +43,12 @@ TOUCHER_LIFETIME_S = 1800.0
 """An upper bound only: the toucher is killed when the check ends.  A slow, shared
 TCG host can take minutes per check, and a target that exits stops the kdamond."""
 
-# The toucher writes the whole buffer with memset (about 100 passes a second
-# under TCG; a per-page Python loop managed a few, and some checks then saw the
-# buffer cold).  Each pass also flips the buffer's protection, which flushes the
+# The toucher rewrites the whole buffer with memset in a tight loop (a per-page
+# Python loop was far slower under TCG, and some checks then saw the buffer
+# cold).  Each pass also flips the buffer's protection, which flushes the
 # TLB: without that, DAMON under TCG saw the 64 MiB buffer erratically (mean
-# nr_accesses 0-12 of 20 from one snapshot to the next, against a steady 8-13;
-# docs/guest.md, "DAMON under TCG").  DAMON clears accessed bits without a TLB
+# nr_accesses 1.3-11.2 of 20 from one snapshot to the next, against a steady
+# 9.0-12.6; benchmarks/tcg_access_visibility.py).  DAMON clears accessed bits without a TLB
 # flush, so a cached translation can hide re-accesses; that is the likely cause.
 _TOUCHER = r"""
 import ctypes, mmap, os, sys, time
@@ -63,9 +63,11 @@ with open(info + ".tmp", "w") as f:
 os.rename(info + ".tmp", info)
 end = time.monotonic() + duration
 passes = 0
+flush_tlb = sys.argv[4] == "flush"
 while time.monotonic() < end:
-    libc.mprotect(addr, size, mmap.PROT_READ)
-    libc.mprotect(addr, size, mmap.PROT_READ | mmap.PROT_WRITE)
+    if flush_tlb:
+        libc.mprotect(addr, size, mmap.PROT_READ)
+        libc.mprotect(addr, size, mmap.PROT_READ | mmap.PROT_WRITE)
     passes += 1
     ctypes.memset(addr, passes & 0xFF, size)
 """
@@ -94,7 +96,12 @@ class CheckResult:
 
 
 class BufferToucher:
-    """A Python process on the target that keeps touching every page of a private buffer."""
+    """A Python process on the target that keeps rewriting a private buffer (memset).
+
+    ``flush_tlb`` (default) flushes its TLB before each pass; see the comment
+    on ``_TOUCHER``.  ``benchmarks/tcg_access_visibility.py`` turns it off to
+    measure what the flush changes.
+    """
 
     def __init__(
         self,
@@ -105,9 +112,11 @@ class BufferToucher:
         duration_s: float = TOUCHER_LIFETIME_S,
         info_path: str = "/tmp/damon-eval-toucher.info",
         python: str = "python3",
+        flush_tlb: bool = True,
         sleep: Callable[[float], None] = time.sleep,
     ):
         self.fs = fs
+        self.flush_tlb = flush_tlb
         self.runner = runner
         self.size_bytes = size_bytes
         self.duration_s = duration_s
@@ -122,7 +131,8 @@ class BufferToucher:
         script = (
             f"rm -f {shlex.quote(self.info_path)}\n"
             f"nohup {shlex.quote(self.python)} -c {shlex.quote(_TOUCHER)} {self.size_bytes} "
-            f"{self.duration_s} {shlex.quote(self.info_path)} >/dev/null 2>&1 &\n"
+            f"{self.duration_s} {shlex.quote(self.info_path)} "
+            f"{'flush' if self.flush_tlb else 'noflush'} >/dev/null 2>&1 &\n"
             "echo $!\n"
         )
         result = self.runner(script)

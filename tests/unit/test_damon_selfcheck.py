@@ -8,6 +8,8 @@ checks each check's control flow and verdicts; the guest tests run them for real
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from collections.abc import Sequence
 
 import pytest
@@ -15,6 +17,7 @@ from fakekernel import FakeKernel
 
 from damon_eval.damon.controller import OwnershipRegistry
 from damon_eval.damon.selfcheck import (
+    _TOUCHER,
     check_paddr,
     check_tracefs_recording,
     check_vaddr_hot_buffer,
@@ -192,3 +195,16 @@ def test_run_selfchecks_reports_errors_as_failures(tmp_path, registry):
     assert [r.status for r in results] == ["fail", "fail", "fail"]
     assert all("DamonBusyError" in r.message for r in results)
     assert kernel.state(0) == "on"
+
+
+@pytest.mark.parametrize("flush", ["flush", "noflush"])
+def test_toucher_script_runs_and_reports_its_buffer(tmp_path, flush):
+    info = tmp_path / "toucher.info"
+    size = 1 << 20
+    subprocess.run(
+        [sys.executable, "-c", _TOUCHER, str(size), "0.3", str(info), flush],
+        check=True,
+        timeout=60,
+    )
+    pid, start, end = (int(x) for x in info.read_text().split())
+    assert pid > 0 and end - start == size and start % 4096 == 0
