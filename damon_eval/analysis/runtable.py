@@ -135,11 +135,17 @@ def load_result(path: Path, results_dir: Path | None = None) -> RunResult:
         failure_kind=failure.get("kind", ""),
         metrics=tuple((name, float(value)) for name, value in metrics),
         accel=guest.get("accel", ""),
-        guest_kernel=guest.get("kernel", ""),
-        image_hash=guest.get("image_hash", ""),
+        guest_kernel=guest.get("kernel_release", ""),
+        image_hash=_image_identity(guest),
         harness_revision=provenance["harness_revision"],
         result_path=relative,
     )
+
+
+def _image_identity(guest: dict) -> str:
+    """``<image key>/<build id>``: the spec's hash and the one build of it the run booted."""
+    key, build = guest.get("image_key", ""), guest.get("image_build_id", "")
+    return f"{key}/{build}" if key and build else key
 
 
 @functools.cache
