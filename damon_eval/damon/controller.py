@@ -49,9 +49,8 @@ from damon_eval.damon.backend import (
     KdamondStatus,
     SchemeStats,
     TriedRegions,
-    open_backend,
-    probe_machine,
 )
+from damon_eval.damon.detect import open_backend, probe_machine
 from damon_eval.damon.errors import DamonError
 from damon_eval.damon.model import Context, Kdamond, MonitoringAttrs, Target
 from damon_eval.damon.probe import TargetProbe

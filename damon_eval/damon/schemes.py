@@ -43,8 +43,8 @@ from damon_eval.damon.model import (
     Quotas,
     Scheme,
     Watermarks,
-    scheme_sysfs_files,
 )
+from damon_eval.damon.sysfs_layout import scheme_sysfs_files
 from damon_eval.errors import ConfigError, SchemeSyntaxError
 
 TEXT_FIELDS = (

@@ -5,9 +5,10 @@ from __future__ import annotations
 import pytest
 from fakekernel import DEBUGFS, FakeKernel
 
-from damon_eval.damon.backend import DebugfsRecord, open_backend
+from damon_eval.damon.backend import DebugfsRecord
 from damon_eval.damon.controller import build_kdamond
 from damon_eval.damon.debugfs import DebugfsBackend, scheme_fields
+from damon_eval.damon.detect import open_backend
 from damon_eval.damon.errors import (
     DamonBusyError,
     DamonError,
