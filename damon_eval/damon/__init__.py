@@ -50,9 +50,9 @@ from damon_eval.damon.model import (
     Target,
     Watermarks,
 )
+from damon_eval.damon.scheme_spec import SchemeSpec
 from damon_eval.damon.schemes import (
     ResolvedScheme,
-    SchemeSpec,
     load_schemes,
     parse_schemes,
     resolve_schemes,

@@ -180,7 +180,7 @@ def test_seed_kernel_has_no_paddr(tmp_path):
 
 def test_scheme_fields_forms():
     (prcl,) = parse_schemes("4K null null 5 7s null pageout")
-    raw = prcl.resolve(MonitoringAttrs()).raw
+    raw = prcl.to_raw(MonitoringAttrs())
     assert scheme_fields(raw, 7) == [4096, 2**64 - 1, 0, 1, 70, 2**32 - 1, 2]
     assert scheme_fields(raw, 7, zero_means_unlimited=True)[1] == 0
     assert len(scheme_fields(raw, 18)) == 18
