@@ -7,6 +7,8 @@ import json
 import sys
 
 from damon_eval.damon.model import MonitoringAttrs
+from damon_eval.damon.scheme_damo import format_damo_json
+from damon_eval.damon.scheme_text import format_scheme_text
 from damon_eval.damon.schemes import resolve_schemes, schemes_from_argument
 from damon_eval.errors import ConfigError
 
@@ -68,9 +70,9 @@ def run(args: argparse.Namespace) -> int:
     )
     specs = schemes_from_argument(args.schemes)
     if args.format == "text":
-        text = "\n".join(spec.to_text() for spec in specs)
+        text = "\n".join(format_scheme_text(spec) for spec in specs)
     elif args.format == "json":
-        text = json.dumps([spec.to_damo_json() for spec in specs], indent=2)
+        text = json.dumps([format_damo_json(spec) for spec in specs], indent=2)
     elif args.format == "sysfs":
         text = json.dumps([r.to_sysfs_dict() for r in resolve_schemes(specs, attrs)], indent=2)
     else:

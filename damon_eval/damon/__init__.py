@@ -21,7 +21,6 @@ from damon_eval.damon.backend import (
     SchemeStats,
     TriedRegion,
     TriedRegions,
-    open_backend,
 )
 from damon_eval.damon.controller import (
     DamonController,
@@ -30,6 +29,7 @@ from damon_eval.damon.controller import (
     SessionInterrupted,
     build_kdamond,
 )
+from damon_eval.damon.detect import open_backend
 from damon_eval.damon.errors import (
     DamonBusyError,
     DamonError,
@@ -50,9 +50,9 @@ from damon_eval.damon.model import (
     Target,
     Watermarks,
 )
+from damon_eval.damon.scheme_spec import SchemeSpec
 from damon_eval.damon.schemes import (
     ResolvedScheme,
-    SchemeSpec,
     load_schemes,
     parse_schemes,
     resolve_schemes,

@@ -5,54 +5,24 @@
 * :class:`~damon_eval.damon.debugfs.DebugfsBackend`: the legacy ``<debugfs>/damon/``
   of the seed's kernels and 5.15-6.8.
 
-:func:`open_backend` picks the one the target machine has, from one read-only
-batch (:mod:`damon_eval.damon.probe`) that also reads what a start needs, so a
-start costs three round trips on a remote machine: probe, staging with
-read-back, ``on`` with its check.  Back ends do the kernel I/O only;
+:func:`~damon_eval.damon.detect.open_backend` picks the one the target machine has.
+Back ends do the kernel I/O only;
 ownership, signals and cleanup are the controller's job
 (:mod:`damon_eval.damon.controller`).
 """
 
 from __future__ import annotations
 
-import errno
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from damon_eval.damon.errors import (
-    DamonBusyError,
-    DamonError,
-    DamonMissingError,
-    DamonPermissionError,
-)
+from damon_eval.damon.errors import DamonError, translate_fs_error
 from damon_eval.damon.model import Kdamond
-from damon_eval.damon.probe import BOOT_ID_PATH, OSRELEASE_PATH, TargetProbe, take_probe
+from damon_eval.damon.probe import BOOT_ID_PATH, TargetProbe, take_probe
 from damon_eval.errors import FsError
 from damon_eval.fs import FileSystem, Op, ReadIfExists
-
-SYSFS_ADMIN = "/sys/kernel/mm/damon/admin"
-DEBUGFS_DAMON = "/sys/kernel/debug/damon"
-
-__all__ = [  # BOOT_ID_PATH and OSRELEASE_PATH are re-exported for the back ends
-    "BOOT_ID_PATH",
-    "DEBUGFS_DAMON",
-    "OSRELEASE_PATH",
-    "SYSFS_ADMIN",
-    "DamonBackend",
-    "DebugfsRecord",
-    "Features",
-    "KdamondHandle",
-    "KdamondStatus",
-    "SchemeStats",
-    "TriedRegion",
-    "TriedRegions",
-    "open_backend",
-    "parse_int",
-    "probe_machine",
-    "translate_fs_error",
-]
 
 
 @dataclass(frozen=True, slots=True)
@@ -265,7 +235,7 @@ class DamonBackend(ABC):
 
     def probe(self, *, reads: Sequence[str] = ()) -> TargetProbe:
         """One round trip: this interface's state, boot id, release, tracefs and ``reads``."""
-        probe = _take(self.fs, self.probe_ops(), reads)
+        probe = take_probe(self.fs, self.probe_ops(), reads=reads)
         self.adopt(probe)
         return probe
 
@@ -327,78 +297,6 @@ class DamonBackend(ABC):
         """The target's boot id (empty when it has none, e.g. a fake tree)."""
         (text,) = self.run([ReadIfExists(BOOT_ID_PATH)], f"reading {BOOT_ID_PATH}")
         return (text or "").strip()
-
-
-def translate_fs_error(exc: FsError, doing: str) -> DamonError:
-    """One clear error per cause: permission, busy, or anything else."""
-    if exc.errno in (errno.EACCES, errno.EPERM):
-        return DamonPermissionError(
-            f"{doing}: permission denied ({exc}); DAMON's files are writable by root only"
-        )
-    if exc.errno == errno.EBUSY:
-        return DamonBusyError(f"{doing}: {exc} (DAMON is in use)")
-    return DamonError(f"{doing}: {exc}")
-
-
-def probe_machine(
-    fs: FileSystem,
-    *,
-    reads: Sequence[str] = (),
-    sysfs_admin: str = SYSFS_ADMIN,
-    debugfs_damon: str = DEBUGFS_DAMON,
-) -> tuple[DamonBackend, TargetProbe]:
-    """The back end for the interface the target has (sysfs preferred) and a probe
-    holding what its start needs plus ``reads``, in one round trip."""
-    candidates = _candidates(fs, sysfs_admin, debugfs_damon)
-    probe = _take(fs, [op for c in candidates for op in c.probe_ops()], reads)
-    return _pick(fs, candidates, probe, sysfs_admin, debugfs_damon), probe
-
-
-def _take(fs: FileSystem, ops: list[Op], reads: Sequence[str]) -> TargetProbe:
-    try:
-        return take_probe(fs, ops, reads=reads)
-    except FsError as exc:
-        raise translate_fs_error(exc, f"probing DAMON on {fs.description}") from exc
-
-
-def open_backend(
-    fs: FileSystem,
-    *,
-    sysfs_admin: str = SYSFS_ADMIN,
-    debugfs_damon: str = DEBUGFS_DAMON,
-    probe: TargetProbe | None = None,
-) -> DamonBackend:
-    """The back end for the interface the target has (sysfs preferred): from
-    ``probe`` when it was taken with :func:`probe_machine`, else in one round trip."""
-    if probe is None:
-        return probe_machine(fs, sysfs_admin=sysfs_admin, debugfs_damon=debugfs_damon)[0]
-    candidates = _candidates(fs, sysfs_admin, debugfs_damon)
-    return _pick(fs, candidates, probe, sysfs_admin, debugfs_damon)
-
-
-def _candidates(fs: FileSystem, sysfs_admin: str, debugfs_damon: str) -> list[DamonBackend]:
-    from damon_eval.damon.debugfs import DebugfsBackend
-    from damon_eval.damon.sysfs import SysfsBackend
-
-    return [SysfsBackend(fs, admin=sysfs_admin), DebugfsBackend(fs, damon_dir=debugfs_damon)]
-
-
-def _pick(
-    fs: FileSystem,
-    candidates: list[DamonBackend],
-    probe: TargetProbe,
-    sysfs_admin: str,
-    debugfs_damon: str,
-) -> DamonBackend:
-    for backend in candidates:
-        if backend.present_in(probe):
-            backend.adopt(probe)
-            return backend
-    raise DamonMissingError(
-        f"DAMON not found on {fs.description}: no {sysfs_admin} (needs CONFIG_DAMON_SYSFS, "
-        f"Linux 5.18+) and no {debugfs_damon} (needs CONFIG_DAMON_DBGFS and a mounted "
-        "debugfs: mount -t debugfs none /sys/kernel/debug)"
-    )
 
 
 def parse_int(text: str, what: str) -> int:

@@ -49,13 +49,13 @@ from damon_eval.damon.backend import (
     KdamondStatus,
     SchemeStats,
     TriedRegions,
-    open_backend,
-    probe_machine,
 )
+from damon_eval.damon.detect import open_backend, probe_machine
 from damon_eval.damon.errors import DamonError
 from damon_eval.damon.model import Context, Kdamond, MonitoringAttrs, Target
 from damon_eval.damon.probe import TargetProbe
-from damon_eval.damon.schemes import ResolvedScheme, SchemeSpec, resolve_schemes
+from damon_eval.damon.scheme_spec import SchemeSpec
+from damon_eval.damon.schemes import ResolvedScheme, resolve_schemes
 from damon_eval.fs import FileSystem
 from damon_eval.paths import cache_dir
 

@@ -23,7 +23,6 @@ import logging
 from collections.abc import Sequence
 
 from damon_eval.damon.backend import (
-    DEBUGFS_DAMON,
     DamonBackend,
     DebugfsRecord,
     Features,
@@ -31,13 +30,13 @@ from damon_eval.damon.backend import (
     KdamondStatus,
     SchemeStats,
     TriedRegions,
-    translate_fs_error,
 )
 from damon_eval.damon.errors import (
     DamonBusyError,
     DamonError,
     DamonReadbackError,
     DamonUnsupportedError,
+    translate_fs_error,
 )
 from damon_eval.damon.model import UINT_MAX, Context, Kdamond, Scheme
 from damon_eval.damon.probe import TargetProbe
@@ -45,6 +44,8 @@ from damon_eval.errors import FsError
 from damon_eval.fs import FileSystem, ListDir, ListDirIfExists, Op, Read, ReadIfExists, Write
 
 log = logging.getLogger(__name__)
+
+DEBUGFS_DAMON = "/sys/kernel/debug/damon"
 
 ACTION_NUMBERS = {"willneed": 0, "cold": 1, "pageout": 2, "hugepage": 3, "nohugepage": 4, "stat": 5}
 WATERMARK_METRIC_NUMBERS = {"none": 0, "free_mem_rate": 1}

@@ -5,7 +5,9 @@ The CLI prints any of them as one line (exit status 2).
 
 from __future__ import annotations
 
-from damon_eval.errors import DamonBusyError, DamonError
+import errno
+
+from damon_eval.errors import DamonBusyError, DamonError, FsError
 
 __all__ = [
     "DamonBusyError",
@@ -14,6 +16,7 @@ __all__ = [
     "DamonPermissionError",
     "DamonReadbackError",
     "DamonUnsupportedError",
+    "translate_fs_error",
 ]
 
 
@@ -31,3 +34,14 @@ class DamonReadbackError(DamonError):
 
 class DamonUnsupportedError(DamonError):
     """The request needs a DAMON feature this kernel does not have."""
+
+
+def translate_fs_error(exc: FsError, doing: str) -> DamonError:
+    """One clear error per cause: permission, busy, or anything else."""
+    if exc.errno in (errno.EACCES, errno.EPERM):
+        return DamonPermissionError(
+            f"{doing}: permission denied ({exc}); DAMON's files are writable by root only"
+        )
+    if exc.errno == errno.EBUSY:
+        return DamonBusyError(f"{doing}: {exc} (DAMON is in use)")
+    return DamonError(f"{doing}: {exc}")

@@ -25,12 +25,14 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from damon_eval.damon.errors import translate_fs_error
 from damon_eval.damon.tracing import (
     TRACEFS_CANDIDATES,
     tracefs_from_results,
     tracefs_probe_ops,
     tracepoints_from_results,
 )
+from damon_eval.errors import FsError
 from damon_eval.fs import FileSystem, Op, ReadIfExists
 
 BOOT_ID_PATH = "/proc/sys/kernel/random/boot_id"
@@ -101,7 +103,8 @@ def take_probe(
     reads: Iterable[str] = (),
     tracefs_candidates: Iterable[str] = TRACEFS_CANDIDATES,
 ) -> TargetProbe:
-    """Run ``ops`` plus boot id, release, tracefs and ``reads`` as one batch."""
+    """Run ``ops`` plus boot id, release, tracefs and ``reads`` as one batch (a failure
+    is a :class:`~damon_eval.damon.errors.DamonError`)."""
     reads = tuple(reads)
     candidates = tuple(tracefs_candidates)
     batch: list[Op] = list(
@@ -116,7 +119,10 @@ def take_probe(
         )
     )
     taken_at = time.monotonic()  # before the batch: the age is never underestimated
-    values = fs.execute(batch)
+    try:
+        values = fs.execute(batch)
+    except FsError as exc:
+        raise translate_fs_error(exc, f"probing DAMON on {fs.description}") from exc
     return TargetProbe(
         fs=fs,
         taken_at=taken_at,

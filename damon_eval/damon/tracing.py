@@ -30,6 +30,7 @@ from damon_eval.damon.errors import (
     DamonBusyError,
     DamonError,
     DamonUnsupportedError,
+    translate_fs_error,
 )
 from damon_eval.errors import FsError
 from damon_eval.fs import (
@@ -244,7 +245,7 @@ class TraceInstance:
             return
         except FsError as exc:
             if exc.index != len(checks) or exc.errno != errno.EEXIST:
-                raise _tracefs_error(exc, doing) from exc
+                raise translate_fs_error(exc, doing) from exc
             self._refuse_missing(checks, exc.completed, exc)
         log.warning("removing stale tracefs instance %s (left by an earlier run?)", self.path)
         try:
@@ -255,7 +256,7 @@ class TraceInstance:
                     f"tracefs instance {self.path} already exists and cannot be removed "
                     f"({exc}); is another damon-eval recording on this machine?"
                 ) from exc
-            raise _tracefs_error(exc, doing) from exc
+            raise translate_fs_error(exc, doing) from exc
 
     def _make(self, prefix: list[Op]) -> None:
         """Run ``prefix`` (ending with the mkdir) and the configuration as one batch.
@@ -272,7 +273,7 @@ class TraceInstance:
             self.created = True
             self.remove()
             self._refuse_missing(prefix, exc.completed, exc)
-            raise _tracefs_error(exc, f"configuring tracefs instance {self.path}") from exc
+            raise translate_fs_error(exc, f"configuring tracefs instance {self.path}") from exc
         self.created = True
         try:
             self._check_configured(configure, results[len(prefix) :])
@@ -328,12 +329,12 @@ class TraceInstance:
             self.fs.execute([*disable, RemoveDir(self.path)])
         except FsError as exc:
             if exc.index is not None and exc.index >= len(disable):
-                raise _tracefs_error(exc, f"removing tracefs instance {self.path}") from exc
+                raise translate_fs_error(exc, f"removing tracefs instance {self.path}") from exc
             log.warning("could not disable events in %s: %s", self.path, exc)
             try:
                 self.fs.execute([RemoveDir(self.path)])
             except FsError as again:
-                raise _tracefs_error(again, f"removing tracefs instance {self.path}") from again
+                raise translate_fs_error(again, f"removing tracefs instance {self.path}") from again
         self.created = False
 
     def __enter__(self) -> TraceInstance:
@@ -342,12 +343,6 @@ class TraceInstance:
 
     def __exit__(self, *exc_info: object) -> None:
         self.remove()
-
-
-def _tracefs_error(exc: FsError, doing: str) -> DamonError:
-    from damon_eval.damon.backend import translate_fs_error
-
-    return translate_fs_error(exc, doing)
 
 
 class TraceRecorder:

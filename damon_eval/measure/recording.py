@@ -34,11 +34,11 @@ from pathlib import Path
 from typing import Any, Literal, TextIO
 
 from damon_eval.atomic import atomic_open
-from damon_eval.damon.backend import SYSFS_ADMIN
 from damon_eval.damon.controller import DamonController, OwnershipRegistry, build_kdamond
 from damon_eval.damon.errors import DamonError, DamonMissingError, DamonUnsupportedError
 from damon_eval.damon.iomem import system_ram_target
 from damon_eval.damon.model import MonitoringAttrs, Target
+from damon_eval.damon.sysfs_layout import SYSFS_ADMIN
 from damon_eval.damon.tracing import RECORD_EVENT, TraceConverter, TraceInstance
 from damon_eval.errors import ConfigError, DamonEvalError
 from damon_eval.machines import is_persistent, kernel_path, localize, terminate_as_interrupt

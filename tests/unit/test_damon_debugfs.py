@@ -5,9 +5,10 @@ from __future__ import annotations
 import pytest
 from fakekernel import DEBUGFS, FakeKernel
 
-from damon_eval.damon.backend import DebugfsRecord, open_backend
+from damon_eval.damon.backend import DebugfsRecord
 from damon_eval.damon.controller import build_kdamond
 from damon_eval.damon.debugfs import DebugfsBackend, scheme_fields
+from damon_eval.damon.detect import open_backend
 from damon_eval.damon.errors import (
     DamonBusyError,
     DamonError,
@@ -179,7 +180,7 @@ def test_seed_kernel_has_no_paddr(tmp_path):
 
 def test_scheme_fields_forms():
     (prcl,) = parse_schemes("4K null null 5 7s null pageout")
-    raw = prcl.resolve(MonitoringAttrs()).raw
+    raw = prcl.to_raw(MonitoringAttrs())
     assert scheme_fields(raw, 7) == [4096, 2**64 - 1, 0, 1, 70, 2**32 - 1, 2]
     assert scheme_fields(raw, 7, zero_means_unlimited=True)[1] == 0
     assert len(scheme_fields(raw, 18)) == 18

@@ -23,8 +23,8 @@ from damon_eval.damon.model import (
     Scheme,
     Target,
     Watermarks,
-    scheme_sysfs_files,
 )
+from damon_eval.damon.sysfs_layout import scheme_sysfs_files
 from damon_eval.errors import ConfigError
 
 

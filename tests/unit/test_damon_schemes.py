@@ -8,14 +8,12 @@ from fractions import Fraction
 import pytest
 
 from damon_eval.damon.model import UINT_MAX, ULONG_MAX, Filter, MonitoringAttrs, Quotas, Watermarks
+from damon_eval.damon.scheme_damo import format_damo_json, parse_schemes_json
+from damon_eval.damon.scheme_spec import Age, Frequency, SchemeSpec
+from damon_eval.damon.scheme_text import format_scheme_text, parse_schemes_text
 from damon_eval.damon.schemes import (
-    Age,
-    Frequency,
-    SchemeSpec,
     load_schemes,
     parse_schemes,
-    parse_schemes_json,
-    parse_schemes_text,
     resolve_schemes,
     schemes_from_argument,
 )
@@ -39,7 +37,7 @@ SEED_PRCL = """\
 
 
 def raw(spec: SchemeSpec, attrs: MonitoringAttrs = DEFAULT) -> dict:
-    return spec.resolve(attrs).raw.access_pattern.to_dict()
+    return spec.to_raw(attrs).access_pattern.to_dict()
 
 
 def test_shipped_scheme_files_are_the_seeds_lines(repo_root):
@@ -88,7 +86,7 @@ def test_seed_ethp_resolves_as_its_lines_say(repo_root):
 
 def test_sysfs_dict_matches_the_documented_shape():
     (prcl,) = parse_schemes("4K null null 5 7s null pageout")
-    files = prcl.resolve(DEFAULT).to_sysfs_dict()
+    files = resolve_schemes([prcl], DEFAULT)[0].to_sysfs_dict()
     assert files["action"] == "pageout"
     assert files["access_pattern/sz/min"] == 4096
     assert files["access_pattern/sz/max"] == ULONG_MAX
@@ -190,16 +188,16 @@ def test_missing_file_is_a_clear_error(tmp_path):
 def test_to_text_round_trips_and_uses_keywords():
     for line in ("4K null null 5 7s null pageout", "null null 5 null null null hugepage"):
         (spec,) = parse_schemes_text(line)
-        (again,) = parse_schemes_text(spec.to_text())
+        (again,) = parse_schemes_text(format_scheme_text(spec))
         assert again == spec
     (prcl,) = parse_schemes_text("4K null null 5 7s null pageout")
-    assert prcl.to_text() == "4K max min 5 7s max pageout"
+    assert format_scheme_text(prcl) == "4K max min 5 7s max pageout"
 
 
 def test_to_text_refuses_what_it_cannot_say():
     spec = SchemeSpec(action="pageout", quotas=Quotas(ms=10, reset_interval_ms=1000))
     with pytest.raises(ConfigError, match=r"cannot express"):
-        spec.to_text()
+        format_scheme_text(spec)
 
 
 def test_human_dict_round_trip():
@@ -307,7 +305,7 @@ def test_damo_json_round_trip_is_exact():
         ),
         apply_interval_us=1500,
     )
-    (again,) = parse_schemes_json([spec.to_damo_json()])
+    (again,) = parse_schemes_json([format_damo_json(spec)])
     assert again == spec
 
 

@@ -17,7 +17,8 @@ from pathlib import Path
 import pytest
 
 from damon_eval.damon.model import MonitoringAttrs
-from damon_eval.damon.schemes import parse_schemes, parse_schemes_json
+from damon_eval.damon.scheme_damo import format_damo_json, parse_schemes_json
+from damon_eval.damon.schemes import parse_schemes
 
 DAMO_SPEC = importlib.util.find_spec("damo")
 pytestmark = pytest.mark.skipif(
@@ -89,9 +90,9 @@ def saturate(values: list[int], limit: int) -> list[int]:
 def test_damo_reads_our_json_as_we_resolve_it(text, sample_us, aggr_us):
     specs = parse_schemes(text)
     attrs = MonitoringAttrs(sample_us=sample_us, aggr_us=aggr_us)
-    theirs = damo_raw_patterns([s.to_damo_json() for s in specs], sample_us, aggr_us)
+    theirs = damo_raw_patterns([format_damo_json(s) for s in specs], sample_us, aggr_us)
     for spec, damo in zip(specs, theirs, strict=True):
-        ours = spec.resolve(attrs).raw.access_pattern
+        ours = spec.to_raw(attrs).access_pattern
         assert damo["action"] == spec.action
         assert damo["sz"] == [ours.sz_min, ours.sz_max]
         max_nr = attrs.max_nr_accesses
@@ -128,7 +129,7 @@ def test_damo_reads_quotas_watermarks_and_filters_of_our_json():
             ]
         )
     )
-    (damo,) = damo_raw_patterns([spec.to_damo_json()], 5000, 100000)
+    (damo,) = damo_raw_patterns([format_damo_json(spec)], 5000, 100000)
     assert damo["quotas"] == [100, 1 << 30, 1000, 1, 3, 7]
     assert damo["watermarks"] == ["free_mem_rate", 5000000, 500, 400, 200]
     assert damo["filters"] == [["anon", True, False]]
@@ -181,8 +182,7 @@ def test_we_read_damos_own_json_output(tmp_path):
         check=True,
     )
     (spec,) = parse_schemes_json(proc.stdout, "damo-output")
-    resolved = spec.resolve(MonitoringAttrs())
-    pattern = resolved.raw.access_pattern
+    pattern = spec.to_raw(MonitoringAttrs()).access_pattern
     assert (pattern.sz_min, pattern.nr_accesses_min, pattern.nr_accesses_max, pattern.age_min) == (
         4096,
         0,

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 from fakekernel import ADMIN, SYSFS_5_18, SYSFS_6_6, FakeKernel
 
-from damon_eval.damon.backend import open_backend
 from damon_eval.damon.controller import build_kdamond
+from damon_eval.damon.detect import open_backend
 from damon_eval.damon.errors import (
     DamonBusyError,
     DamonError,

@@ -7,8 +7,8 @@ import errno
 import pytest
 from fakekernel import ADMIN, FakeKernel
 
-from damon_eval.damon.backend import open_backend
 from damon_eval.damon.controller import build_kdamond
+from damon_eval.damon.detect import open_backend
 from damon_eval.damon.errors import DamonBusyError
 from damon_eval.damon.model import Target
 from damon_eval.errors import FsError
