@@ -153,6 +153,8 @@ def analyze(
             "failed": int((run_keys["status"] != "ok").sum()),
         },
         "accels": accels,
+        # columns the input lacked (a plain long table) and the defaults filled in
+        "defaulted_columns": dict(runs.attrs.get("defaulted_columns") or {}),
         "guest_kernels": kernels,
         "files": sorted(p.relative_to(out_dir).as_posix() for p in written),
     }
