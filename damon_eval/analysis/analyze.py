@@ -97,7 +97,9 @@ def analyze(
     write("analysis.css", (TEMPLATE_DIR / "analysis.css").read_text())
     write("stats.csv", tables.render_csv(list(built.values())))
 
-    reproduced = headlines.compute_headlines(built)
+    ok = ok_values(runs)
+    accels = sorted(set(ok["accel"])) if not ok.empty else []
+    reproduced = headlines.compute_headlines(built, accels)
     published = headlines.compute_headlines(published_tables())
     write(
         "headlines.json",
@@ -114,8 +116,6 @@ def analyze(
     write("headlines.rst", reproduced.to_rst())
     write("headlines.html", reproduced.to_html())
 
-    ok = ok_values(runs)
-    accels = sorted(set(ok["accel"])) if not ok.empty else []
     kernels = sorted(set(ok["guest_kernel"]))
     comparisons = [
         compare.compare_with_published(

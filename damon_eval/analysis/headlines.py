@@ -25,7 +25,7 @@ out: the sentences state numbers.  Ties go to the first workload in table order.
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from decimal import ROUND_DOWN, Decimal, localcontext
 
@@ -245,14 +245,25 @@ class _Builder:
         return True
 
 
-def compute_headlines(tables: Mapping[str, MetricTable]) -> Headlines:
+# Why TCG changes what the numbers mean (docs/statistics.md): kdamond runs in the
+# emulated guest too, so its cost is emulated; page counts are not.
+TCG_CAVEAT = (
+    "These runs used TCG (QEMU's software emulation): DAMON's own runtime overheads "
+    "(rec, prec, and the runtime cost of ethp and prcl, kdamond CPU use) are distorted, "
+    "because kdamond is emulated along with the workload; RSS, system memory reductions and "
+    "THP's memory overhead count pages and are kept."
+)
+
+
+def compute_headlines(tables: Mapping[str, MetricTable], accels: Sequence[str] = ()) -> Headlines:
     """Headline numbers and sentences from the runtime, memused.avg and rss.avg tables.
 
-    ``tables`` maps metric names to tables (kdamond_cpu_util optional).
+    ``tables`` maps metric names to tables (kdamond_cpu_util optional); ``accels``
+    are the accelerators of the runs (``tcg`` puts the TCG caveat first).
     Sentences whose inputs are missing are listed in ``skipped``.
     """
     b = _Builder(tables)
-    summary: list[str] = []
+    summary: list[str] = [TCG_CAVEAT] if "tcg" in accels else []
     _overheads(b, summary)
     _thp(b, summary)
     _prcl(b, summary)

@@ -96,3 +96,14 @@ def test_ci_against_a_hand_computation():
     assert headlines.to_dict()["numbers"]["thp_speedup_pct"]["ci95"] == pytest.approx(
         list(number.ci95)
     )
+
+
+def test_tcg_caveat_opens_the_summary_only_under_tcg():
+    runtime = {"orig": [100.0, 101.0, 99.0], "thp": [80.0, 81.0, 79.0], "ethp": [90.0, 91.0, 89.0]}
+    under_tcg = compute_headlines(tables(runtime, MEMORY), accels=("tcg",))
+    first = under_tcg.sections[0]
+    assert first.title == "Summary"
+    assert first.sentences[0].startswith("These runs used TCG")
+    assert "RSS, system memory reductions and THP's memory overhead" in first.sentences[0]
+    under_kvm = compute_headlines(tables(runtime, MEMORY), accels=("kvm",))
+    assert "TCG" not in under_kvm.text()
