@@ -118,7 +118,7 @@ def summary_step(runs_csv: Path, out_dir: Path, configs: Sequence[str]) -> None:
                 c for c in present if c in set(values[values["metric"] == metric]["config"])
             ]
             built[metric] = tables.build_table(runs, metric, with_values, baseline=BASELINE_CONFIG)
-    reproduced = headlines.compute_headlines(built)
+    reproduced = headlines.compute_headlines(built, sorted(set(values["accel"])))
     published = headlines.compute_headlines(
         {
             m: reference.as_metric_table(reference.load_published(m))

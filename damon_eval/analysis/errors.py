@@ -19,3 +19,7 @@ class UnknownMetricError(ConfigError):
 
 class UnknownConfigError(ConfigError):
     """A configuration name that the run table does not contain."""
+
+
+class DamonTestsImportError(DamonEvalError):
+    """A damon-tests results tree, or one of its raw files, that cannot be read."""

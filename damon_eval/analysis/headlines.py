@@ -25,11 +25,11 @@ out: the sentences state numbers.  Ties go to the first workload in table order.
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from decimal import ROUND_DOWN, Decimal, localcontext
 
-from damon_eval.analysis.tables import MetricTable
+from damon_eval.analysis.tables import Cell, MetricTable
 from damon_eval.analysis.templates import render_template
 
 RUNTIME = "runtime"
@@ -48,10 +48,22 @@ class Number:
     text: str  # as printed, e.g. "31.29"
     derivation: str
     workload: str = ""
+    ci95: tuple[float, float] | None = None  # of the number as stated (speedups negated)
+    significant: bool | None = None  # Welch vs orig; None: no test (n < 2)
+    p: float | None = None
 
     @property
     def value(self) -> float:
         return float(self.text)
+
+    def uncertainty(self) -> str:
+        """`` (95% CI a … b%, significant vs orig, p=…)``, or "" without repeats."""
+        if self.ci95 is None:
+            return ""
+        low, high = self.ci95
+        verdict = "significant" if self.significant else "not significant"
+        p_text = "" if self.p is None else f", p={self.p:.2g}"
+        return f" (95% CI {low:.2f} … {high:.2f}%, {verdict} vs orig{p_text})"
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,6 +98,9 @@ class Headlines:
                     "text": n.text,
                     "derivation": n.derivation,
                     **({"workload": n.workload} if n.workload else {}),
+                    **({"ci95": list(n.ci95)} if n.ci95 is not None else {}),
+                    **({"significant": n.significant} if n.significant is not None else {}),
+                    **({"p": n.p} if n.p is not None else {}),
                 }
                 for n in self.numbers
             },
@@ -149,12 +164,31 @@ def _removed_pct(kept: Decimal, original: Decimal) -> Decimal:
         return _truncated((1 - kept / original) * 100)
 
 
+def _number(
+    key: str,
+    value: Decimal,
+    derivation: str,
+    workload: str,
+    cell: Cell | None,
+    negate: bool,
+) -> Number:
+    """A number with the overhead CI and Welch verdict of ``cell`` (negated for speedups)."""
+    ci = significant = p = None
+    if cell is not None and cell.overhead_ci95 is not None:
+        low, high = cell.overhead_ci95
+        ci = (-high, -low) if negate else (low, high)
+        if cell.test is not None and cell.test.p is not None:
+            significant, p = bool(cell.test.significant), cell.test.p
+    return Number(key, f"{value:.2f}", derivation, workload, ci, significant, p)
+
+
 class _Builder:
     def __init__(self, tables: Mapping[str, MetricTable]):
         self.tables = tables
         self.numbers: list[Number] = []
         self.sections: list[Section] = []
         self.skipped: list[str] = []
+        self.unclear: list[str] = []  # what the data cannot conclude, said in the text
 
     def total(self, metric: str, config: str) -> Decimal | None:
         table = self.tables.get(metric)
@@ -174,10 +208,35 @@ class _Builder:
                 out[workload] = _printed(overhead)
         return out
 
-    def add(self, key: str, value: Decimal, derivation: str, workload: str = "") -> str:
-        text = f"{value:.2f}"
-        self.numbers.append(Number(key, text, derivation, workload))
-        return text
+    def cell(self, metric: str, config: str, workload: str = "") -> Cell | None:
+        """The total (``workload == ""``) or one workload's cell, if the table has it."""
+        table = self.tables.get(metric)
+        if table is None or table.baseline is None or config not in table.configs:
+            return None
+        if not workload:
+            return table.summary.get(config)
+        return table.cell(workload, config)
+
+    def add(
+        self,
+        key: str,
+        value: Decimal,
+        derivation: str,
+        workload: str = "",
+        *,
+        cell: Cell | None = None,
+        negate: bool = False,
+    ) -> str:
+        """Record a number; returns ``"12.34%"`` plus its CI and significance if known."""
+        number = _number(key, value, derivation, workload, cell, negate)
+        self.numbers.append(number)
+        return f"{number.text}%{number.uncertainty()}"
+
+    def significance(self, metric: str, config: str, workload: str = "") -> bool | None:
+        cell = self.cell(metric, config, workload)
+        if cell is None or cell.test is None or cell.test.p is None:
+            return None
+        return bool(cell.test.significant)
 
     def need(self, what: str, *values: object) -> bool:
         if any(v is None for v in values):
@@ -186,14 +245,25 @@ class _Builder:
         return True
 
 
-def compute_headlines(tables: Mapping[str, MetricTable]) -> Headlines:
+# Why TCG changes what the numbers mean (docs/statistics.md): kdamond runs in the
+# emulated guest too, so its cost is emulated; page counts are not.
+TCG_CAVEAT = (
+    "These runs used TCG (QEMU's software emulation): DAMON's own runtime overheads "
+    "(rec, prec, and the runtime cost of ethp and prcl, kdamond CPU use) are distorted, "
+    "because kdamond is emulated along with the workload; RSS, system memory reductions and "
+    "THP's memory overhead count pages and are kept."
+)
+
+
+def compute_headlines(tables: Mapping[str, MetricTable], accels: Sequence[str] = ()) -> Headlines:
     """Headline numbers and sentences from the runtime, memused.avg and rss.avg tables.
 
-    ``tables`` maps metric names to tables (kdamond_cpu_util optional).
+    ``tables`` maps metric names to tables (kdamond_cpu_util optional); ``accels``
+    are the accelerators of the runs (``tcg`` puts the TCG caveat first).
     Sentences whose inputs are missing are listed in ``skipped``.
     """
     b = _Builder(tables)
-    summary: list[str] = []
+    summary: list[str] = [TCG_CAVEAT] if "tcg" in accels else []
     _overheads(b, summary)
     _thp(b, summary)
     _prcl(b, summary)
@@ -206,23 +276,42 @@ def _overheads(b: _Builder, summary: list[str]) -> None:
     sentences = []
     rec_rt, rec_mem = b.total(RUNTIME, "rec"), b.total(MEMORY, "rec")
     if b.need("DAMON overheads ('rec')", rec_rt, rec_mem):
-        rt = b.add("rec_runtime_overhead_pct", rec_rt, "runtime total overhead of rec")
-        mem = b.add("rec_memory_overhead_pct", rec_mem, "memused.avg total overhead of rec")
+        rt = b.add(
+            "rec_runtime_overhead_pct",
+            rec_rt,
+            "runtime total overhead of rec",
+            cell=b.cell(RUNTIME, "rec"),
+        )
+        mem = b.add(
+            "rec_memory_overhead_pct",
+            rec_mem,
+            "memused.avg total overhead of rec",
+            cell=b.cell(MEMORY, "rec"),
+        )
         summary.append(
-            f"DAMON increases system memory usage by {mem}% and slows target workloads "
-            f"down by {rt}%."
+            f"DAMON increases system memory usage by {mem} and slows target workloads down by {rt}."
         )
         sentences.append(
-            f"In total, DAMON virtual memory access recording feature ('rec') incurs {rt}% "
-            f"runtime overhead and {mem}% memory space overhead."
+            f"In total, DAMON virtual memory access recording feature ('rec') incurs {rt} "
+            f"runtime overhead and {mem} memory space overhead."
         )
     prec_rt, prec_mem = b.total(RUNTIME, "prec"), b.total(MEMORY, "prec")
     if b.need("DAMON overheads ('prec')", prec_rt, prec_mem):
-        rt = b.add("prec_runtime_overhead_pct", prec_rt, "runtime total overhead of prec")
-        mem = b.add("prec_memory_overhead_pct", prec_mem, "memused.avg total overhead of prec")
+        rt = b.add(
+            "prec_runtime_overhead_pct",
+            prec_rt,
+            "runtime total overhead of prec",
+            cell=b.cell(RUNTIME, "prec"),
+        )
+        mem = b.add(
+            "prec_memory_overhead_pct",
+            prec_mem,
+            "memused.avg total overhead of prec",
+            cell=b.cell(MEMORY, "prec"),
+        )
         sentences.append(
-            f"The physical memory access recording ('prec') shows {rt}% for runtime and "
-            f"{mem}% for memory footprint."
+            f"The physical memory access recording ('prec') shows {rt} for runtime and "
+            f"{mem} for memory footprint."
         )
     _kdamond_cpu(b, summary, sentences)
     if sentences:
@@ -254,7 +343,7 @@ def _kdamond_cpu(b: _Builder, summary: list[str], sentences: list[str]) -> None:
     peak = b.add("kdamond_cpu_max_pct", highest, "largest mean kdamond_cpu_util of any cell")
     sentence = (
         f"kdamond consumes less than 1% CPU time in {below} of {len(values)} measured cases "
-        f"(at most {peak}%)."
+        f"(at most {peak})."
     )
     summary.append(sentence)
     sentences.append(sentence)
@@ -272,10 +361,21 @@ def _thp(b: _Builder, summary: list[str]) -> None:
     if not b.need("THP", thp_rt, thp_mem):
         return
     thp_speedup = _negated(thp_rt)
-    speed = b.add("thp_speedup_pct", thp_speedup, "negated runtime total overhead of thp")
-    mem = b.add("thp_memory_overhead_pct", thp_mem, "memused.avg total overhead of thp")
+    speed = b.add(
+        "thp_speedup_pct",
+        thp_speedup,
+        "negated runtime total overhead of thp",
+        cell=b.cell(RUNTIME, "thp"),
+        negate=True,
+    )
+    mem = b.add(
+        "thp_memory_overhead_pct",
+        thp_mem,
+        "memused.avg total overhead of thp",
+        cell=b.cell(MEMORY, "thp"),
+    )
     sentences.append(
-        f"THP 'always' enabled policy achieves {speed}% speedup but incurs {mem}% memory overhead."
+        f"THP 'always' enabled policy achieves {speed} speedup but incurs {mem} memory overhead."
     )
     speedups = {w: _negated(v) for w, v in b.per_workload(RUNTIME, "thp").items()}
     memory = b.per_workload(MEMORY, "thp")
@@ -283,12 +383,23 @@ def _thp(b: _Builder, summary: list[str]) -> None:
     if speedups and memory:
         best = _best(speedups, largest=True)
         worst = _best(memory, largest=True)
-        best_text = b.add("thp_best_speedup_pct", speedups[best], "largest per-workload", best)
+        best_text = b.add(
+            "thp_best_speedup_pct",
+            speedups[best],
+            "largest per-workload",
+            best,
+            cell=b.cell(RUNTIME, "thp", best),
+            negate=True,
+        )
         worst_text = b.add(
-            "thp_worst_memory_overhead_pct", memory[worst], "largest per-workload", worst
+            "thp_worst_memory_overhead_pct",
+            memory[worst],
+            "largest per-workload",
+            worst,
+            cell=b.cell(MEMORY, "thp", worst),
         )
         sentences.append(
-            f"It achieves {best_text}% speedup in the best case, but {worst_text}% memory "
+            f"It achieves {best_text} speedup in the best case, but {worst_text} memory "
             "overhead in the worst case."
         )
         if best == worst:
@@ -298,20 +409,34 @@ def _thp(b: _Builder, summary: list[str]) -> None:
     ethp_rt, ethp_mem = b.total(RUNTIME, "ethp"), b.total(MEMORY, "ethp")
     if b.need("ethp", ethp_rt, ethp_mem):
         ethp_speedup = _negated(ethp_rt)
-        e_speed = b.add("ethp_speedup_pct", ethp_speedup, "negated runtime total overhead")
-        e_mem = b.add("ethp_memory_overhead_pct", ethp_mem, "memused.avg total overhead")
-        sentences.append(f"'ethp' shows {e_speed}% speedup and {e_mem}% memory overhead.")
+        e_speed = b.add(
+            "ethp_speedup_pct",
+            ethp_speedup,
+            "negated runtime total overhead",
+            cell=b.cell(RUNTIME, "ethp"),
+            negate=True,
+        )
+        e_mem = b.add(
+            "ethp_memory_overhead_pct",
+            ethp_mem,
+            "memused.avg total overhead",
+            cell=b.cell(MEMORY, "ethp"),
+        )
+        sentences.append(f"'ethp' shows {e_speed} speedup and {e_mem} memory overhead.")
         ratios = _ethp_ratios(b, thp_speedup, thp_mem, ethp_speedup, ethp_mem, "", "in total")
         if ratios:
             removed, kept = ratios
             sentences.append(
-                f"In other words, 'ethp' removes {removed}% of THP memory waste while "
-                f"preserving {kept}% of THP speedup in total."
+                f"In other words, 'ethp' removes {removed} of THP memory waste while "
+                f"preserving {kept} of THP speedup in total."
             )
             summary.append(
-                f"'ethp' removes {removed}% of THP memory overheads while preserving "
-                f"{kept}% of THP speedup."
+                f"'ethp' removes {removed} of THP memory overheads while preserving "
+                f"{kept} of THP speedup."
             )
+        elif b.unclear and b.unclear[-1].endswith("in total."):
+            sentences.append(b.unclear[-1])
+            summary.append(b.unclear[-1])
         ethp_speedups = {w: _negated(v) for w, v in b.per_workload(RUNTIME, "ethp").items()}
         ethp_memory = b.per_workload(MEMORY, "ethp")
         if best and best in ethp_speedups and best in ethp_memory and best in memory:
@@ -327,9 +452,11 @@ def _thp(b: _Builder, summary: list[str]) -> None:
             if ratios:
                 removed, kept = ratios
                 sentences.append(
-                    f"In the case of the '{best}', 'ethp' removes {removed}% of THP memory "
-                    f"waste while preserving {kept}% of THP speedup."
+                    f"In the case of the '{best}', 'ethp' removes {removed} of THP memory "
+                    f"waste while preserving {kept} of THP speedup."
                 )
+            elif b.unclear and b.unclear[-1].endswith(f"for {best}."):
+                sentences.append(b.unclear[-1])
     b.sections.append(Section("Efficient THP", tuple(sentences)))
 
 
@@ -342,6 +469,28 @@ def _ethp_ratios(
     workload: str,
     where: str,
 ) -> tuple[str, str] | None:
+    # A ratio of a part indistinguishable from zero is noise: state why instead.
+    unclear = [
+        _number("", value, "", workload, b.cell(metric, "thp", workload), negate)
+        for metric, value, negate in ((RUNTIME, thp_speedup, True), (MEMORY, thp_mem, False))
+    ]
+    speedup_unclear, memory_unclear = (n.significant is False for n in unclear)
+    if speedup_unclear or memory_unclear:
+        parts = []
+        if speedup_unclear:
+            parts.append(
+                f"no significant speedup ({unclear[0].text}%{unclear[0].uncertainty()}), "
+                "so 'preserved speedup' is undefined"
+            )
+        if memory_unclear:
+            parts.append(
+                f"no significant memory overhead ({unclear[1].text}%"
+                f"{unclear[1].uncertainty()}), so 'removed memory waste' is undefined"
+            )
+        sentence = f"THP shows {' and '.join(parts)} {where}."
+        b.unclear.append(sentence)
+        b.skipped.append(f"ethp's share of THP waste and speedup {where}: not significant")
+        return None
     if thp_mem <= 0 or thp_speedup <= 0:
         b.skipped.append(
             f"ethp's share of THP waste and speedup {where}: THP shows "
@@ -369,18 +518,33 @@ def _prcl(b: _Builder, summary: list[str]) -> None:
     sentences: list[str] = []
     rt, mem = b.total(RUNTIME, "prcl"), b.total(MEMORY, "prcl")
     if b.need("prcl", rt, mem):
-        rt_text = b.add("prcl_runtime_overhead_pct", rt, "runtime total overhead of prcl")
+        rt_text = b.add(
+            "prcl_runtime_overhead_pct",
+            rt,
+            "runtime total overhead of prcl",
+            cell=b.cell(RUNTIME, "prcl"),
+        )
         mem_text = b.add(
-            "prcl_memory_reduction_pct", _negated(mem), "negated memused.avg total overhead"
+            "prcl_memory_reduction_pct",
+            _negated(mem),
+            "negated memused.avg total overhead",
+            cell=b.cell(MEMORY, "prcl"),
+            negate=True,
         )
         sentences.append(
-            f"In total, 'prcl' incurred {rt_text}% runtime overhead while achieving "
-            f"{mem_text}% system memory usage reduction."
+            f"In total, 'prcl' incurred {rt_text} runtime overhead while achieving "
+            f"{mem_text} system memory usage reduction."
         )
     rss = b.total(RSS, "prcl")
     if b.need("prcl residential sets", rss):
-        rss_text = b.add("prcl_rss_reduction_pct", _negated(rss), "negated rss.avg total overhead")
-        sentences.append(f"In total, {rss_text}% of residential sets were reduced.")
+        rss_text = b.add(
+            "prcl_rss_reduction_pct",
+            _negated(rss),
+            "negated rss.avg total overhead",
+            cell=b.cell(RSS, "prcl"),
+            negate=True,
+        )
+        sentences.append(f"In total, {rss_text} of residential sets were reduced.")
     reductions = {w: _negated(v) for w, v in b.per_workload(RSS, "prcl").items()}
     memory = b.per_workload(MEMORY, "prcl")
     runtime = b.per_workload(RUNTIME, "prcl")
@@ -388,21 +552,35 @@ def _prcl(b: _Builder, summary: list[str]) -> None:
         best = _best(reductions, largest=True)
         if best in memory and best in runtime:
             rss_best = b.add(
-                "prcl_best_rss_reduction_pct", reductions[best], "largest rss.avg reduction", best
+                "prcl_best_rss_reduction_pct",
+                reductions[best],
+                "largest rss.avg reduction",
+                best,
+                cell=b.cell(RSS, "prcl", best),
+                negate=True,
             )
             mem_best = b.add(
-                "prcl_best_memory_reduction_pct", _negated(memory[best]), "at that workload", best
+                "prcl_best_memory_reduction_pct",
+                _negated(memory[best]),
+                "at that workload",
+                best,
+                cell=b.cell(MEMORY, "prcl", best),
+                negate=True,
             )
             rt_best = b.add(
-                "prcl_best_runtime_overhead_pct", runtime[best], "at that workload", best
+                "prcl_best_runtime_overhead_pct",
+                runtime[best],
+                "at that workload",
+                best,
+                cell=b.cell(RUNTIME, "prcl", best),
             )
             sentences.append(
-                f"With {best}, 'prcl' reduced {rss_best}% of residential sets and {mem_best}% "
-                f"of system memory usage while incurring {rt_best}% runtime overhead."
+                f"With {best}, 'prcl' reduced {rss_best} of residential sets and {mem_best} "
+                f"of system memory usage while incurring {rt_best} runtime overhead."
             )
             summary.append(
-                f"'prcl' reduces {rss_best}% of residential sets and {mem_best}% of system "
-                f"memory footprint while incurring {rt_best}% runtime overhead in the best "
+                f"'prcl' reduces {rss_best} of residential sets and {mem_best} of system "
+                f"memory footprint while incurring {rt_best} runtime overhead in the best "
                 f"case ({best})."
             )
         else:

@@ -46,6 +46,19 @@ RUNS_COLUMNS: tuple[str, ...] = (
     "harness_revision",
     "result_path",
 )
+# A plain long table (damon-tests, other harnesses, the seed) needs only these.
+REQUIRED_COLUMNS: tuple[str, ...] = RUNS_COLUMNS[:6]
+# What a missing optional column means: a successful first attempt of unknown provenance.
+COLUMN_DEFAULTS: dict[str, object] = {
+    "status": "ok",
+    "attempt": 1,
+    "failure_kind": "",
+    "accel": "",
+    "guest_kernel": "",
+    "image_hash": "",
+    "harness_revision": "",
+    "result_path": "",
+}
 _STRING_COLUMNS = tuple(c for c in RUNS_COLUMNS if c not in ("repeat", "value", "attempt"))
 _METRIC_ORDER = {name: i for i, name in enumerate(METRICS)}
 
@@ -270,12 +283,15 @@ def read_runs_csv(path: Path) -> pd.DataFrame:
         raise RunTableError(f"{path}: no such file (make it with `damon-eval collect`)") from exc
     except (OSError, pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
         raise RunTableError(f"{path}: not a readable runs.csv: {exc}") from exc
-    missing = [c for c in RUNS_COLUMNS if c not in frame.columns]
+    missing = [c for c in REQUIRED_COLUMNS if c not in frame.columns]
     if missing:
         raise RunTableError(
-            f"{path}: missing column(s) {', '.join(missing)}; a runs.csv has: "
-            f"{', '.join(RUNS_COLUMNS)}"
+            f"{path}: missing column(s) {', '.join(missing)}; a plain table needs "
+            f"{', '.join(REQUIRED_COLUMNS)} (optional: {', '.join(COLUMN_DEFAULTS)})"
         )
+    filled = {c: v for c, v in COLUMN_DEFAULTS.items() if c not in frame.columns}
+    for column, default in filled.items():
+        frame[column] = default
     frame = frame.loc[:, list(RUNS_COLUMNS)]
     try:
         frame["value"] = pd.to_numeric(frame["value"].replace("", math.nan), errors="raise")
@@ -289,7 +305,18 @@ def read_runs_csv(path: Path) -> pd.DataFrame:
     bad_status = sorted(set(frame["status"]) - {"ok", "failed"})
     if bad_status:
         raise RunTableError(f"{path}: unknown status {bad_status[0]!r}; valid: ok, failed")
-    return _canonical(frame)
+    frame = _canonical(frame)
+    frame.attrs["defaulted_columns"] = filled
+    return frame
+
+
+def defaults_note(frame: pd.DataFrame) -> str:
+    """One line naming the columns a plain table lacked and the defaults filled in ("" if none)."""
+    filled = frame.attrs.get("defaulted_columns") or {}
+    if not filled:
+        return ""
+    shown = ", ".join(f"{c}={v!r}" for c, v in filled.items())
+    return f"note: plain table; columns filled with defaults: {shown}"
 
 
 def ok_values(frame: pd.DataFrame) -> pd.DataFrame:

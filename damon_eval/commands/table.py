@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 
 from damon_eval.analysis import reference, tables
-from damon_eval.analysis.runtable import check_metric, comma_list, read_runs_csv
+from damon_eval.analysis.runtable import check_metric, comma_list, defaults_note, read_runs_csv
 from damon_eval.atomic import atomic_write_text
 from damon_eval.errors import ConfigError
 
@@ -21,7 +21,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         type=Path,
         nargs="?",
         metavar="RUNS_CSV",
-        help="runs.csv from `damon-eval collect` (not with --published)",
+        help="runs.csv from `damon-eval collect`, or a plain long table with only suite, "
+        "workload, config, repeat, metric, value (not with --published)",
     )
     parser.add_argument("--metric", required=True, help="metric name, e.g. runtime, memused.avg")
     parser.add_argument(
@@ -78,8 +79,13 @@ def run(args: argparse.Namespace) -> int:
     else:
         if args.runs_csv is None:
             raise ConfigError("RUNS_CSV is required (or --published for the seed's table)")
+        runs = read_runs_csv(args.runs_csv)
+        note = defaults_note(runs)
+        if note:
+            # stderr, so the table on stdout keeps the evaluation document's exact form
+            print(f"{args.runs_csv}: {note}", file=sys.stderr)
         table = tables.build_table(
-            read_runs_csv(args.runs_csv),
+            runs,
             args.metric,
             args.configs,
             arithmetic=args.arithmetic or "exact",
