@@ -175,10 +175,21 @@ class WorkloadContext:
                 inputs={str(k): str(v) for k, v in inputs.items()},
             )
         packages = config.get("guest_packages")
+        spec_name = (config.get("guest") or {}).get("spec")
+        if packages is None and spec_name:
+            packages = _spec_packages(str(spec_name))
         return cls(
             parsec=parsec,
             guest_packages=frozenset(map(str, packages)) if packages is not None else None,
         )
+
+
+def _spec_packages(spec_name: str) -> tuple[str, ...]:
+    """The Debian packages a campaign's guest image spec installs."""
+    from damon_eval.campaign import resolve_config_path
+    from damon_eval.guest.spec import load_spec
+
+    return load_spec(resolve_config_path(spec_name)).all_packages()
 
 
 PARSEC_INPUT_SIZES: tuple[str, ...] = (

@@ -94,6 +94,24 @@ PARAMETER_INPUT_PACKAGES = frozenset(
         "swaptions",
     }
 )
+# Debian packages `parsecmgmt -a build` needs for the 25 seed packages (configs/guest/parsec.yaml).
+PARSEC_BUILD_PACKAGES: tuple[str, ...] = (
+    "g++",
+    "make",
+    "m4",
+    "pkg-config",
+    "gettext",
+    "patch",
+    "libtbb-dev",
+    "libx11-dev",
+    "libxext-dev",
+    "libxmu-dev",
+    "libxi-dev",
+    "libglu1-mesa-dev",
+    "mesa-common-dev",
+    "zstd",
+    "xz-utils",
+)
 GUEST_UPLOAD_DIR = "/var/tmp/damon-eval/parsec-upload"
 BUILD_CONFIG = "gcc-damon-eval"
 PARSEC_DATA_DIR = DATA_DIR / "parsec"
@@ -167,6 +185,13 @@ class ParsecWorkload(Workload):
             return False, "PARSEC 3.0 is not provided (config key 'parsec')"
         if not source.path.exists():
             return False, f"PARSEC path {source.path} does not exist"
+        if context.guest_packages is not None:
+            missing = [p for p in PARSEC_BUILD_PACKAGES if p not in context.guest_packages]
+            if missing:
+                return False, (
+                    f"the guest image spec lacks the PARSEC build packages {' '.join(missing)} "
+                    f"(use guest.spec: guest/parsec.yaml)"
+                )
         if source.is_tree:
             if not (source.path / "bin" / "parsecmgmt").is_file():
                 return False, f"{source.path} has no bin/parsecmgmt (not a PARSEC 3.0 tree)"

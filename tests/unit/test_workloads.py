@@ -332,7 +332,10 @@ def test_workloads_list_command(capsys, tmp_path):
     assert "To provide PARSEC, set 'parsec: {path: /srv/parsec-3.0, input: native}'" in out
     root = _fake_tree(tmp_path / "parsec-3.0")
     config = tmp_path / "campaign.yaml"
-    config.write_text(f"parsec:\n  path: {root}\n  input: native\nguest_packages: [gcc]\n")
+    from damon_eval.workloads.parsec import PARSEC_BUILD_PACKAGES
+
+    packages = ", ".join(["gcc", *PARSEC_BUILD_PACKAGES])
+    config.write_text(f"parsec:\n  path: {root}\n  input: native\nguest_packages: [{packages}]\n")
     assert main(["workloads", "list", "--json", "--config", str(config)]) == 0
     rows = {row["id"]: row for row in json.loads(capsys.readouterr().out)}
     assert rows["parsec3/canneal"]["available"] is True
@@ -380,3 +383,20 @@ def test_workloads_show_prints_the_guest_plan(capsys, tmp_path):
     out = capsys.readouterr().out
     assert "-s '/opt/damon-eval/bin/de-agent hold --'" in out
     assert "parsecmgmt -a build -p canneal" in out
+
+
+def test_parsec_needs_a_build_capable_guest_spec(tmp_path, monkeypatch):
+    from damon_eval.workloads.parsec import PARSEC_BUILD_PACKAGES
+
+    monkeypatch.setenv("DAMON_EVAL_CACHE", str(tmp_path / "cache"))
+    root = _fake_tree(tmp_path / "parsec-3.0")
+    default = WorkloadContext.from_config(
+        {"parsec": {"path": str(root)}, "guest": {"spec": "guest/default.yaml"}}
+    )
+    ok, reason = get_workload("splash2x/fft").available(default)
+    assert not ok and "lacks the PARSEC build packages g++ m4" in reason
+    parsec = WorkloadContext.from_config(
+        {"parsec": {"path": str(root)}, "guest": {"spec": "guest/parsec.yaml"}}
+    )
+    assert set(PARSEC_BUILD_PACKAGES) <= parsec.guest_packages
+    assert get_workload("splash2x/fft").available(parsec)[0]
