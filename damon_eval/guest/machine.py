@@ -96,11 +96,15 @@ class Preparation:
     def digest(self) -> str:
         hasher = hashlib.sha256()
         for local, remote in self.uploads:
-            try:
-                content = Path(local).read_bytes()
+            try:  # in blocks: a PARSEC archive can be gigabytes
+                with open(local, "rb") as stream:
+                    hasher.update(
+                        f"upload\0{remote}\0{os.fstat(stream.fileno()).st_size}\0".encode()
+                    )
+                    while block := stream.read(1 << 20):
+                        hasher.update(block)
             except OSError as exc:
                 raise GuestError(f"cannot read preparation file {local}: {exc}") from exc
-            hasher.update(f"upload\0{remote}\0{len(content)}\0".encode() + content)
         for command in self.commands:
             hasher.update(f"command\0{command}\0".encode())
         return hasher.hexdigest()[:16]

@@ -213,7 +213,7 @@ def campaign_preparation(campaign: Campaign):
                     f"tar -xf {shlex.quote(archive)} -C {shlex.quote(upload.dest)} && "
                     f"rm -f {shlex.quote(archive)}"
                 )
-            else:
+            elif (upload.source, upload.dest) not in uploads:  # PARSEC's one archive
                 uploads.append((upload.source, upload.dest))
         commands.append("sh -s <<'DAMON_EVAL_PREPARE'\n" + plan.script() + "DAMON_EVAL_PREPARE")
     commands.append("sync; echo 3 > /proc/sys/vm/drop_caches")
@@ -408,6 +408,12 @@ def execute_in_guest(
         version_probe = plan.workload.version_probe()
         if version_probe:
             parts["workload_versions"] = guest.run(version_probe, timeout_s=60).stdout.strip()
+        build_check = plan.workload.build_check(plan.context)
+        if build_check:
+            checked = guest.run(build_check, timeout_s=60)
+            if checked.exit_status != 0:
+                lines = checked.stdout.strip().splitlines()
+                raise Failure("build", lines[0] if lines else "build failed", "\n".join(lines[1:]))
         _start_agent(guest, plan, record, link)
         try:
             ready_pid = link.wait_ready(timeout_s=120)

@@ -19,7 +19,7 @@ from __future__ import annotations
 import hashlib
 import shlex
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -112,6 +112,7 @@ class ParsecSource:
     input_size: str = "native"
     threads: int = 1
     guest_root: str = "/opt/parsec-3.0"
+    inputs: Mapping[str, str] = field(default_factory=dict)  # workload id -> input size
 
     @property
     def is_tree(self) -> bool:
@@ -147,14 +148,21 @@ class WorkloadContext:
                 f"'parsec: {{path: /srv/parsec-3.0, input: native}}'; got {raw!r}"
             )
         if raw is not None:
-            unknown = set(raw) - {"path", "input", "threads", "guest_root"}
+            unknown = set(raw) - {"path", "input", "inputs", "threads", "guest_root"}
             if unknown:
                 raise ConfigError(
-                    f"unknown parsec key(s) {sorted(unknown)}; valid: path, input, threads, "
-                    f"guest_root"
+                    f"unknown parsec key(s) {sorted(unknown)}; valid: path, input, inputs, "
+                    f"threads, guest_root"
                 )
             input_size = str(raw.get("input", "native"))
             check_input_size(input_size)
+            inputs = dict(raw.get("inputs") or {})
+            for workload_id, size in inputs.items():
+                if not str(workload_id).startswith(("parsec3/", "splash2x/")):
+                    raise ConfigError(
+                        f"parsec.inputs key {workload_id!r} is not a parsec3/ or splash2x/ workload"
+                    )
+                check_input_size(str(size))
             threads = raw.get("threads", 1)
             if not isinstance(threads, int) or threads < 1:
                 raise ConfigError(f"parsec threads must be an integer >= 1, not {threads!r}")
@@ -164,12 +172,24 @@ class WorkloadContext:
                 input_size=input_size,
                 threads=threads,
                 guest_root=str(raw.get("guest_root", "/opt/parsec-3.0")),
+                inputs={str(k): str(v) for k, v in inputs.items()},
             )
         packages = config.get("guest_packages")
+        spec_name = (config.get("guest") or {}).get("spec")
+        if packages is None and spec_name:
+            packages = _spec_packages(str(spec_name))
         return cls(
             parsec=parsec,
             guest_packages=frozenset(map(str, packages)) if packages is not None else None,
         )
+
+
+def _spec_packages(spec_name: str) -> tuple[str, ...]:
+    """The Debian packages a campaign's guest image spec installs."""
+    from damon_eval.campaign import resolve_config_path
+    from damon_eval.guest.spec import load_spec
+
+    return load_spec(resolve_config_path(spec_name)).all_packages()
 
 
 PARSEC_INPUT_SIZES: tuple[str, ...] = (
@@ -221,6 +241,11 @@ class Workload:
 
     def prepare(self, context: WorkloadContext, params: RunParams) -> PreparePlan:
         raise NotImplementedError
+
+    def build_check(self, context: WorkloadContext) -> str | None:
+        """A guest sh command run before the agent starts: non-zero (its output says why)
+        when the preparation could not build this workload (a ``build`` failure)."""
+        return None
 
     def run_plan(self, context: WorkloadContext, params: RunParams) -> RunPlan:
         raise NotImplementedError

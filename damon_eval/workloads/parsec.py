@@ -18,10 +18,11 @@ it (not parsecmgmt, not a shell).
 from __future__ import annotations
 
 import shlex
-import tarfile
 from dataclasses import dataclass
+from pathlib import Path
 
 from damon_eval.measure.agent import hold_prefix
+from damon_eval.paths import DATA_DIR
 from damon_eval.workloads.base import (
     PreparePlan,
     RunParams,
@@ -31,6 +32,16 @@ from damon_eval.workloads.base import (
     WorkloadContext,
     WorkloadUnavailable,
     check_input_size,
+    files_digest,
+)
+from damon_eval.workloads.parsec_source import (
+    TARBALL_SUFFIXES,
+    source_digest,
+    tarball_members,
+    tarball_suffix,
+    tree_relative_members,
+    unpack_command,
+    upload_archive,
 )
 
 PARSEC_HOW_TO = (
@@ -83,7 +94,62 @@ PARAMETER_INPUT_PACKAGES = frozenset(
         "swaptions",
     }
 )
-GUEST_PARSEC_TARBALL = "/var/tmp/damon-eval/parsec.tar"
+# Debian packages `parsecmgmt -a build` needs for the 25 seed packages (configs/guest/parsec.yaml).
+PARSEC_BUILD_PACKAGES: tuple[str, ...] = (
+    "g++",
+    "make",
+    "m4",
+    "pkg-config",
+    "gettext",
+    "patch",
+    "libtbb-dev",
+    "libx11-dev",
+    "libxext-dev",
+    "libxmu-dev",
+    "libxi-dev",
+    "libglu1-mesa-dev",
+    "mesa-common-dev",
+    "zstd",
+    "xz-utils",
+)
+GUEST_UPLOAD_DIR = "/var/tmp/damon-eval/parsec-upload"
+BUILD_CONFIG = "gcc-damon-eval"
+PARSEC_DATA_DIR = DATA_DIR / "parsec"
+BLDCONF_PATH = PARSEC_DATA_DIR / f"{BUILD_CONFIG}.bldconf"
+BUILD_STATE_DIR = ".damon-eval-build"
+
+
+def package_patches(package: str) -> list[Path]:
+    """``data/parsec/patches/<package>--*.patch``: applied (patch -p1) to the guest's copy."""
+    return sorted((PARSEC_DATA_DIR / "patches").glob(f"{package}--*.patch"))
+
+
+def install_build_config_command(root: str) -> str:
+    """Guest sh: config/gcc-damon-eval.bldconf and, in every package, a local
+    gcc-damon-eval.bldconf that loads the package's own gcc.bldconf (what
+    ``bldconfadd -c gcc`` does for pkgs/, extended to ext/splash2x)."""
+    r = shlex.quote(root)
+    return (
+        f"cp {GUEST_UPLOAD_DIR}/{BUILD_CONFIG}.bldconf {r}/config/{BUILD_CONFIG}.bldconf && "
+        f"cd {r} && for f in $(find pkgs ext -path '*/parsec/gcc.bldconf'); do "
+        f"d=${{f%/gcc.bldconf}}; printf '#!/bin/bash\\nsource ${{PARSECDIR}}/%s/gcc.bldconf\\n' "
+        f'"$d" > "$d/{BUILD_CONFIG}.bldconf"; done'
+    )
+
+
+def build_command(root: str, package: str, package_dir: str, patches: list[Path]) -> str:
+    """Guest sh: patch and build one package; a failure is recorded (``<pkg>.failed`` and
+    ``<pkg>.log``), not raised, so it fails only that package's runs."""
+    r, state = shlex.quote(root), shlex.quote(f"{root}/{BUILD_STATE_DIR}/{package}")
+    patch = "".join(
+        f"patch -d {r} -p1 -N -r - < {GUEST_UPLOAD_DIR}/patches/{p.name} && " for p in patches
+    )
+    built = f"ls {shlex.quote(package_dir)}/inst/*.{BUILD_CONFIG}/bin/* >/dev/null 2>&1"
+    return (
+        f"mkdir -p {r}/{BUILD_STATE_DIR} && cd {r} && rm -f {state}.failed && "
+        f"if {{ {patch}PARSECDIR={r} ./bin/parsecmgmt -a build -p {package} -c {BUILD_CONFIG}; }} "
+        f"> {state}.log 2>&1 && {built}; then :; else touch {state}.failed; fi"
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,40 +170,73 @@ class ParsecWorkload(Workload):
         base = "pkgs" if self.suite == "parsec3" else "ext/splash2x"
         return f"{base}/{self.group}/{self.name}"
 
+    def package_dir(self, context: WorkloadContext) -> str:
+        return f"{self._root(context)}/{self.relative_dir}"
+
+    def input_size(self, context: WorkloadContext, params: RunParams | None = None) -> str:
+        """Per-workload ``parsec.inputs`` first, then the run's, then ``parsec.input``."""
+        assert context.parsec is not None
+        size = context.parsec.inputs.get(self.id) or (params and params.input_size)
+        return size or context.parsec.input_size
+
     def available(self, context: WorkloadContext) -> tuple[bool, str]:
         source = context.parsec
         if source is None:
             return False, "PARSEC 3.0 is not provided (config key 'parsec')"
         if not source.path.exists():
             return False, f"PARSEC path {source.path} does not exist"
-        if not source.is_tree:
-            if not tarfile.is_tarfile(source.path):
-                return False, f"PARSEC path {source.path} is neither a directory nor a tarball"
-            return True, f"from tarball {source.path.name} (contents checked in the guest)"
-        if not (source.path / "bin" / "parsecmgmt").is_file():
-            return False, f"{source.path} has no bin/parsecmgmt (not a PARSEC 3.0 tree)"
-        package_dir = source.path / self.relative_dir
-        if not package_dir.is_dir():
-            return False, f"{source.path} lacks {self.relative_dir}"
-        if self.package not in PARAMETER_INPUT_PACKAGES:
-            input_tar = package_dir / "inputs" / f"input_{source.input_size}.tar"
-            if not input_tar.is_file():
+        if context.guest_packages is not None:
+            missing = [p for p in PARSEC_BUILD_PACKAGES if p not in context.guest_packages]
+            if missing:
                 return False, (
-                    f"{source.path} lacks {self.relative_dir}/inputs/{input_tar.name}: unpack "
-                    f"parsec-3.0-input-{source.input_size}.tar.gz into the tree"
+                    f"the guest image spec lacks the PARSEC build packages {' '.join(missing)} "
+                    f"(use guest.spec: guest/parsec.yaml)"
                 )
-        return True, f"PARSEC tree {source.path}, input {source.input_size}"
+        if source.is_tree:
+            if not (source.path / "bin" / "parsecmgmt").is_file():
+                return False, f"{source.path} has no bin/parsecmgmt (not a PARSEC 3.0 tree)"
+            members = None
+        else:
+            if tarball_suffix(source.path) is None:
+                return False, (
+                    f"PARSEC path {source.path} is neither a directory nor a tarball "
+                    f"({', '.join(TARBALL_SUFFIXES)})"
+                )
+            members = tree_relative_members(tarball_members(source.path))
+            if members is None:
+                return False, (
+                    f"tarball {source.path} has no bin/parsecmgmt at its top or in one top "
+                    f"directory (not a PARSEC 3.0 tarball)"
+                )
+        has = (
+            (lambda rel: (source.path / rel).exists())
+            if members is None
+            else (lambda rel, names=frozenset(members): rel in names)
+        )
+        if not has(f"{self.relative_dir}/parsec/gcc.bldconf"):
+            return False, f"{source.path} lacks {self.relative_dir}"
+        size = self.input_size(context)
+        if self.package not in PARAMETER_INPUT_PACKAGES:
+            input_tar = f"{self.relative_dir}/inputs/input_{size}.tar"
+            if not has(input_tar):
+                return False, (
+                    f"{source.path} lacks {input_tar} (input {size!r}; it comes from "
+                    f"parsec-3.0-input-{'sim' if size.startswith('sim') else size}.tar.gz"
+                    f"{'' if size in ('test', 'native') else ' (simsmall, simmedium, simlarge)'}"
+                    f"; test and simdev inputs from parsec-3.0-core.tar.gz); choose another "
+                    f"size with parsec.inputs: {{{self.id}: <size>}}"
+                )
+        return True, f"PARSEC {source.path}, input {size}"
 
     def version(self, context: WorkloadContext) -> str:
         source = context.parsec
         if source is None:
             return "parsec:unprovided"
-        if source.is_tree:
-            version_file = source.path / "version"
-            version = version_file.read_text().strip() if version_file.is_file() else "unknown"
-            return f"parsec-{version}:{self.package}"
-        stat = source.path.stat()
-        return f"parsec-tarball:{source.path.name}:{stat.st_size}:{self.package}"
+        patches = ",".join(p.name for p in package_patches(self.package)) or "none"
+        return (
+            f"parsec-source:{source_digest(source.path)}:{self.package}:"
+            f"bldconf:{BUILD_CONFIG}:{files_digest(BLDCONF_PATH)}:patches:{patches}"
+        )
 
     def _root(self, context: WorkloadContext) -> str:
         assert context.parsec is not None
@@ -146,37 +245,49 @@ class ParsecWorkload(Workload):
     def prepare(self, context: WorkloadContext, params: RunParams) -> PreparePlan:
         self._require(context)
         assert context.parsec is not None
-        root = shlex.quote(self._root(context))
-        if context.parsec.is_tree:
-            uploads = (Upload(context.parsec.path, self._root(context)),)
-            unpack: tuple[str, ...] = ()
-        else:
-            uploads = (Upload(context.parsec.path, GUEST_PARSEC_TARBALL),)
-            unpack = (
-                f"if [ ! -x {root}/bin/parsecmgmt ]; then mkdir -p {root} && "
-                f"tar -xf {GUEST_PARSEC_TARBALL} -C {root} --strip-components=1; fi",
-            )
+        root = self._root(context)
+        digest = source_digest(context.parsec.path)
+        archive = upload_archive(context.parsec.path)
+        remote_archive = f"{GUEST_UPLOAD_DIR}/parsec-{digest}{tarball_suffix(archive) or '.tar'}"
+        patches = package_patches(self.package)
+        uploads = (
+            Upload(archive, remote_archive),
+            Upload(BLDCONF_PATH, f"{GUEST_UPLOAD_DIR}/{BUILD_CONFIG}.bldconf"),
+            *(Upload(p, f"{GUEST_UPLOAD_DIR}/patches/{p.name}") for p in patches),
+        )
         return PreparePlan(
             uploads=uploads,
             commands=(
-                *unpack,
-                f"cd {root} && PARSECDIR={root} ./bin/parsecmgmt -a build -p {self.package}",
+                unpack_command(remote_archive, root, digest),
+                install_build_config_command(root),
+                build_command(root, self.package, self.package_dir(context), patches),
             ),
-            stamp=f"{self._root(context)}/.damon-eval-built/{self.package}",
+            stamp=f"{root}/.damon-eval-built/{self.package}",
+        )
+
+    def build_check(self, context: WorkloadContext) -> str:
+        """Guest sh that fails, printing the last 20 lines of the build log, when the
+        package did not build in the preparation."""
+        state = shlex.quote(f"{self._root(context)}/{BUILD_STATE_DIR}/{self.package}")
+        return (
+            f"if [ -e {state}.failed ]; then "
+            f"echo 'parsecmgmt -a build -p {self.package} -c {BUILD_CONFIG} failed; "
+            f"its log ends:'; "
+            f"tail -n 20 {state}.log; exit 1; fi"
         )
 
     def run_plan(self, context: WorkloadContext, params: RunParams) -> RunPlan:
         self._require(context)
         assert context.parsec is not None
-        input_size = params.input_size or context.parsec.input_size
+        input_size = self.input_size(context, params)
         check_input_size(input_size)
         root = self._root(context)
         threads = params.threads or context.parsec.threads
         return RunPlan(
             command=(
                 f"{root}/bin/parsecmgmt",
-                *("-a", "run", "-p", self.package, "-i", input_size, "-n", str(threads)),
-                *("-s", hold_prefix(params.agent_path)),
+                *("-a", "run", "-p", self.package, "-c", BUILD_CONFIG, "-i", input_size),
+                *("-n", str(threads), "-s", hold_prefix(params.agent_path)),
             ),
             hold="child",
             target=self.binary,

@@ -108,7 +108,8 @@ def test_parsec_run_plan_holds_the_benchmark_under_parsecmgmt(tmp_path):
     plan = get_workload("splash2x/raytrace").run_plan(context, params)
     assert plan.command == (
         "/opt/parsec-3.0/bin/parsecmgmt",
-        *("-a", "run", "-p", "splash2x.raytrace", "-i", "simsmall", "-n", "4"),
+        *("-a", "run", "-p", "splash2x.raytrace", "-c", "gcc-damon-eval", "-i", "simsmall"),
+        *("-n", "4"),
         *("-s", f"{GUEST_AGENT_PATH} hold --"),
     )
     assert plan.hold == "child" and plan.target == "RAYTRACE"
@@ -123,37 +124,164 @@ def test_parsec_run_plan_holds_the_benchmark_under_parsecmgmt(tmp_path):
     assert invocation.hold == "child" and invocation.cwd == "/opt/parsec-3.0"
 
 
-def test_parsec_prepare_builds_with_parsecmgmt(tmp_path):
+def test_parsec_prepare_uploads_one_archive_and_builds_with_the_harness_config(
+    tmp_path, monkeypatch
+):
+    monkeypatch.setenv("DAMON_EVAL_CACHE", str(tmp_path / "cache"))
     root = _fake_tree(tmp_path / "parsec-3.0")
     context = WorkloadContext.from_config({"parsec": {"path": str(root)}})
     plan = get_workload("parsec3/canneal").prepare(context, RunParams(out_dir="/r"))
-    assert plan.uploads[0].source == root and plan.uploads[0].dest == "/opt/parsec-3.0"
-    assert plan.commands[-1].endswith("./bin/parsecmgmt -a build -p canneal")
+    archive = plan.uploads[0].source
+    assert archive.parent == tmp_path / "cache" / "parsec" / "trees" and archive.suffix == ".tar"
+    assert plan.uploads[0].dest.startswith("/var/tmp/damon-eval/parsec-upload/parsec-")
+    assert plan.uploads[1].source.name == "gcc-damon-eval.bldconf"
+    assert "parsecmgmt -a build -p canneal -c gcc-damon-eval" in plan.commands[-1]
     assert plan.stamp == "/opt/parsec-3.0/.damon-eval-built/canneal"
-    assert get_workload("parsec3/x264").version(context) == "parsec-3.0-beta-20150206:x264"
+    version = get_workload("parsec3/x264").version(context)
+    assert version.startswith("parsec-source:") and "bldconf:gcc-damon-eval:" in version
+    # An unchanged tree is packed once; a changed one gets a new archive and digest.
+    mtime = archive.stat().st_mtime_ns
+    again = get_workload("splash2x/fft").prepare(context, RunParams(out_dir="/r"))
+    assert again.uploads[0] == plan.uploads[0] and archive.stat().st_mtime_ns == mtime
+    (root / "version").write_text("3.0-other\n")
+    changed = get_workload("parsec3/canneal").prepare(context, RunParams(out_dir="/r"))
+    assert changed.uploads[0].source != archive
 
 
-def test_parsec_tarball_is_extracted_in_the_guest(tmp_path):
-    tree = _fake_tree(tmp_path / "parsec-3.0")
-    tarball = tmp_path / "parsec-3.0.tar.gz"
-    with tarfile.open(tarball, "w:gz") as tar:
-        tar.add(tree, arcname="parsec-3.0")
-    context = WorkloadContext.from_config({"parsec": {"path": str(tarball)}})
+def _guest_unpack(plan, root):
+    """Run the plan's unpack command on the host, the upload put at its guest path's name."""
+    import shutil
+    import subprocess
+
+    upload = plan.uploads[0]
+    staged = root.parent / "upload" / upload.dest.rsplit("/", 1)[1]
+    staged.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copy(upload.source, staged)
+    command = plan.commands[0].replace(upload.dest, str(staged))
+    subprocess.run(["sh", "-c", command], check=True)
+    return staged
+
+
+@pytest.mark.parametrize(
+    "suffix,top",
+    [(s, t) for s in (".tar", ".tar.gz", ".tar.xz", ".tar.zst") for t in (1, 0)] + [("tree", 0)],
+)
+def test_parsec_tree_and_every_tarball_form_unpack_to_the_guest_root(
+    tmp_path, monkeypatch, suffix, top
+):
+    import shutil
+    import subprocess
+
+    if suffix == ".tar.zst" and not shutil.which("zstd"):
+        pytest.skip("zstd is not installed on this host")
+    monkeypatch.setenv("DAMON_EVAL_CACHE", str(tmp_path / "cache"))
+    tree = _fake_tree(tmp_path / "src" / "parsec-3.0")
+    if suffix == "tree":
+        path = tree
+    else:
+        path = tmp_path / f"parsec{suffix}"
+        flag = {".tar": "", ".tar.gz": "z", ".tar.xz": "J", ".tar.zst": "--zstd "}[suffix]
+        where = ["-C", str(tree.parent), "parsec-3.0"] if top else ["-C", str(tree), "."]
+        options = f"-{flag}cf" if flag and not flag.startswith("--") else "-cf"
+        extra = ["--zstd"] if suffix == ".tar.zst" else []
+        subprocess.run(["tar", *extra, options, str(path), *where], check=True)
+    context = WorkloadContext.from_config(
+        {"parsec": {"path": str(path), "guest_root": str(tmp_path / "guest" / "parsec-3.0")}}
+    )
     workload = get_workload("splash2x/fft")
     ok, reason = workload.available(context)
-    assert ok and "tarball" in reason
+    assert ok, reason
     plan = workload.prepare(context, RunParams(out_dir="/r"))
-    assert "--strip-components=1" in plan.commands[0]
-    assert plan.commands[1].endswith("-a build -p splash2x.fft")
+    guest_root = tmp_path / "guest" / "parsec-3.0"
+    staged = _guest_unpack(plan, guest_root)
+    assert (guest_root / "bin" / "parsecmgmt").is_file()
+    assert (guest_root / "ext/splash2x/kernels/fft/parsec/gcc.bldconf").is_file()
+    assert not staged.exists()  # the archive is removed once unpacked
+    # An unpacked root holding this digest is kept: the command does nothing.
+    (guest_root / "kept").write_text("")
+    _guest_unpack(plan, guest_root)
+    assert (guest_root / "kept").exists()
+
+
+def test_parsec_tarball_without_parsecmgmt_is_refused(tmp_path, monkeypatch):
+    monkeypatch.setenv("DAMON_EVAL_CACHE", str(tmp_path / "cache"))
+    other = tmp_path / "a"
+    (other / "b").mkdir(parents=True)
+    (other / "b" / "x").write_text("")
+    tarball = tmp_path / "not-parsec.tar.gz"
+    with tarfile.open(tarball, "w:gz") as tar:
+        tar.add(other, arcname="a")
+    context = WorkloadContext.from_config({"parsec": {"path": str(tarball)}})
+    ok, reason = get_workload("splash2x/fft").available(context)
+    assert not ok and "has no bin/parsecmgmt" in reason
     not_tar = tmp_path / "parsec.zip"
     not_tar.write_bytes(b"PK")
     bad = WorkloadContext.from_config({"parsec": {"path": str(not_tar)}})
-    assert "neither a directory nor a tarball" in workload.available(bad)[1]
+    assert "neither a directory nor a tarball" in get_workload("splash2x/fft").available(bad)[1]
+
+
+def test_parsec_input_checks_name_the_file_and_the_archive(tmp_path, monkeypatch):
+    monkeypatch.setenv("DAMON_EVAL_CACHE", str(tmp_path / "cache"))
+    tree = _fake_tree(tmp_path / "parsec-3.0", input_size="simdev")
+    tarball = tmp_path / "parsec-3.0.tar.gz"
+    with tarfile.open(tarball, "w:gz") as tar:
+        tar.add(tree, arcname="parsec-3.0")
+    for path in (tree, tarball):
+        context = WorkloadContext.from_config({"parsec": {"path": str(path), "input": "simsmall"}})
+        ok, reason = get_workload("parsec3/canneal").available(context)
+        assert not ok
+        assert "pkgs/kernels/canneal/inputs/input_simsmall.tar" in reason
+        assert "parsec-3.0-input-sim.tar.gz" in reason
+        # parameter-input packages run at any size
+        assert get_workload("splash2x/radix").available(context)[0]
+        assert get_workload("parsec3/streamcluster").available(context)[0]
+        per_workload = WorkloadContext.from_config(
+            {"parsec": {"path": str(path), "input": "simsmall",
+                        "inputs": {"parsec3/canneal": "simdev"}}}
+        )  # fmt: skip
+        assert get_workload("parsec3/canneal").available(per_workload)[0]
+        plan = get_workload("parsec3/canneal").run_plan(
+            per_workload, RunParams(out_dir="/r", input_size="simsmall")
+        )
+        assert plan.command[plan.command.index("-i") + 1] == "simdev"
+    with pytest.raises(ConfigError, match="PARSEC input 'huge'"):
+        WorkloadContext.from_config({"parsec": {"path": "/p", "inputs": {"parsec3/vips": "huge"}}})
+    with pytest.raises(ConfigError, match="not a parsec3/ or splash2x/ workload"):
+        WorkloadContext.from_config({"parsec": {"path": "/p", "inputs": {"debian/x264": "test"}}})
+
+
+def test_parsec_build_failure_is_recorded_not_raised(tmp_path):
+    import subprocess
+
+    from damon_eval.workloads.parsec import build_command
+
+    root = tmp_path / "parsec-3.0"
+    (root / "bin").mkdir(parents=True)
+    (root / "bin" / "parsecmgmt").write_text('#!/bin/sh\necho building "$@"\nexit ${FAIL:-0}\n')
+    (root / "bin" / "parsecmgmt").chmod(0o755)
+    workload = get_workload("parsec3/canneal")
+    context = WorkloadContext.from_config({"parsec": {"path": str(root), "guest_root": str(root)}})
+    package_dir = workload.package_dir(context)
+    command = build_command(str(root), "canneal", package_dir, [])
+    check = workload.build_check(context)
+    # Failing parsecmgmt: the command still exits 0, the check fails with the log's tail.
+    subprocess.run(["sh", "-c", command], check=True, env={"FAIL": "1", "PATH": "/usr/bin:/bin"})
+    failed = subprocess.run(["sh", "-c", check], capture_output=True, text=True)
+    assert failed.returncode == 1
+    assert "failed; its log ends:" in failed.stdout.splitlines()[0]
+    assert "building -a build -p canneal -c gcc-damon-eval" in failed.stdout
+    # parsecmgmt succeeds but installs no binary: still a failure.
+    subprocess.run(["sh", "-c", command], check=True, env={"PATH": "/usr/bin:/bin"})
+    assert subprocess.run(["sh", "-c", check], capture_output=True).returncode == 1
+    (root / workload.relative_dir / "inst/amd64-linux.gcc-damon-eval/bin").mkdir(parents=True)
+    (root / workload.relative_dir / "inst/amd64-linux.gcc-damon-eval/bin/canneal").write_text("")
+    subprocess.run(["sh", "-c", command], check=True, env={"PATH": "/usr/bin:/bin"})
+    assert subprocess.run(["sh", "-c", check], capture_output=True).returncode == 0
 
 
 def test_context_from_config_rejects_bad_parsec_entries():
     with pytest.raises(ConfigError, match="unknown parsec key"):
-        WorkloadContext.from_config({"parsec": {"path": "/p", "inputs": "native"}})
+        WorkloadContext.from_config({"parsec": {"path": "/p", "input_size": "native"}})
     with pytest.raises(ConfigError, match="must be a mapping with a path"):
         WorkloadContext.from_config({"parsec": {"input": "native"}})
     with pytest.raises(ConfigError, match="PARSEC input 'big'"):
@@ -204,7 +332,10 @@ def test_workloads_list_command(capsys, tmp_path):
     assert "To provide PARSEC, set 'parsec: {path: /srv/parsec-3.0, input: native}'" in out
     root = _fake_tree(tmp_path / "parsec-3.0")
     config = tmp_path / "campaign.yaml"
-    config.write_text(f"parsec:\n  path: {root}\n  input: native\nguest_packages: [gcc]\n")
+    from damon_eval.workloads.parsec import PARSEC_BUILD_PACKAGES
+
+    packages = ", ".join(["gcc", *PARSEC_BUILD_PACKAGES])
+    config.write_text(f"parsec:\n  path: {root}\n  input: native\nguest_packages: [{packages}]\n")
     assert main(["workloads", "list", "--json", "--config", str(config)]) == 0
     rows = {row["id"]: row for row in json.loads(capsys.readouterr().out)}
     assert rows["parsec3/canneal"]["available"] is True
@@ -252,3 +383,20 @@ def test_workloads_show_prints_the_guest_plan(capsys, tmp_path):
     out = capsys.readouterr().out
     assert "-s '/opt/damon-eval/bin/de-agent hold --'" in out
     assert "parsecmgmt -a build -p canneal" in out
+
+
+def test_parsec_needs_a_build_capable_guest_spec(tmp_path, monkeypatch):
+    from damon_eval.workloads.parsec import PARSEC_BUILD_PACKAGES
+
+    monkeypatch.setenv("DAMON_EVAL_CACHE", str(tmp_path / "cache"))
+    root = _fake_tree(tmp_path / "parsec-3.0")
+    default = WorkloadContext.from_config(
+        {"parsec": {"path": str(root)}, "guest": {"spec": "guest/default.yaml"}}
+    )
+    ok, reason = get_workload("splash2x/fft").available(default)
+    assert not ok and "lacks the PARSEC build packages g++ m4" in reason
+    parsec = WorkloadContext.from_config(
+        {"parsec": {"path": str(root)}, "guest": {"spec": "guest/parsec.yaml"}}
+    )
+    assert set(PARSEC_BUILD_PACKAGES) <= parsec.guest_packages
+    assert get_workload("splash2x/fft").available(parsec)[0]
