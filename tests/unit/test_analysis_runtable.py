@@ -170,9 +170,8 @@ def test_collect_command(results, capsys):
     assert (results / "summary" / "runs.csv").is_file()
 
 
-REAL_RESULT = (
-    Path(__file__).parents[1] / "fixtures" / "real-results" / "synthetic-hotcold-prcl-01.result.json"
-)
+REAL_RESULT = Path(__file__).parents[1] / "fixtures" / "real-results"
+REAL_RESULT = REAL_RESULT / "synthetic-hotcold-prcl-01.result.json"
 
 
 def test_provenance_columns_of_a_real_guest_result(tmp_path):
