@@ -15,7 +15,8 @@ SNAKEMAKE = shutil.which("snakemake", path=str(Path(sys.executable).parent)) or 
 
 def dry_run(repo_root, *args):
     proc = subprocess.run(
-        [SNAKEMAKE, "-n", *args, "--quiet", "rules"],
+        # --forceall: plan as from a fresh clone, whatever results/ this checkout already holds
+        [SNAKEMAKE, "-n", "--forceall", *args, "--quiet", "rules"],
         cwd=repo_root,
         capture_output=True,
         text=True,
