@@ -8,11 +8,13 @@ The project contains no PARSEC code.  The user points the config at a PARSEC
 It is put into the guest (``guest_root``), each package is built there with
 PARSEC's own ``parsecmgmt -a build -p <pkg>``, and runs use::
 
-    parsecmgmt -a run -p <pkg> -i <input> -n <threads> -s "<de-agent> hold --"
+    parsecmgmt -a run -p <pkg> -i <input> -n <threads> -s "<agent> hold --target-comm <bin> --"
 
-``parsecmgmt`` runs the benchmark binary prefixed by the ``-s`` command, so
-``de-agent hold`` stops the benchmark binary itself at exec and DAMON targets
-it (not parsecmgmt, not a shell).
+``parsecmgmt`` runs the package's ``run_exec`` prefixed by the ``-s`` command:
+the benchmark binary for parsec3, SPLASH-2X's ``run.sh`` shell script (which
+starts the binary) for splash2x.  ``de-agent hold --target-comm <binary>``
+holds the process that execs as the binary, so DAMON targets it (not
+parsecmgmt, not a shell) and the runtime is its own.
 """
 
 from __future__ import annotations
@@ -66,19 +68,20 @@ PARSEC3_PACKAGES: dict[str, tuple[str, str]] = {
     "vips": ("apps", "vips"),
     "x264": ("apps", "x264"),
 }
+# SPLASH-2X runs bin/run.sh, which starts the binary named by its TARGET= (src/run.sh).
 SPLASH2X_PACKAGES: dict[str, tuple[str, str]] = {
-    "barnes": ("apps", "BARNES"),
-    "fft": ("kernels", "FFT"),
-    "lu_cb": ("kernels", "LU"),
-    "lu_ncb": ("kernels", "LU"),
-    "ocean_cp": ("apps", "OCEAN"),
-    "ocean_ncp": ("apps", "OCEAN"),
-    "radiosity": ("apps", "RADIOSITY"),
-    "radix": ("kernels", "RADIX"),
-    "raytrace": ("apps", "RAYTRACE"),
-    "volrend": ("apps", "VOLREND"),
-    "water_nsquared": ("apps", "WATER-NSQUARED"),
-    "water_spatial": ("apps", "WATER-SPATIAL"),
+    "barnes": ("apps", "barnes"),
+    "fft": ("kernels", "fft"),
+    "lu_cb": ("kernels", "lu_cb"),
+    "lu_ncb": ("kernels", "lu_ncb"),
+    "ocean_cp": ("apps", "ocean_cp"),
+    "ocean_ncp": ("apps", "ocean_ncp"),
+    "radiosity": ("apps", "radiosity"),
+    "radix": ("kernels", "radix"),
+    "raytrace": ("apps", "raytrace"),
+    "volrend": ("apps", "volrend"),
+    "water_nsquared": ("apps", "water_nsquared"),
+    "water_spatial": ("apps", "water_spatial"),
 }
 # These take their inputs as command-line parameters: no input tarball to check.
 PARAMETER_INPUT_PACKAGES = frozenset(
@@ -287,7 +290,7 @@ class ParsecWorkload(Workload):
             command=(
                 f"{root}/bin/parsecmgmt",
                 *("-a", "run", "-p", self.package, "-c", BUILD_CONFIG, "-i", input_size),
-                *("-n", str(threads), "-s", hold_prefix(params.agent_path)),
+                *("-n", str(threads), "-s", hold_prefix(params.agent_path, self.binary)),
             ),
             hold="child",
             target=self.binary,

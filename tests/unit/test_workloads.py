@@ -110,10 +110,13 @@ def test_parsec_run_plan_holds_the_benchmark_under_parsecmgmt(tmp_path):
         "/opt/parsec-3.0/bin/parsecmgmt",
         *("-a", "run", "-p", "splash2x.raytrace", "-c", "gcc-damon-eval", "-i", "simsmall"),
         *("-n", "4"),
-        *("-s", f"{GUEST_AGENT_PATH} hold --"),
+        # run.sh starts the binary: the launcher holds the process that execs as it
+        *("-s", f"{GUEST_AGENT_PATH} hold --target-comm raytrace --"),
     )
-    assert plan.hold == "child" and plan.target == "RAYTRACE"
-    assert get_workload("parsec3/raytrace").run_plan(context, params).target == "rtview"
+    assert plan.hold == "child" and plan.target == "raytrace"
+    parsec3 = get_workload("parsec3/raytrace").run_plan(context, params)
+    assert parsec3.target == "rtview"
+    assert parsec3.command[-1] == f"{GUEST_AGENT_PATH} hold --target-comm rtview --"
     native = RunParams(out_dir="/r", input_size="native")
     assert "native" in get_workload("parsec3/vips").run_plan(context, native).command
     with pytest.raises(ConfigError, match="PARSEC input 'huge' is not one of test, simdev"):
