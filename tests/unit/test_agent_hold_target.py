@@ -97,7 +97,8 @@ def _ppid(pid: int) -> int:
 
 
 def _run_held(agent, out, command, cwd, *, hold_s=0.3):
-    """Start the agent, wait for the hold, check it, release; returns what the checks need."""
+    """Start the agent, wait for the hold, check it, release; returns the held pid, its
+    parent's (comm, whether its parent is the launcher), the exit code, stderr and times."""
     proc = subprocess.Popen(
         _invocation(agent, out, command, cwd), stdout=subprocess.PIPE, stderr=subprocess.PIPE
     )
@@ -110,11 +111,13 @@ def _run_held(agent, out, command, cwd, *, hold_s=0.3):
     # only the benchmark is still traced: the shell and everything else were let go
     traced = _tasks_traced_by(launcher)
     assert traced == [pid], traced
+    parent = _ppid(pid)
+    parent_chain = (proc_comm(parent), _ppid(parent) == launcher)
     released = time.monotonic()
     os.kill(proc.pid, signal.SIGUSR1)
     code, _, err = finish(proc)
     ended = time.monotonic()
-    return pid, launcher, code, err.decode(), released, ended
+    return pid, parent_chain, code, err.decode(), released, ended
 
 
 def _launcher_pid(out: Path) -> int:
@@ -154,7 +157,9 @@ def test_shell_that_forks_the_benchmark_holds_the_benchmark(agent, tmp_path, ben
     out = tmp_path / "run"
     script = f"sleep 0.1; ./{BENCH}; sleep 0.5"
     command = _launcher(agent, BENCH, "sh", "-c", script)
-    pid, launcher, code, err, released, ended = _run_held(agent, out, command, bench_dir)
+    pid, parent, code, err, released, ended = _run_held(agent, out, command, bench_dir)
+    # the benchmark is the shell's child, the shell the launcher's
+    assert parent == ("sh", True)
     assert code == 0, err
     _check_measured(out, pid, released, ended, after_s=0.5)
 
@@ -209,7 +214,8 @@ def test_parsecmgmt_running_a_run_sh_holds_the_binary_it_starts(agent, tmp_path,
     mgmt = _executable(bench_dir / "parsecmgmt", FAKE_PARSECMGMT.format(run_exec=run_sh))
     out = tmp_path / "run"
     command = (str(mgmt), hold_prefix(str(agent), BENCH))
-    pid, _, code, err, released, ended = _run_held(agent, out, command, bench_dir)
+    pid, parent, code, err, released, ended = _run_held(agent, out, command, bench_dir)
+    assert parent[0] == "run.sh", "run.sh forked the benchmark"
     assert code == 0, err
     _check_measured(out, pid, released, ended, after_s=0.5)
     log = (out / "workload.log").read_text()
