@@ -384,7 +384,7 @@ def test_workloads_show_prints_the_guest_plan(capsys, tmp_path):
     root = _fake_tree(tmp_path / "parsec-3.0")
     assert main(["workloads", "show", "parsec3/canneal", "--parsec", str(root)]) == 0
     out = capsys.readouterr().out
-    assert "-s '/opt/damon-eval/bin/de-agent hold --'" in out
+    assert "-s '/opt/damon-eval/bin/de-agent hold --target-comm canneal --'" in out
     assert "parsecmgmt -a build -p canneal" in out
 
 
