@@ -233,6 +233,31 @@ def test_parsec3_style_direct_binary_with_its_name(agent, tmp_path, bench_dir):
     _check_measured(out, pid, released, ended, after_s=0)
 
 
+SPAWNER = """\
+import subprocess, sys, threading, time
+# threads (clone events) and a posix_spawn/vfork child in the traced tree
+threads = [threading.Thread(target=time.sleep, args=(1.5,)) for _ in range(3)]
+for thread in threads:
+    thread.start()
+subprocess.run(["./{bench}"], check=True)
+for thread in threads:
+    thread.join()
+print("spawner done", flush=True)
+"""
+
+
+def test_a_threaded_spawner_is_let_go_and_the_benchmark_held(agent, tmp_path, bench_dir):
+    spawner = bench_dir / "spawner.py"
+    spawner.write_text(SPAWNER.format(bench=BENCH))
+    out = tmp_path / "run"
+    command = _launcher(agent, BENCH, sys.executable, str(spawner))
+    pid, parent, code, err, released, ended = _run_held(agent, out, command, bench_dir)
+    assert parent == (Path(sys.executable).name[:15], True)
+    assert code == 0, err
+    _check_measured(out, pid, released, ended, after_s=0)
+    assert "spawner done" in (out / "workload.log").read_text()
+
+
 def test_a_tree_that_never_execs_the_name_is_a_hold_error(agent, tmp_path, bench_dir):
     out = tmp_path / "run"
     command = _launcher(agent, "fft", "sh", "-c", f"sleep 0.1; ./{BENCH}; exit 3")
