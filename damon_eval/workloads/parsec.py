@@ -23,9 +23,11 @@ import shlex
 from dataclasses import dataclass
 from pathlib import Path
 
+from damon_eval.errors import ConfigError, GuestError
 from damon_eval.measure.agent import hold_prefix
 from damon_eval.paths import DATA_DIR
 from damon_eval.workloads.base import (
+    ParsecSource,
     PreparePlan,
     RunParams,
     RunPlan,
@@ -35,6 +37,12 @@ from damon_eval.workloads.base import (
     WorkloadUnavailable,
     check_input_size,
     files_digest,
+)
+from damon_eval.workloads.parsec_host import (
+    HostBuild,
+    build_on_host,
+    host_build_key,
+    resolve_build_mode,
 )
 from damon_eval.workloads.parsec_source import (
     TARBALL_SUFFIXES,
@@ -236,9 +244,14 @@ class ParsecWorkload(Workload):
         if source is None:
             return "parsec:unprovided"
         patches = ",".join(p.name for p in package_patches(self.package)) or "none"
+        built = (
+            f":built:host:{host_build_key_for(source)}"
+            if build_mode(source) == "host"
+            else ":built:guest"
+        )
         return (
             f"parsec-source:{source_digest(source.path)}:{self.package}:"
-            f"bldconf:{BUILD_CONFIG}:{files_digest(BLDCONF_PATH)}:patches:{patches}"
+            f"bldconf:{BUILD_CONFIG}:{files_digest(BLDCONF_PATH)}:patches:{patches}{built}"
         )
 
     def _root(self, context: WorkloadContext) -> str:
@@ -249,6 +262,14 @@ class ParsecWorkload(Workload):
         self._require(context)
         assert context.parsec is not None
         root = self._root(context)
+        if build_mode(context.parsec) == "host":
+            built = require_host_build(context.parsec)
+            remote = f"{GUEST_UPLOAD_DIR}/parsec-built-{built.key}.tar.zst"
+            return PreparePlan(
+                uploads=(Upload(built.archive, remote),),
+                commands=(unpack_command(remote, root, f"built-{built.key}"),),
+                stamp=f"{root}/.damon-eval-built/{self.package}-{built.key}",
+            )
         digest = source_digest(context.parsec.path)
         archive = upload_archive(context.parsec.path)
         remote_archive = f"{GUEST_UPLOAD_DIR}/parsec-{digest}{tarball_suffix(archive) or '.tar'}"
@@ -301,6 +322,114 @@ class ParsecWorkload(Workload):
         ok, reason = self.available(context)
         if not ok:
             raise WorkloadUnavailable(f"{self.id} is not available: {reason}")
+
+
+def build_mode(source: ParsecSource) -> str:
+    """``host`` or ``guest`` for this source; ``auto`` without a campaign's package list
+    (a single workload prepared by hand) builds in the guest."""
+    if source.build == "auto" and not source.campaign_packages:
+        return "guest"
+    return resolve_build_mode(source.build)
+
+
+def _campaign_workloads(source: ParsecSource) -> list[ParsecWorkload]:
+    from damon_eval.workloads import get_workload
+
+    workloads = [get_workload(w) for w in source.campaign_packages]
+    return [w for w in workloads if isinstance(w, ParsecWorkload)]
+
+
+def _image_spec(source: ParsecSource):
+    from damon_eval.campaign import resolve_config_path
+    from damon_eval.guest.spec import load_spec
+
+    return load_spec(resolve_config_path(source.image_spec) if source.image_spec else None)
+
+
+def host_build_inputs(source: ParsecSource) -> dict[str, object]:
+    """What a host build of the campaign's PARSEC packages needs, and its identity."""
+    from damon_eval.guest.spec import image_key
+
+    workloads = _campaign_workloads(source)
+    if not workloads:
+        raise ConfigError("the campaign has no parsec3/ or splash2x/ workloads to build")
+    root = source.guest_root
+    patches = sorted({p for w in workloads for p in package_patches(w.package)})
+    identity = {
+        "source": source_digest(source.path),
+        "packages": sorted(w.package for w in workloads),
+        "image_key": image_key(_image_spec(source)),
+        "guest_root": root,
+        "bldconf": f"{BUILD_CONFIG}:{files_digest(BLDCONF_PATH)}",
+        "patches": [(p.name, files_digest(p)) for p in patches],
+    }
+    uploads = [(BLDCONF_PATH, f"{GUEST_UPLOAD_DIR}/{BUILD_CONFIG}.bldconf")]
+    uploads += [(p, f"{GUEST_UPLOAD_DIR}/patches/{p.name}") for p in patches]
+    context_root = f"{root}"
+    commands = [
+        (
+            w.package,
+            build_command(
+                context_root, w.package, f"{root}/{w.relative_dir}", package_patches(w.package)
+            ),
+        )
+        for w in workloads
+    ]
+    return {
+        "key": host_build_key(
+            source=identity["source"],
+            packages=identity["packages"],
+            image_key=identity["image_key"],
+            guest_root=root,
+            bldconf=identity["bldconf"],
+            patches=identity["patches"],
+        ),
+        "identity": identity,
+        "uploads": uploads,
+        "setup_command": install_build_config_command(root),
+        "package_commands": commands,
+    }
+
+
+def host_build_key_for(source: ParsecSource) -> str:
+    return str(host_build_inputs(source)["key"])
+
+
+def require_host_build(source: ParsecSource) -> HostBuild:
+    key = host_build_key_for(source)
+    built = HostBuild.load(key)
+    if built is None:
+        raise WorkloadUnavailable(
+            f"PARSEC is not built on the host yet (build key {key}); run "
+            "`damon-eval parsec build CAMPAIGN` first (the pipeline's parsec_build rule "
+            "does), or set parsec.build: guest"
+        )
+    return built
+
+
+def build_parsec_on_host(source: ParsecSource, progress=print) -> HostBuild:
+    """Build the campaign's PARSEC packages in a chroot of its (already built) image."""
+    from damon_eval.guest.image import cached_image
+
+    spec = _image_spec(source)
+    image = cached_image(spec)
+    if image is None:
+        raise GuestError(
+            f"the guest image for spec {source.image_spec or 'default'} is not built; "
+            "run `damon-eval guest build` first"
+        )
+    inputs = host_build_inputs(source)
+    return build_on_host(
+        key=str(inputs["key"]),
+        source=source.path,
+        disk_qcow2=image.disk_path,
+        guest_root=source.guest_root,
+        uploads=inputs["uploads"],  # type: ignore[arg-type]
+        setup_command=str(inputs["setup_command"]),
+        package_commands=inputs["package_commands"],  # type: ignore[arg-type]
+        identity=inputs["identity"],  # type: ignore[arg-type]
+        progress=progress,
+    )
 
 
 def parsec_workloads() -> list[Workload]:
