@@ -56,11 +56,8 @@ def run_result(key):
 
 
 def all_run_results():
+    """The planned runs (with repeats: auto, round 1; repeats.smk adds the later rounds)."""
     return [run_result(key) for key in RUNS]
-
-
-def run_results_of_config(config_name):
-    return [run_result(key) for key in RUNS if key.config == config_name]
 
 
 def run_priority(wildcards):
@@ -103,4 +100,6 @@ def all_analysis_targets():
         targets += [f"{SUMMARY}/tables/{metric}.html", f"{SUMMARY}/plots/{metric}.png"]
     for key in record_runs():
         targets.append(f"{record_report_dir(key)}/heatmap.png")
+    if CAMPAIGN.auto_repeats is not None:
+        targets.append(f"{SUMMARY}/repeats.html")
     return targets
