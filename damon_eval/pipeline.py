@@ -217,13 +217,12 @@ def repeats_summary_step(round_json: Path, out_csv: Path, out_html: Path) -> Non
 
     last = json.loads(Path(round_json).read_text())
     if last["next_runs"]:
-        raise DamonEvalError(f"{round_json}: not the last round ({len(last['next_runs'])} runs follow)")
+        raise DamonEvalError(
+            f"{round_json}: not the last round ({len(last['next_runs'])} runs follow)"
+        )
     target = last["rule"]["target_rel_half_width"]
     frame = pd.DataFrame(
-        [
-            {**d, "target_rel_half_width": target, "round": last["round"]}
-            for d in last["decisions"]
-        ],
+        [{**d, "target_rel_half_width": target, "round": last["round"]} for d in last["decisions"]],
         columns=[*REPEATS_COLUMNS, "stop"],
     ).loc[:, list(REPEATS_COLUMNS)]
     atomic_write_text(Path(out_csv), frame.to_csv(index=False))
@@ -237,9 +236,7 @@ def repeats_summary_step(round_json: Path, out_csv: Path, out_html: Path) -> Non
         + "."
     )
     shown = frame.assign(
-        rel_half_width=frame["rel_half_width"].map(
-            lambda v: "" if pd.isna(v) else f"{v:.2%}"
-        ),
+        rel_half_width=frame["rel_half_width"].map(lambda v: "" if pd.isna(v) else f"{v:.2%}"),
         target_rel_half_width=f"{target:.2%}",
     )
     atomic_write_text(

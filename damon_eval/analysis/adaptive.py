@@ -77,8 +77,10 @@ def decide(runs: pd.DataFrame, rule: AutoRepeats) -> list[CellDecision]:
         run = int(group["repeat"].max())
         relative = _relative_half_width(samples)
         # max_repeats bounds attempts too, so a cell whose runs keep failing ends.
-        if done >= rule.min_repeats and relative is not None and (
-            relative <= rule.target_rel_half_width
+        if (
+            done >= rule.min_repeats
+            and relative is not None
+            and (relative <= rule.target_rel_half_width)
         ):
             stop, reason = True, STOP_PRECISE
         elif run >= rule.max_repeats:
@@ -87,9 +89,7 @@ def decide(runs: pd.DataFrame, rule: AutoRepeats) -> list[CellDecision]:
             stop, reason = False, CONTINUE_MIN
         else:
             stop, reason = False, CONTINUE_WIDE
-        decisions.append(
-            CellDecision(suite, workload, config, done, relative, stop, reason, run)
-        )
+        decisions.append(CellDecision(suite, workload, config, done, relative, stop, reason, run))
     return decisions
 
 
@@ -103,7 +103,9 @@ def _relative_half_width(samples: list[float]) -> float | None:
     return (ci[1] - ci[0]) / 2 / abs(estimate.value) if math.isfinite(ci[1]) else None
 
 
-def auto_repeats_from_settings(settings: Mapping[str, Any], source: str | Path) -> AutoRepeats | None:
+def auto_repeats_from_settings(
+    settings: Mapping[str, Any], source: str | Path
+) -> AutoRepeats | None:
     """The rule of a validated campaign with ``repeats: auto``; None for fixed repeats."""
     if settings.get("repeats") != "auto":
         return None
@@ -125,6 +127,4 @@ def auto_repeats_from_settings(settings: Mapping[str, Any], source: str | Path) 
 
 def next_round(decisions: list[CellDecision]) -> list[tuple[str, str, str, int]]:
     """(suite, workload, config, repeat) of the next round: one more repeat per open cell."""
-    return [
-        (d.suite, d.workload, d.config, d.repeats_run + 1) for d in decisions if not d.stop
-    ]
+    return [(d.suite, d.workload, d.config, d.repeats_run + 1) for d in decisions if not d.stop]
