@@ -725,10 +725,11 @@ def _prcl_best_case(
         unclear.append(_not_significant("system memory usage reduction there", mem_best))
     if not rt_clear:
         unclear.append(_not_significant("runtime overhead there", rt_best))
-    what = "a reduction" if not mem_clear else "a slowdown"
-    if not (mem_clear or rt_clear):
-        what = "neither a saving nor a cost"
-    note = f"{' and '.join(unclear)}, so {what} cannot be concluded for {best}."
+    if mem_clear or rt_clear:
+        what = "a reduction cannot" if not mem_clear else "a slowdown cannot"
+    else:
+        what = "neither a saving nor a cost can"
+    note = f"{' and '.join(unclear)}, so {what} be concluded for {best}."
     main = " and ".join(claims)
     sentences.append(f"With {best}, 'prcl' reduced {main}{cost}; {note}")
     summary.append(f"'prcl' reduces {main}{cost} in the best case ({best}); {note}")

@@ -75,6 +75,7 @@ def test_non_significant_runtime_overhead_is_not_claimed():
     assert "incurred" not in text.split("With ")[0]
     both = section(prcl_one_workload(UNCLEAR, UNCLEAR), "Proactive Reclamation")
     assert "neither a cost nor a saving can be concluded." in both
+    assert "so neither a saving nor a cost can be concluded for s/steady." in both
 
 
 def test_non_significant_rss_reduction_is_not_claimed():
