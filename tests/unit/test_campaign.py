@@ -131,3 +131,21 @@ def test_bad_repeats_auto_names_the_bad_value(change, message):
         campaign_from_dict({**MINIMAL, "repeats": "auto", **change}, "camp.yaml")
     assert str(err.value).startswith("camp.yaml: ")
     assert message in str(err.value)
+
+
+def test_campaign_plan_of_repeats_auto_lists_round_one_then_the_rule(tmp_path, capsys):
+    import yaml
+
+    from damon_eval import cli
+
+    path = tmp_path / "auto.yaml"
+    settings = {**MINIMAL, "repeats": "auto", "auto_repeats": {"min_repeats": 2}}
+    path.write_text(yaml.safe_dump(settings))
+    assert cli.main(["campaign", "plan", str(path)]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert len(lines) == 2 * 2 * 2 + 1
+    assert lines[0].split() == ["1", "synthetic/zigzag/orig/01"]
+    assert lines[-1] == (
+        "then rounds of one more repeat per cell whose runtime 95% CI half-width is above "
+        "2.0% of its mean, up to 10 repeats (repeats: auto)"
+    )
