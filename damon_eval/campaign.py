@@ -54,6 +54,8 @@ class Campaign:
     @property
     def auto_repeats(self):
         """The stopping rule (``analysis.adaptive.AutoRepeats``) of ``repeats: auto``, or None."""
+        if self.settings.get("repeats") != "auto":
+            return None  # without importing the analysis (pandas, scipy)
         from damon_eval.analysis.adaptive import auto_repeats_from_settings
 
         return auto_repeats_from_settings(self.settings, self.source)
