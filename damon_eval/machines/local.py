@@ -26,6 +26,7 @@ class LocalMachine:
     when nothing else uses it (the controller's rules).
     """
 
+    name: str
     persistent = True
     control = None
 

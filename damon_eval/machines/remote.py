@@ -162,6 +162,7 @@ def host_key_message(spec: RemoteSpec, known_hosts: Path, exc: BaseException) ->
 class RemoteMachine:
     """A machine reached over SSH that already has DAMON (see the module docstring)."""
 
+    name: str
     persistent = True
     control = None  # no virtio port: the agent is driven through a FIFO and polled
 
