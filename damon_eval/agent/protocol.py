@@ -20,7 +20,7 @@ from typing import Literal, Protocol
 
 from damon_eval.agent.build import GUEST_AGENT_PATH, AgentError, AgentTimeout
 from damon_eval.errors import ConfigError, GuestError
-from damon_eval.guest.control import ControlChannel, ControlTimeout
+from damon_eval.machines.control import ControlChannel, ControlTimeout
 
 log = logging.getLogger(__name__)
 
@@ -184,7 +184,7 @@ def format_go(**params: str | int | float) -> str:
 class FdChannel:
     """Lines over file descriptors: a pty (a character device like the
     virtio-serial port) or FIFOs.  The same interface as the guest's
-    :class:`~damon_eval.guest.control.ControlChannel`."""
+    :class:`~damon_eval.machines.control.ControlChannel`."""
 
     def __init__(self, read_fd: int, write_fd: int) -> None:
         self.read_fd = read_fd
@@ -238,7 +238,7 @@ class LineChannel(Protocol):
 @dataclass
 class AgentControl:
     """The host end of the agent's protocol over a line channel: the guest's
-    virtio-serial port (:class:`~damon_eval.guest.control.ControlChannel`) or
+    virtio-serial port (:class:`~damon_eval.machines.control.ControlChannel`) or
     file descriptors (:class:`FdChannel`)."""
 
     channel: LineChannel

@@ -43,7 +43,6 @@ from damon_eval.errors import GuestError
 from damon_eval.fs import CommandResult, ShellFs
 from damon_eval.guest import accel as accel_mod
 from damon_eval.guest import keys
-from damon_eval.guest.control import ControlChannel, ControlTimeout
 from damon_eval.guest.image import READY_LINE, Image
 from damon_eval.guest.qemu import (
     QEMU_BINARY,
@@ -59,6 +58,7 @@ from damon_eval.guest.qemu import (
     tail_lines,
 )
 from damon_eval.guest.qmp import QmpClient, QmpError
+from damon_eval.machines.control import ControlChannel, ControlTimeout
 from damon_eval.machines.preparation import Preparation
 from damon_eval.machines.ssh import SshSession, SshTarget
 from damon_eval.paths import cache_dir

@@ -10,8 +10,10 @@ protocol, three kinds, one way to open one.
 ``ssh.py``               ``SshSession``: Fabric/paramiko that never hangs
 ``ssh_keys.py``          known_hosts loading and host-key pinning
 ``signals.py``           SIGTERM/SIGHUP as Ctrl-C, so cleanups run
+``control.py``           ``ControlChannel``: the host end of a guest's virtio-serial port
 =======================  ==========================================================
 
-Guests (:class:`damon_eval.guest.machine.Guest`) live in :mod:`damon_eval.guest`.
-Importing this package imports nothing else.
+Guests (:class:`damon_eval.guest.machine.Guest`) live in :mod:`damon_eval.guest`,
+which uses this package's SSH, control channel and preparation; ``select.py``
+alone sits above it (it starts guests).  Importing this package imports nothing else.
 """

@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 if TYPE_CHECKING:
     from damon_eval.fs import CommandResult, FileSystem
-    from damon_eval.guest.control import ControlChannel
+    from damon_eval.machines.control import ControlChannel
 
 
 @runtime_checkable
