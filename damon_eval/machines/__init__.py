@@ -10,6 +10,7 @@ protocol, three kinds, one way to open one.
 ``ssh.py``               ``SshSession``: Fabric/paramiko that never hangs
 ``ssh_keys.py``          known_hosts loading and host-key pinning
 ``signals.py``           SIGTERM/SIGHUP as Ctrl-C, so cleanups run
+``terminal.py``          this terminal joined to a remote pty (``guest shell``)
 ``control.py``           ``ControlChannel``: the host end of a guest's virtio-serial port
 =======================  ==========================================================
 

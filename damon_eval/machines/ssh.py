@@ -33,7 +33,6 @@ import os
 import select
 import shlex
 import socket
-import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -501,45 +500,13 @@ class SshSession:
 
     def interactive_shell(self) -> int:
         """An interactive login shell on a pty (the terminal in raw mode); its exit status."""
+        from damon_eval.machines.terminal import relay_terminal
+
         connection = self._ensure("opening a shell")
         channel = connection.transport.open_session(timeout=SESSION_OPEN_TIMEOUT_S)
-        stdin_fd = sys.stdin.fileno()
-        is_tty = os.isatty(stdin_fd)
-        size = os.get_terminal_size(stdin_fd) if is_tty else os.terminal_size((80, 24))
-        channel.get_pty(term=os.environ.get("TERM", "vt100"), width=size.columns,
-                        height=size.lines)  # fmt: skip
-        channel.invoke_shell()
-        saved = None
-        if is_tty:
-            import termios
-            import tty
 
-            saved = termios.tcgetattr(stdin_fd)
-            tty.setraw(stdin_fd)
-        try:
-            stdin_open = True
-            while not channel.exit_status_ready() or channel.recv_ready():
-                readable = [channel] + ([stdin_fd] if stdin_open else [])
-                ready, _, _ = select.select(readable, [], [], 0.5)
-                if channel in ready:
-                    data = channel.recv(32768)
-                    if not data:
-                        break
-                    os.write(sys.stdout.fileno(), data)
-                if stdin_fd in ready:
-                    data = os.read(stdin_fd, 4096)
-                    if data:
-                        channel.sendall(data)
-                    else:
-                        stdin_open = False
-                        channel.shutdown_write()
-                if not self._alive():
-                    raise self._dead_error("during the interactive shell")
-        finally:
-            if saved is not None:
-                import termios
+        def check_alive() -> None:
+            if not self._alive():
+                raise self._dead_error("during the interactive shell")
 
-                termios.tcsetattr(stdin_fd, termios.TCSADRAIN, saved)
-        status = channel.recv_exit_status()
-        channel.close()
-        return status
+        return relay_terminal(channel, check_alive)

@@ -4,6 +4,10 @@ open_machine's checks, one agent preparation, one owner of system settings."""
 from __future__ import annotations
 
 import argparse
+import os
+import select
+import socket
+import sys
 from pathlib import Path
 
 import pytest
@@ -225,3 +229,64 @@ def test_system_settings_that_do_not_stick_are_errors(tmp_path):
     module = {"name": "lru_sort", "parameters": {}}
     with pytest.raises(system.SystemSettingError, match=r"has no DAMON_LRU_SORT"):
         system.apply_system_settings(machine, _configuration(damon_module=module))
+
+
+# ---------------------------------------------------------------- terminal
+
+
+class FakeShellChannel:
+    """A paramiko channel whose shell prints a line, reads input, exits 3 at EOF."""
+
+    def __init__(self) -> None:
+        self.ours, self.theirs = socket.socketpair()
+        self.sent = b""
+        self.pty: tuple[str, int, int] | None = None
+        self.exited = False
+
+    def fileno(self) -> int:
+        return self.ours.fileno()
+
+    def get_pty(self, term: str, width: int, height: int) -> None:
+        self.pty = (term, width, height)
+
+    def invoke_shell(self) -> None:
+        self.theirs.sendall(b"prompt$ ")
+
+    def recv_ready(self) -> bool:
+        return bool(select.select([self.ours], [], [], 0)[0])
+
+    def recv(self, size: int) -> bytes:
+        return self.ours.recv(size)
+
+    def sendall(self, data: bytes) -> None:
+        self.sent += data
+
+    def shutdown_write(self) -> None:
+        self.exited = True
+
+    def exit_status_ready(self) -> bool:
+        return self.exited
+
+    def recv_exit_status(self) -> int:
+        return 3
+
+    def close(self) -> None:
+        self.ours.close()
+        self.theirs.close()
+
+
+def test_terminal_relays_both_ways_and_returns_the_exit_status(tmp_path, monkeypatch):
+    from damon_eval.machines.terminal import relay_terminal
+
+    stdin_read, stdin_write = os.pipe()
+    os.write(stdin_write, b"uname\n")
+    os.close(stdin_write)
+    channel = FakeShellChannel()
+    checks = []
+    with os.fdopen(stdin_read, "rb") as stdin, (tmp_path / "out").open("wb") as out:
+        monkeypatch.setattr(sys, "stdin", stdin)
+        monkeypatch.setattr(sys, "stdout", out)
+        assert relay_terminal(channel, lambda: checks.append(1)) == 3
+    assert channel.sent == b"uname\n" and channel.pty[1:] == (80, 24)  # not a tty: 80x24
+    assert (tmp_path / "out").read_bytes() == b"prompt$ "
+    assert checks, "the machine is checked while the shell runs"
