@@ -1,4 +1,4 @@
-"""QEMU guests: image build (mmdebstrap), machines, SSH, control channel, saved states.
+"""QEMU guests: image build (mmdebstrap), machines, control channel, saved states.
 
 The run code uses::
 
@@ -8,7 +8,9 @@ The run code uses::
     with Guest.start(image, vcpus=2, memory_mib=2048) as guest:
         guest.run("uname -r", timeout_s=30)
 
-See docs/guest.md.  Heavy modules (Fabric, paramiko) load only when a guest starts.
+A guest is a :class:`damon_eval.machines.protocol.Machine`; SSH to it is
+:mod:`damon_eval.machines.ssh`.  See docs/guest.md.  Heavy modules (Fabric,
+paramiko) load only when a guest starts.
 """
 
 from __future__ import annotations
@@ -19,13 +21,12 @@ from damon_eval.guest.image import Image, build_image, cached_image
 from damon_eval.guest.spec import ImageSpec, image_key, load_spec, parse_spec
 
 if TYPE_CHECKING:
-    from damon_eval.guest.machine import Guest, Preparation
+    from damon_eval.guest.machine import Guest
 
 __all__ = [
     "Guest",
     "Image",
     "ImageSpec",
-    "Preparation",
     "build_image",
     "cached_image",
     "ensure_image",
@@ -42,7 +43,7 @@ def ensure_image(spec_path: str | None = None, *, progress: bool = True) -> Imag
 
 
 def __getattr__(name: str) -> Any:
-    if name in ("Guest", "Preparation"):
+    if name == "Guest":
         from damon_eval.guest import machine
 
         return getattr(machine, name)

@@ -44,7 +44,8 @@ from damon_eval.guest.qmp import QmpClient
 from damon_eval.paths import cache_dir
 
 if TYPE_CHECKING:
-    from damon_eval.guest.machine import Guest, Preparation
+    from damon_eval.guest.machine import Guest
+    from damon_eval.machines.preparation import Preparation
 
 log = logging.getLogger(__name__)
 

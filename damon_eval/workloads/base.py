@@ -23,8 +23,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from damon_eval.agent.build import GUEST_AGENT_PATH
+from damon_eval.agent.protocol import AgentInvocation, HoldMode
 from damon_eval.errors import ConfigError
-from damon_eval.measure.agent import GUEST_AGENT_PATH, GUEST_PREFIX, AgentInvocation, HoldMode
+from damon_eval.paths import GUEST_PREFIX
 
 GUEST_WORKLOAD_DIR = f"{GUEST_PREFIX}/workloads"
 GUEST_SRC_DIR = f"{GUEST_PREFIX}/src"

@@ -23,8 +23,8 @@ import shlex
 from dataclasses import dataclass
 from pathlib import Path
 
+from damon_eval.agent.protocol import hold_prefix
 from damon_eval.errors import ConfigError, GuestError
-from damon_eval.measure.agent import hold_prefix
 from damon_eval.paths import DATA_DIR
 from damon_eval.workloads.base import (
     ParsecSource,

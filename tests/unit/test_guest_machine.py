@@ -13,8 +13,9 @@ from damon_eval.errors import GuestError
 from damon_eval.fs import CommandResult, LocalFs
 from damon_eval.guest import capabilities, machine
 from damon_eval.guest.image import Image
-from damon_eval.guest.machine import Guest, Preparation
+from damon_eval.guest.machine import Guest
 from damon_eval.guest.state import SavedState, state_key, state_key_inputs
+from damon_eval.machines.preparation import Preparation
 
 
 @pytest.fixture
