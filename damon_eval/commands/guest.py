@@ -122,7 +122,8 @@ def _console():
 
 
 def _image(args: argparse.Namespace):
-    from damon_eval.guest.image import Image, build_image
+    from damon_eval.guest.build import build_image
+    from damon_eval.guest.cache import Image
     from damon_eval.guest.spec import load_spec
 
     if getattr(args, "image", None):
@@ -161,7 +162,7 @@ def _start(args: argparse.Namespace, *, name: str | None, detach: bool):
 
 
 def _build(args: argparse.Namespace) -> int:
-    from damon_eval.guest.image import build_image
+    from damon_eval.guest.build import build_image
     from damon_eval.guest.spec import load_spec
 
     started = time.monotonic()
@@ -296,7 +297,7 @@ def _stop(args: argparse.Namespace) -> int:
 
 
 def _list(args: argparse.Namespace) -> int:
-    from damon_eval.guest.image import list_images
+    from damon_eval.guest.cache import list_images
     from damon_eval.guest.machine import list_guests
     from damon_eval.guest.state import list_states
 

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import functools
 import hashlib
 import json
 import logging
@@ -106,14 +107,18 @@ def missing_kernel_options(config: dict[str, str]) -> list[str]:
     return [name for name in REQUIRED_KERNEL_OPTIONS if config.get(name) != "y"]
 
 
-def check_kernel_options(config: dict[str, str], what: str) -> None:
+def check_kernel_options(
+    config: dict[str, str],
+    what: str,
+    hint: str = "build it with those options or pick another kernel",
+) -> None:
     """A clear error naming what a kernel without DAMON or its sysfs interface lacks."""
     missing = missing_kernel_options(config)
     if missing:
         raise GuestError(
             f"kernel {what} lacks {', '.join(missing)} (needs "
             f"{'=y, '.join(REQUIRED_KERNEL_OPTIONS)}=y: DAMON with vaddr, paddr and the "
-            "sysfs interface); build it with those options or pick another kernel"
+            f"sysfs interface); {hint}"
         )
 
 
@@ -170,7 +175,28 @@ class KernelChoice:
         return data
 
     def identity(self) -> dict[str, Any]:
-        """What decides the kernel's content: goes into the image cache key."""
+        """What decides the kernel's content: goes into the image cache key.
+
+        Hashing a source tree takes seconds, so a process hashes it once per
+        state of its top-level files (an edit deep inside a tree while the
+        harness runs is seen by the next command).
+        """
+        return dict(_identity(self, self._stamp()))
+
+    def _stamp(self) -> tuple[tuple[str, int, int], ...]:
+        paths = [self.path, self.config_fragment, self.modules, *self.patches]
+        if self.form == "build" and self.path is not None:
+            paths += [self.path / "arch/x86/boot/bzImage", self.path / ".config"]
+        if self.form == "source":
+            paths.append(base_config_path())
+        stamps = []
+        for path in paths:
+            if path is not None:
+                info = path.stat()
+                stamps.append((str(path), info.st_mtime_ns, info.st_size))
+        return tuple(stamps)
+
+    def _compute_identity(self) -> dict[str, Any]:
         if self.form == "package":
             return {"form": "package", "name": self.name}
         if self.form == "source":
@@ -185,6 +211,11 @@ class KernelChoice:
         if self.modules is not None:
             files["modules"] = sha256_tree(self.modules)
         return {"form": "build", **files}
+
+
+@functools.lru_cache(maxsize=16)
+def _identity(choice: KernelChoice, stamp: tuple) -> dict[str, Any]:
+    return choice._compute_identity()
 
 
 def _resolve_path(value: str, base: Path, what: str) -> Path:
@@ -231,7 +262,7 @@ def resolve_kernel(value: Any, base: Path | None = None) -> KernelChoice:
             )
         if form == "build" and "modules" in value:
             modules = _resolve_path(str(value["modules"]), base, "kernel modules directory")
-            if not (modules / "lib" / "modules").is_dir():
+            if not has_modules_tree(modules):
                 raise ConfigError(
                     f"kernel modules {value['modules']!r} has no lib/modules/ "
                     "(expected `make modules_install INSTALL_MOD_PATH=<it>` output)"
@@ -325,6 +356,20 @@ def _locked(lock_path: Path):
             yield
         finally:
             fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def normalize_modules_root(modules_root: Path) -> None:
+    """Move ``usr/lib/modules`` to ``lib/modules``: kbuild installs there when the
+    host's kmod says its module directory is /usr/lib/modules (Debian trixie)."""
+    usr = modules_root / "usr" / "lib" / "modules"
+    if usr.is_dir() and not (modules_root / "lib" / "modules").exists():
+        (modules_root / "lib").mkdir(parents=True, exist_ok=True)
+        usr.rename(modules_root / "lib" / "modules")
+        shutil.rmtree(modules_root / "usr")
+
+
+def has_modules_tree(modules_root: Path) -> bool:
+    return any((modules_root / sub).is_dir() for sub in ("lib/modules", "usr/lib/modules"))
 
 
 def _release_of_modules(modules_root: Path) -> str | None:
@@ -428,7 +473,10 @@ def _prepare_build(choice: KernelChoice, work: Path, final: Path) -> PreparedKer
     shutil.copyfile(choice.path / ".config", work / "config")
     modules = work / "modules"
     if choice.modules is not None:
-        shutil.copytree(choice.modules / "lib", modules / "lib", symlinks=True)
+        for sub in ("lib/modules", "usr/lib/modules"):
+            if (choice.modules / sub).is_dir():
+                shutil.copytree(choice.modules / sub, modules / sub, symlinks=True)
+        normalize_modules_root(modules)
     elif parse_kernel_config((work / "config").read_text()).get("CONFIG_MODULES") == "y":
         _modules_install(choice.path, modules, None)
     found = _release_of_modules(modules) if modules.is_dir() else None
@@ -447,6 +495,7 @@ def _modules_install(build: Path, target: Path, log_handle) -> None:
         log_handle.write(f"$ {shlex.join(argv)}\n{proc.stdout}{proc.stderr}")
     if proc.returncode != 0:
         raise GuestError(f"`{shlex.join(argv)}` failed: {proc.stderr.strip()[-300:]}")
+    normalize_modules_root(target)
     # modules_install links the build tree; the image needs no headers.
     for link in target.glob("lib/modules/*/build"):
         link.unlink()

@@ -624,7 +624,12 @@ def default_guest_factory(campaign: Campaign, work_dir: Path) -> Iterator[Any]:
     from damon_eval.guest.machine import Guest
 
     guest_settings = campaign.settings["guest"]
-    image = ensure_image(str(resolve_config_path(guest_settings["spec"])), progress=False)
+    image = ensure_image(
+        str(resolve_config_path(guest_settings["spec"])),
+        progress=False,
+        kernel=guest_settings.get("kernel"),
+        kernel_base=campaign.source.parent,
+    )
     guest = Guest.start(
         image,
         vcpus=guest_settings["vcpus"],
