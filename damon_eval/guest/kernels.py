@@ -174,6 +174,19 @@ class KernelChoice:
             data["patches"] = [str(p) for p in self.patches]
         return data
 
+    def as_spec_value(self) -> str | dict[str, Any]:
+        """The choice as a ``kernel:`` value again (absolute paths): resolves to itself."""
+        if self.form == "package":
+            return self.name
+        value: dict[str, Any] = {self.form: str(self.path)}
+        if self.modules is not None:
+            value["modules"] = str(self.modules)
+        if self.config_fragment is not None:
+            value["config"] = str(self.config_fragment)
+        if self.patches:
+            value["patches"] = [str(p) for p in self.patches]
+        return value
+
     def identity(self) -> dict[str, Any]:
         """What decides the kernel's content: goes into the image cache key.
 
@@ -306,6 +319,26 @@ def resolve_kernel(value: Any, base: Path | None = None) -> KernelChoice:
             "arch/x86/boot/bzImage and .config) nor a source tree (no Kconfig, Makefile)"
         )
     raise ConfigError(f"kernel {value!r} ({path}) is not a .deb, tarball or directory; {valid}")
+
+
+def kernel_option(value: Any, base: Path | None = None) -> str:
+    """``--kernel '<json>'`` for ``damon-eval guest build`` (empty for no kernel):
+    how the pipeline passes a campaign's kernel, its paths made absolute."""
+    if value is None:
+        return ""
+    return "--kernel " + shlex.quote(json.dumps(resolve_kernel(value, base).as_spec_value()))
+
+
+def parse_kernel_option(text: str) -> Any:
+    """A ``--kernel`` argument: a JSON/YAML mapping, or a package name or path."""
+    if not text.lstrip().startswith("{"):
+        return text
+    import yaml
+
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"--kernel {text!r} is not a valid mapping: {exc}") from None
 
 
 # --------------------------------------------------------------- prepared

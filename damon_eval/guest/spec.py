@@ -144,7 +144,7 @@ def parse_spec(data: Any, source: str = "<dict>") -> ImageSpec:
     if errors:
         details = "; ".join(_describe_error(e, schema) for e in errors)
         raise ConfigError(f"invalid guest image spec {source}: {details}")
-    if "kernel" in data and "kernel_package" in data:
+    if data.get("kernel") is not None and "kernel_package" in data:
         raise ConfigError(
             f"invalid guest image spec {source}: give kernel or kernel_package, not both "
             "(kernel_package is kernel: <package name>)"

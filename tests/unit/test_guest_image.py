@@ -13,17 +13,13 @@ from pathlib import Path
 import pytest
 
 from damon_eval.errors import GuestError
-from damon_eval.guest import image as image_mod
+from damon_eval.guest import build as build_mod
 from damon_eval.guest import keys
-from damon_eval.guest.image import (
-    Image,
-    build_image,
-    check_kernel_config,
-    customize_rootfs,
-    mmdebstrap_argv,
-    parse_kernel_config,
-    prune_debs,
-)
+from damon_eval.guest import rootfs as rootfs_mod
+from damon_eval.guest.build import build_image
+from damon_eval.guest.cache import Image
+from damon_eval.guest.kernels import check_kernel_options, parse_kernel_config
+from damon_eval.guest.rootfs import customize_rootfs, mmdebstrap_argv, prune_debs
 from damon_eval.guest.spec import image_key, parse_spec
 
 SPEC = parse_spec(
@@ -78,8 +74,8 @@ def test_customize_rootfs(rootfs):
     assert "Storage=volatile" in (etc / "systemd/journald.conf.d/damon-eval.conf").read_text()
     ready = etc / "systemd/system/multi-user.target.wants/damon-eval-ready.service"
     assert os.readlink(ready) == "/etc/systemd/system/damon-eval-ready.service"
-    script = (rootfs / image_mod.READY_SCRIPT).read_text()
-    assert "/dev/virtio-ports/org.damon-eval.ctl" in script and image_mod.READY_LINE in script
+    script = (rootfs / rootfs_mod.READY_SCRIPT).read_text()
+    assert "/dev/virtio-ports/org.damon-eval.ctl" in script and rootfs_mod.READY_LINE in script
     # /etc and /var are marked up to date with /usr (no first-boot ldconfig).
     usr_mtime = (rootfs / "usr").stat().st_mtime_ns
     for directory in ("etc", "var"):
@@ -104,7 +100,7 @@ def test_mmdebstrap_argv(tmp_path):
 def test_essential_hook_writes_the_module_list(tmp_path):
     import subprocess
 
-    hook = image_mod._essential_hook(("virtio_pci", "virtio_blk", "ext4"))
+    hook = rootfs_mod._essential_hook(("virtio_pci", "virtio_blk", "ext4"))
     subprocess.run(["sh", "-c", hook, "exec", str(tmp_path)], check=True)
     modules = (tmp_path / "etc/initramfs-tools/modules").read_text()
     assert modules.split() == ["virtio_pci", "virtio_blk", "ext4"]
@@ -138,15 +134,19 @@ def test_kernel_config_parsing_and_check():
         "CONFIG_DAMON_PADDR": "n",
         "CONFIG_ZRAM": "m",
     }
-    with pytest.raises(GuestError, match=r"lacks CONFIG_DAMON_PADDR.*trixie or newer"):
-        check_kernel_config(config, "6.1.0", SPEC)
-    check_kernel_config({**config, "CONFIG_DAMON_PADDR": "y"}, "6.12", SPEC)
+    with pytest.raises(
+        GuestError, match=r"kernel 6.1.0 lacks CONFIG_DAMON_PADDR, CONFIG_DAMON_SYSFS .*trixie"
+    ):
+        check_kernel_options(config, "6.1.0", hint="use suite trixie or newer")
+    check_kernel_options(
+        {**config, "CONFIG_DAMON_PADDR": "y", "CONFIG_DAMON_SYSFS": "y"}, "6.12", "unused"
+    )
 
 
 def test_missing_host_tools_name_the_apt_command(monkeypatch):
     monkeypatch.setattr(shutil, "which", lambda name: None if name == "mmdebstrap" else "/x")
     with pytest.raises(GuestError, match=r"missing host tool\(s\) mmdebstrap.*apt-get install"):
-        image_mod.check_host_tools()
+        build_mod.check_host_tools()
 
 
 def _fake_image(directory: Path, key: str = "k") -> None:
@@ -165,15 +165,15 @@ def test_cached_image_is_returned_without_building(tmp_path, monkeypatch):
     def no_build(*args, **kwargs):
         raise AssertionError("a cached image must not be rebuilt")
 
-    monkeypatch.setattr(image_mod, "_build_locked", no_build)
-    monkeypatch.setattr(image_mod, "check_host_tools", no_build)
+    monkeypatch.setattr(build_mod, "_build_locked", no_build)
+    monkeypatch.setattr(build_mod, "check_host_tools", no_build)
     image, built = build_image(SPEC)
     assert not built and image.path == tmp_path / "images" / image_key(SPEC)
 
 
 def test_build_needs_root(tmp_path, monkeypatch):
     monkeypatch.setenv("DAMON_EVAL_CACHE", str(tmp_path))
-    monkeypatch.setattr(image_mod, "check_host_tools", lambda: None)
+    monkeypatch.setattr(build_mod, "check_host_tools", lambda: None)
     monkeypatch.setattr(os, "geteuid", lambda: 1000)
     with pytest.raises(GuestError, match="needs root"):
         build_image(SPEC)
@@ -181,7 +181,7 @@ def test_build_needs_root(tmp_path, monkeypatch):
 
 def test_failed_build_leaves_no_image_and_names_its_log(tmp_path, monkeypatch):
     monkeypatch.setenv("DAMON_EVAL_CACHE", str(tmp_path))
-    monkeypatch.setattr(image_mod, "check_host_tools", lambda: None)
+    monkeypatch.setattr(build_mod, "check_host_tools", lambda: None)
     monkeypatch.setattr(os, "geteuid", lambda: 0)
     fake = tmp_path / "bin"
     fake.mkdir()
@@ -256,33 +256,33 @@ def test_initramfs_check_accepts_builtin_and_packed_modules(tmp_path, monkeypatc
         assert argv[:3] == ["chroot", str(tmp_path), "lsinitramfs"]
         return subprocess.CompletedProcess(argv, 0, listing, "")
 
-    monkeypatch.setattr(image_mod.subprocess, "run", fake_run)
+    monkeypatch.setattr(build_mod.subprocess, "run", fake_run)
     log = io.StringIO()
     initrd = tmp_path / f"initrd.img-{release}"
-    image_mod.check_initramfs(tmp_path, release, initrd, ("virtio_pci", "virtio_blk", "ext4"), log)
+    build_mod.check_initramfs(tmp_path, release, initrd, ("virtio_pci", "virtio_blk", "ext4"), log)
     with pytest.raises(GuestError, match=r"lacks module\(s\) virtio_net, which are not built"):
-        image_mod.check_initramfs(tmp_path, release, initrd, ("virtio_net", "ext4"), log)
+        build_mod.check_initramfs(tmp_path, release, initrd, ("virtio_net", "ext4"), log)
 
 
 def test_force_rebuilds_a_cached_image(tmp_path, monkeypatch):
     monkeypatch.setenv("DAMON_EVAL_CACHE", str(tmp_path))
     _fake_image(tmp_path / "images" / image_key(SPEC))
-    monkeypatch.setattr(image_mod, "check_host_tools", lambda: None)
+    monkeypatch.setattr(build_mod, "check_host_tools", lambda: None)
     monkeypatch.setattr(os, "geteuid", lambda: 0)
     calls = []
 
-    def fake_build(spec, key, final, progress):
+    def fake_build(spec, key, final, progress, prepared):
         calls.append(key)
         return Image.load(final)
 
-    monkeypatch.setattr(image_mod, "_build_locked", fake_build)
+    monkeypatch.setattr(build_mod, "_build_locked", fake_build)
     assert build_image(SPEC)[1] is False and calls == []
     assert build_image(SPEC, force=True)[1] is True and calls == [image_key(SPEC)]
 
 
 def test_errors_after_bootstrap_also_name_the_log(tmp_path, monkeypatch):
     monkeypatch.setenv("DAMON_EVAL_CACHE", str(tmp_path / "cache"))
-    monkeypatch.setattr(image_mod, "check_host_tools", lambda: None)
+    monkeypatch.setattr(build_mod, "check_host_tools", lambda: None)
     monkeypatch.setattr(os, "geteuid", lambda: 0)
     fake = tmp_path / "bin"
     fake.mkdir()

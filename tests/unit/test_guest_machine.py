@@ -12,7 +12,7 @@ from fakekernel import FakeKernel
 from damon_eval.errors import GuestError
 from damon_eval.fs import CommandResult, LocalFs
 from damon_eval.guest import capabilities, machine
-from damon_eval.guest.image import Image
+from damon_eval.guest.cache import Image
 from damon_eval.guest.machine import Guest, Preparation
 from damon_eval.guest.state import SavedState, state_key, state_key_inputs
 
