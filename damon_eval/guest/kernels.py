@@ -268,7 +268,8 @@ def resolve_kernel(value: Any, base: Path | None = None) -> KernelChoice:
             raise ConfigError(f"kernel {value!r}: modules applies to build only")
         if form == "package":
             return resolve_kernel(str(value["package"]), base)
-        choice = resolve_kernel(str(value[form]), base)
+        # The key names the form: its value is a path even without a slash.
+        choice = _kernel_at(_resolve_path(str(value[form]), base, f"kernel {form}"), valid)
         if choice.form != form:
             raise ConfigError(
                 f"kernel {form}: {value[form]!r} is a {choice.form}, not a {form}; {valid}"
@@ -304,7 +305,11 @@ def resolve_kernel(value: Any, base: Path | None = None) -> KernelChoice:
         if not PACKAGE_NAME.match(value):
             raise ConfigError(f"kernel {value!r} is not a Debian package name; {valid}")
         return KernelChoice("package", name=value)
-    path = _resolve_path(value, base, "kernel")
+    return _kernel_at(_resolve_path(value, base, "kernel"), valid)
+
+
+def _kernel_at(path: Path, valid: str) -> KernelChoice:
+    """The form of the kernel at an existing path."""
     if path.is_file() and path.name.endswith(".deb"):
         return KernelChoice("deb", path=path)
     if is_tarball(path):
@@ -318,7 +323,7 @@ def resolve_kernel(value: Any, base: Path | None = None) -> KernelChoice:
             f"kernel directory {path} is neither a build directory (no "
             "arch/x86/boot/bzImage and .config) nor a source tree (no Kconfig, Makefile)"
         )
-    raise ConfigError(f"kernel {value!r} ({path}) is not a .deb, tarball or directory; {valid}")
+    raise ConfigError(f"kernel {path} is not a .deb, tarball or directory; {valid}")
 
 
 def kernel_option(value: Any, base: Path | None = None) -> str:
@@ -530,8 +535,10 @@ def _modules_install(build: Path, target: Path, log_handle) -> None:
         raise GuestError(f"`{shlex.join(argv)}` failed: {proc.stderr.strip()[-300:]}")
     normalize_modules_root(target)
     # modules_install links the build tree; the image needs no headers.
-    for link in target.glob("lib/modules/*/build"):
-        link.unlink()
+    for release_dir in (target / "lib" / "modules").glob("*"):
+        for name in ("build", "source"):
+            if (release_dir / name).is_symlink():
+                (release_dir / name).unlink()
 
 
 # ----------------------------------------------------------- source build

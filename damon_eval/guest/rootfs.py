@@ -258,9 +258,8 @@ def install_kernel(
     shutil.copytree(source, target, symlinks=True)
     for link in ("build", "source"):
         (target / link).unlink(missing_ok=True)  # links into the host's build tree
-    argv = ["depmod", "-b", str(root), release]
-    if shutil.which("depmod") is None:
-        argv = ["chroot", str(root), "depmod", release]
+    # The guest's own depmod: its kmod knows where that Debian keeps modules.
+    argv = ["chroot", str(root), "depmod", release]
     proc = subprocess.run(argv, capture_output=True, text=True, check=False)
     log_handle.write(f"$ {shlex.join(argv)}\n{proc.stdout}{proc.stderr}")
     if proc.returncode != 0:
