@@ -246,7 +246,7 @@ def install_kernel(
     The kernel itself is not needed inside: QEMU boots it with ``-kernel``.
     """
     boot = root / "boot"
-    boot.mkdir(exist_ok=True)
+    boot.mkdir(parents=True, exist_ok=True)
     # mkinitramfs reads /boot/config-<release> (compression, module support).
     shutil.copyfile(config, boot / f"config-{release}")
     source = modules_root / "lib" / "modules" / release if modules_root is not None else None

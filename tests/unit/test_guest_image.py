@@ -297,3 +297,175 @@ def test_errors_after_bootstrap_also_name_the_log(tmp_path, monkeypatch):
     with pytest.raises(GuestError, match=r"expected exactly one kernel.*full build log: /"):
         build_image(SPEC, progress=False)
     assert not list((tmp_path / "cache/images").glob(".build-*"))
+
+
+# ------------------------------------------------------------ own kernels
+
+OWN_RELEASE = "6.12.9-own"
+DAMON_LINES = (
+    "CONFIG_MODULES=y\nCONFIG_DAMON=y\nCONFIG_DAMON_VADDR=y\nCONFIG_DAMON_PADDR=y\n"
+    "CONFIG_DAMON_SYSFS=y\nCONFIG_TRANSPARENT_HUGEPAGE=y\n"
+)
+
+
+def _own_build(root: Path, config: str = DAMON_LINES, builtin: str = "") -> dict:
+    build = root / "linux-build"
+    (build / "arch/x86/boot").mkdir(parents=True)
+    (build / "arch/x86/boot/bzImage").write_bytes(b"own bzImage")
+    (build / ".config").write_text(config)
+    (build / "include/config").mkdir(parents=True)
+    (build / "include/config/kernel.release").write_text(OWN_RELEASE + "\n")
+    modules = root / "mods" / "lib/modules" / OWN_RELEASE
+    (modules / "kernel/drivers/block").mkdir(parents=True)
+    (modules / "kernel/drivers/block/virtio_blk.ko").write_bytes(b"module")
+    (modules / "modules.builtin").write_text(builtin)
+    (modules / "build").symlink_to("/nonexistent/linux-build")
+    return {"build": str(build), "modules": str(root / "mods")}
+
+
+def test_project_minimal_config_has_damon_and_boots_without_initramfs(repo_root):
+    # The base config of source builds: DAMON with sysfs, and the root disk's
+    # drivers built in, so its kernels need no initramfs.
+    config = parse_kernel_config(
+        (repo_root / "configs/kernels/damon-guest-minimal.config").read_text()
+    )
+    check_kernel_options(config, "damon-guest-minimal.config")
+    for option in ("VIRTIO_PCI", "VIRTIO_BLK", "VIRTIO_NET", "VIRTIO_CONSOLE", "EXT4_FS"):
+        assert config[f"CONFIG_{option}"] == "y", option
+
+
+def test_modules_needing_initramfs(tmp_path):
+    modules = tmp_path / OWN_RELEASE
+    modules.mkdir()
+    (modules / "modules.builtin").write_text(
+        "kernel/drivers/virtio/virtio_pci.ko\nkernel/drivers/block/virtio_blk.ko\n"
+        "kernel/fs/ext4/ext4.ko\n"
+    )
+    wanted = ("virtio_pci", "virtio_blk", "virtio_net", "ext4")
+    on = {"CONFIG_MODULES": "y"}
+    assert build_mod.modules_needing_initramfs(wanted, on, modules) == ["virtio_net"]
+    assert build_mod.modules_needing_initramfs(wanted[:2], on, modules) == []
+    assert build_mod.modules_needing_initramfs(wanted, on, None) == list(wanted)
+    assert build_mod.modules_needing_initramfs(wanted, {"CONFIG_MODULES": "n"}, None) == []
+
+
+def test_install_kernel_copies_modules_and_config_and_runs_depmod(tmp_path, monkeypatch):
+    import subprocess
+
+    value = _own_build(tmp_path)
+    root = tmp_path / "rootfs"
+    (root / "usr/lib").mkdir(parents=True)
+    (root / "lib").symlink_to("usr/lib")
+    calls = []
+
+    def fake_run(argv, **kwargs):
+        calls.append(argv)
+        return subprocess.CompletedProcess(argv, 0, "", "")
+
+    monkeypatch.setattr(rootfs_mod.subprocess, "run", fake_run)
+    config = Path(value["build"]) / ".config"
+    log = io.StringIO()
+    target = rootfs_mod.install_kernel(root, OWN_RELEASE, config, Path(value["modules"]), log)
+    assert target == root / "usr/lib/modules" / OWN_RELEASE
+    assert (target / "kernel/drivers/block/virtio_blk.ko").read_bytes() == b"module"
+    assert not (target / "build").is_symlink(), "no link into the host's build tree"
+    assert (root / f"boot/config-{OWN_RELEASE}").read_text() == DAMON_LINES
+    assert calls == [["chroot", str(root), "depmod", OWN_RELEASE]]
+    # A kernel without modules: only its config goes in.
+    assert rootfs_mod.install_kernel(tmp_path / "r2", OWN_RELEASE, config, None, log) is None
+
+
+def _prepared(tmp_path, monkeypatch, builtin: str):
+    from damon_eval.guest.kernels import prepare_kernel, resolve_kernel
+
+    monkeypatch.setenv("DAMON_EVAL_CACHE", str(tmp_path / "cache"))
+    return prepare_kernel(resolve_kernel(_own_build(tmp_path, builtin=builtin)))
+
+
+def test_own_kernel_with_builtin_root_drivers_gets_no_initramfs(tmp_path, monkeypatch):
+    prepared = _prepared(
+        tmp_path, monkeypatch, "kernel/drivers/block/virtio_blk.ko\nkernel/fs/ext4/ext4.ko\n"
+    )
+    monkeypatch.setattr(
+        rootfs_mod, "install_kernel", lambda *a: tmp_path / "mods/lib/modules" / OWN_RELEASE
+    )
+    monkeypatch.setattr(
+        build_mod, "_run_logged", lambda *a, **k: pytest.fail("no mkinitramfs expected")
+    )
+    spec = parse_spec({"suite": "trixie", "initramfs_modules": ["virtio_blk", "ext4"]})
+    log = io.StringIO()
+    initrd = build_mod._install_own_kernel(tmp_path, spec, prepared, log, tmp_path / "l", None)
+    assert initrd is None and "virtio_blk, ext4 built in" in log.getvalue()
+
+
+def test_own_kernel_with_modular_root_drivers_gets_an_initramfs(tmp_path, monkeypatch):
+    prepared = _prepared(tmp_path, monkeypatch, "kernel/fs/ext4/ext4.ko\n")
+    module_dir = tmp_path / "mods/lib/modules" / OWN_RELEASE
+    monkeypatch.setattr(rootfs_mod, "install_kernel", lambda *a: module_dir)
+    commands, checked = [], []
+    monkeypatch.setattr(build_mod, "_run_logged", lambda argv, *a, **k: commands.append(argv))
+    monkeypatch.setattr(build_mod, "check_initramfs", lambda *a: checked.append(a[1:4]))
+
+    class Shown:
+        def phase(self, text):
+            commands.append(text)
+
+        def line(self, text):
+            pass
+
+    spec = parse_spec({"suite": "trixie", "initramfs_modules": ["virtio_blk", "ext4"]})
+    root = tmp_path / "rootfs"
+    initrd = build_mod._install_own_kernel(
+        root, spec, prepared, io.StringIO(), tmp_path / "l", Shown()
+    )
+    assert initrd == root / f"boot/initrd.img-{OWN_RELEASE}"
+    assert "virtio_blk are modules" in commands[0]
+    assert commands[1] == [
+        "chroot", str(root), "mkinitramfs", "-o", f"/boot/initrd.img-{OWN_RELEASE}", OWN_RELEASE
+    ]  # fmt: skip
+    assert checked == [(OWN_RELEASE, initrd, ("virtio_blk", "ext4"))]
+
+
+def test_kernel_without_damon_fails_before_any_build_step(tmp_path, monkeypatch):
+    monkeypatch.setenv("DAMON_EVAL_CACHE", str(tmp_path / "cache"))
+    value = _own_build(tmp_path, config="CONFIG_MODULES=y\nCONFIG_DAMON=y\n")
+    spec = parse_spec({"suite": "trixie", "kernel": value})
+    monkeypatch.setattr(
+        build_mod, "check_host_tools", lambda: pytest.fail("the kernel is checked first")
+    )
+    with pytest.raises(
+        GuestError,
+        match=r"kernel 6.12.9-own .* lacks CONFIG_DAMON_VADDR, CONFIG_DAMON_PADDR, "
+        r"CONFIG_DAMON_SYSFS \(needs",
+    ):
+        build_image(spec)
+    assert not (tmp_path / "cache/images").exists()
+
+
+def test_package_kernel_provenance_has_the_config_lines():
+    text = DAMON_LINES + "CONFIG_ZRAM=y\n"
+    info = build_mod.kernel_provenance(SPEC, "6.12.117+deb13-amd64", text, None)
+    assert info["form"] == "package" and info["name"] == "linux-image-amd64"
+    assert info["release"] == "6.12.117+deb13-amd64"
+    assert "CONFIG_ZRAM" not in info["config_lines"]
+    assert info["config_lines"]["CONFIG_DAMON_SYSFS"] == "y"
+
+
+def test_image_without_initramfs_boots_without_initrd(tmp_path):
+    from damon_eval.guest.qemu import MachineConfig, qemu_argv
+
+    _fake_image(tmp_path / "img")
+    (tmp_path / "img/initrd.img").unlink()
+    with pytest.raises(GuestError, match=r"missing initrd.img"):
+        Image.load(tmp_path / "img")
+    manifest = tmp_path / "img/manifest.json"
+    manifest.write_text(json.dumps({"key": "k", "build_id": "b", "initramfs": False}))
+    image = Image.load(tmp_path / "img")
+    assert image.initrd_path is None
+    config = MachineConfig(
+        accel="tcg", vcpus=1, memory_mib=512, kernel_path=image.kernel_path,
+        initrd_path=image.initrd_path, disk_path=tmp_path / "d.qcow2", ssh_port=2222,
+        qmp_socket=tmp_path / "q", control_socket=tmp_path / "c", console_log=tmp_path / "l",
+    )  # fmt: skip
+    argv = qemu_argv(config)
+    assert "-initrd" not in argv and argv[argv.index("-kernel") + 1] == str(image.kernel_path)
