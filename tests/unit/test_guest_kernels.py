@@ -422,3 +422,37 @@ def test_config_provenance_keeps_damon_and_thp_lines_only():
     assert info["config_lines"] == {"CONFIG_DAMON": "y", "CONFIG_TRANSPARENT_HUGEPAGE": "y"}
     assert len(info["config_sha256"]) == 64
     assert json.dumps(info)  # JSON-friendly: goes into manifests and results
+
+
+def test_campaign_guest_kernel_reaches_the_image_from_the_campaigns_directory(
+    tmp_path, monkeypatch
+):
+    import damon_eval.guest
+    from damon_eval.campaign import campaign_from_dict
+    from damon_eval.guest import machine
+    from damon_eval.measure import run
+
+    make_build_dir(tmp_path)
+    data = {
+        "campaign": "own-kernel",
+        "workloads": ["synthetic/zigzag"],
+        "configs": ["orig"],
+        "guest": {"kernel": {"build": "linux-build"}},
+    }
+    campaign = campaign_from_dict(data, tmp_path / "campaign.yaml")
+    assert "kernel" not in campaign_from_dict({**data, "guest": {}}, "<t>").settings["guest"]
+    seen = {}
+
+    def fake_ensure_image(spec_path, *, progress, kernel, kernel_base):
+        spec = damon_eval.guest.load_spec(spec_path).with_kernel(kernel, kernel_base)
+        seen["kernel"] = spec.kernel
+        raise RuntimeError("stop before booting")
+
+    monkeypatch.setattr(damon_eval.guest, "ensure_image", fake_ensure_image)
+    monkeypatch.setattr(machine.Guest, "start", lambda *a, **k: pytest.fail("no boot"))
+    with pytest.raises(RuntimeError, match="stop before booting"):
+        with run.default_guest_factory(campaign, tmp_path / "work"):
+            pass
+    assert seen["kernel"] == KernelChoice("build", path=tmp_path / "linux-build")
+    with pytest.raises(ConfigError, match=r"guest"):
+        campaign_from_dict({**data, "guest": {"kernel": 3}}, "<t>")
