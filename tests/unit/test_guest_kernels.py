@@ -450,9 +450,9 @@ def test_campaign_guest_kernel_reaches_the_image_from_the_campaigns_directory(
 
     monkeypatch.setattr(damon_eval.guest, "ensure_image", fake_ensure_image)
     monkeypatch.setattr(machine.Guest, "start", lambda *a, **k: pytest.fail("no boot"))
-    with pytest.raises(RuntimeError, match="stop before booting"):
-        with run.default_guest_factory(campaign, tmp_path / "work"):
-            pass
+    factory = run.default_guest_factory(campaign, tmp_path / "work")
+    with pytest.raises(RuntimeError, match="stop before booting"), factory:
+        pass
     assert seen["kernel"] == KernelChoice("build", path=tmp_path / "linux-build")
     with pytest.raises(ConfigError, match=r"guest"):
         campaign_from_dict({**data, "guest": {"kernel": 3}}, "<t>")
