@@ -2,7 +2,7 @@
 
 Pipeline (``build_image``):
 
-1. prepare the spec's own kernel, if it names one (:mod:`damon_eval.guest.kernels`:
+1. prepare the spec's own kernel, if it names one (:mod:`damon_eval.guest.kernel_prepare`:
    a .deb, a build tree or a source tree built here), and refuse a kernel
    without DAMON or its sysfs interface before anything else runs;
 2. ``mmdebstrap --variant=minbase`` into a directory (with the spec's kernel
@@ -39,7 +39,8 @@ from damon_eval.atomic import atomic_write_json, atomic_write_text
 from damon_eval.errors import GuestError
 from damon_eval.guest import kernels, keys, rootfs
 from damon_eval.guest.cache import MANIFEST_VERSION, Image, images_dir, locked, replace_dir
-from damon_eval.guest.kernels import PreparedKernel, parse_kernel_config
+from damon_eval.guest.kernel_prepare import PreparedKernel, prepare_kernel
+from damon_eval.guest.kernels import parse_kernel_config
 from damon_eval.guest.spec import ImageSpec, build_code_digest, image_key
 
 REPORTED_KERNEL_CONFIG = (
@@ -289,7 +290,7 @@ def build_image(
     if not force and (final / "manifest.json").is_file():
         return Image.load(final), False
     # Before anything needs root: a kernel without DAMON fails here, by name.
-    prepared = kernels.prepare_kernel(spec.kernel, progress=progress) if spec.kernel else None
+    prepared = prepare_kernel(spec.kernel, progress=progress) if spec.kernel else None
     check_host_tools()
     if os.geteuid() != 0:
         raise GuestError(

@@ -376,7 +376,8 @@ def test_install_kernel_copies_modules_and_config_and_runs_depmod(tmp_path, monk
 
 
 def _prepared(tmp_path, monkeypatch, builtin: str):
-    from damon_eval.guest.kernels import prepare_kernel, resolve_kernel
+    from damon_eval.guest.kernel_prepare import prepare_kernel
+    from damon_eval.guest.kernels import resolve_kernel
 
     monkeypatch.setenv("DAMON_EVAL_CACHE", str(tmp_path / "cache"))
     return prepare_kernel(resolve_kernel(_own_build(tmp_path, builtin=builtin)))

@@ -15,13 +15,13 @@ from pathlib import Path
 import pytest
 
 from damon_eval.errors import ConfigError, GuestError
-from damon_eval.guest import kernels
+from damon_eval.guest import kernel_prepare, kernels
+from damon_eval.guest.kernel_prepare import prepare_kernel
 from damon_eval.guest.kernels import (
     KernelChoice,
     config_provenance,
     kernel_option,
     parse_kernel_option,
-    prepare_kernel,
     resolve_kernel,
 )
 
@@ -211,7 +211,7 @@ def test_deb_is_prepared_with_its_modules_and_provenance(tmp_path, cache, monkey
     def no_unpacking(*args, **kwargs):
         raise AssertionError("a prepared kernel must not be unpacked again")
 
-    monkeypatch.setattr(kernels.subprocess, "run", no_unpacking)
+    monkeypatch.setattr(kernel_prepare.subprocess, "run", no_unpacking)
     assert prepare_kernel(resolve_kernel(str(deb))) == prepared
 
 
