@@ -10,7 +10,8 @@ Pipeline (``build_image``):
    virtio_blk and ext4 are modules), then :func:`rootfs.customize_rootfs`;
 3. an own kernel's modules go into ``/usr/lib/modules/<release>`` (depmod),
    and an initramfs is made for it with ``mkinitramfs`` unless every
-   ``initramfs_modules`` entry is built in (the project's minimal config);
+   ``initramfs_modules`` entry is built in (the project's minimal config):
+   mmdebstrap customize hooks (:func:`rootfs.own_kernel_hooks`);
 4. copy the kernel, initramfs and config out (QEMU boots them with
    ``-kernel``/``-initrd``), ``mkfs.ext4 -d`` (no loop mount) and
    ``qemu-img convert`` to qcow2.
@@ -232,34 +233,35 @@ def _package_kernel_files(root: Path, spec: ImageSpec) -> tuple[str, Path, Path,
     return release, found[0], initrd, config
 
 
-def _install_own_kernel(
-    root: Path, spec: ImageSpec, prepared: PreparedKernel, log_handle, log_path: Path, shown
-) -> Path | None:
-    """Modules and (when needed) an initramfs for a prepared kernel; returns the initrd."""
+def own_kernel_plan(spec: ImageSpec, prepared: PreparedKernel) -> tuple[list[str], bool]:
+    """mmdebstrap's hooks that install a prepared kernel, and whether they make an initramfs.
+
+    The hooks run in mmdebstrap's customize stage, where the tree has /proc,
+    /sys and /dev (mkinitramfs needs them).
+    """
     release = prepared.release
-    module_dir = rootfs.install_kernel(
-        root, release, prepared.config_path, prepared.modules_root, log_handle
-    )
+    module_dir = prepared.modules_root / "lib" / "modules" / release
+    module_dir = module_dir if module_dir.is_dir() else None
     config = parse_kernel_config(prepared.config_path.read_text())
     needed = modules_needing_initramfs(spec.initramfs_modules, config, module_dir)
-    if not needed:
+    if needed and module_dir is None:
+        raise GuestError(
+            f"kernel {release} has {', '.join(needed)} of initramfs_modules as modules, but "
+            "came without modules (give the build's modules: or build them in)"
+        )
+    hooks = rootfs.own_kernel_hooks(release, prepared.config_path, module_dir, bool(needed))
+    return hooks, bool(needed)
+
+
+def _own_kernel_initrd(
+    root: Path, spec: ImageSpec, release: str, initramfs: bool, log_handle
+) -> Path | None:
+    if not initramfs:
         log_handle.write(f"# {release}: {', '.join(spec.initramfs_modules)} built in\n")
         return None
-    if module_dir is None:
-        raise GuestError(
-            f"kernel {release} has module(s) {', '.join(needed)} of initramfs_modules as "
-            "modules, but the kernel came without modules (give the build's modules: or "
-            "build them in)"
-        )
-    shown.phase(f"making an initramfs for {release} ({', '.join(needed)} are modules)")
     initrd = root / "boot" / f"initrd.img-{release}"
-    _run_logged(
-        ["chroot", str(root), "mkinitramfs", "-o", f"/boot/{initrd.name}", release],
-        log_handle,
-        shown.line,
-        what="mkinitramfs",
-        log_path=log_path,
-    )
+    if not initrd.is_file():
+        raise GuestError(f"mkinitramfs made no {initrd.name} for kernel {release}")
     check_initramfs(root, release, initrd, spec.initramfs_modules, log_handle)
     return initrd
 
@@ -289,20 +291,26 @@ def build_image(
     final = images_dir() / key
     if not force and (final / "manifest.json").is_file():
         return Image.load(final), False
-    # Before anything needs root: a kernel without DAMON fails here, by name.
+    if spec.kernel is not None and spec.kernel.form == "source":
+        _check_can_build()  # before a kernel build of minutes, not after it
+    # A kernel without DAMON fails here, by name, before anything boots or bootstraps.
     prepared = prepare_kernel(spec.kernel, progress=progress) if spec.kernel else None
-    check_host_tools()
-    if os.geteuid() != 0:
-        raise GuestError(
-            "building a guest image needs root (mmdebstrap --mode=root and mkfs.ext4 -d must "
-            "keep file ownership); run `sudo damon-eval guest build`"
-        )
+    _check_can_build()
     with locked(images_dir() / f".{key}.lock", f"image {key}"):
         if not force and (final / "manifest.json").is_file():
             return Image.load(final), False
         for stale in images_dir().glob(f".build-{key}-*"):
             shutil.rmtree(stale, ignore_errors=True)
         return _build_locked(spec, key, final, progress, prepared), True
+
+
+def _check_can_build() -> None:
+    check_host_tools()
+    if os.geteuid() != 0:
+        raise GuestError(
+            "building a guest image needs root (mmdebstrap --mode=root and mkfs.ext4 -d must "
+            "keep file ownership); run `sudo damon-eval guest build`"
+        )
 
 
 def _build_locked(
@@ -345,11 +353,12 @@ def _build_into(
     prepared: PreparedKernel | None = None,
 ) -> None:
     root = work / "rootfs"
+    kernel_hooks, initramfs = own_kernel_plan(spec, prepared) if prepared else ([], True)
     shown.phase(f"bootstrapping Debian {spec.suite} ({len(spec.all_packages())} packages + deps)")
     debs = rootfs.debs_cache_dir(spec)
     debs.mkdir(parents=True, exist_ok=True)
     _run_logged(
-        rootfs.mmdebstrap_argv(spec, root, debs),
+        rootfs.mmdebstrap_argv(spec, root, debs, kernel_hooks),
         log_handle,
         shown.line,
         what="mmdebstrap",
@@ -379,9 +388,8 @@ def _build_into(
         release, kernel, initrd, config = _package_kernel_files(root, spec)
         check_initramfs(root, release, initrd, spec.initramfs_modules, log_handle)
     else:
-        shown.phase(f"installing kernel {prepared.release} ({spec.kernel.describe()})")
         release, kernel, config = prepared.release, prepared.vmlinuz, prepared.config_path
-        initrd = _install_own_kernel(root, spec, prepared, log_handle, log_path, shown)
+        initrd = _own_kernel_initrd(root, spec, release, initramfs, log_handle)
     config_text = config.read_text()
     config_values = parse_kernel_config(config_text)
     shutil.copyfile(kernel, work / "vmlinuz")

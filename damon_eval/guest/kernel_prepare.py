@@ -114,6 +114,7 @@ def _finish(
 ) -> PreparedKernel:
     config_text = (work / "config").read_text()
     check_kernel_options(parse_kernel_config(config_text), f"{release} ({choice.describe()})")
+    _drop_build_links(work / "modules")
     info = {
         "form": choice.form,
         "release": release,
@@ -224,8 +225,11 @@ def _modules_install(build: Path, target: Path, log_handle) -> None:
     if proc.returncode != 0:
         raise GuestError(f"`{shlex.join(argv)}` failed: {proc.stderr.strip()[-300:]}")
     normalize_modules_root(target)
-    # modules_install links the build tree; the image needs no headers.
-    for release_dir in (target / "lib" / "modules").glob("*"):
+
+
+def _drop_build_links(modules_root: Path) -> None:
+    """modules_install links the build tree; the image needs no headers."""
+    for release_dir in (modules_root / "lib" / "modules").glob("*"):
         for name in ("build", "source"):
             if (release_dir / name).is_symlink():
                 (release_dir / name).unlink()

@@ -1,8 +1,8 @@
 """The guest's root file system: mmdebstrap's command line and the tree's set-up.
 
 :func:`mmdebstrap_argv` bootstraps Debian (with the spec's kernel package, or
-none when the spec names a kernel of its own, which :func:`install_kernel`
-copies in); :func:`customize_rootfs` gives the tree a static network for QEMU
+none when the spec names a kernel of its own, which :func:`own_kernel_hooks`
+put in); :func:`customize_rootfs` gives the tree a static network for QEMU
 user networking, pinned SSH keys, masked units, journald in RAM and a fixed
 machine-id.  The pipeline around them is :mod:`damon_eval.guest.build`.
 """
@@ -13,6 +13,7 @@ import os
 import shlex
 import shutil
 import subprocess
+from collections.abc import Sequence
 from pathlib import Path
 
 from damon_eval.errors import GuestError
@@ -79,7 +80,9 @@ def debs_cache_dir(spec: ImageSpec) -> Path:
     return cache_dir() / "debs" / spec.suite
 
 
-def mmdebstrap_argv(spec: ImageSpec, target: Path, debs: Path | None = None) -> list[str]:
+def mmdebstrap_argv(
+    spec: ImageSpec, target: Path, debs: Path | None = None, extra_hooks: Sequence[str] = ()
+) -> list[str]:
     argv = [
         "mmdebstrap",
         "--variant=minbase",
@@ -102,6 +105,7 @@ def mmdebstrap_argv(spec: ImageSpec, target: Path, debs: Path | None = None) -> 
             f"--setup-hook=sync-in {quoted} /var/cache/apt/archives/",
             f"--customize-hook=sync-out /var/cache/apt/archives {quoted}",
         ]
+    argv += extra_hooks
     argv += [spec.suite, str(target), spec.mirror]
     return argv
 
@@ -236,35 +240,28 @@ def modules_dir(root: Path) -> Path:
     return root / "usr" / "lib" / "modules"
 
 
-def install_kernel(
-    root: Path, release: str, config: Path, modules_root: Path | None, log_handle
-) -> Path | None:
-    """Put a kernel's modules (``<modules_root>/lib/modules/<release>``) and its config
-    into the tree and run depmod; returns the tree's module directory, None if the
-    kernel has no modules.
+def own_kernel_hooks(
+    release: str, config: Path, module_dir: Path | None, initramfs: bool
+) -> list[str]:
+    """mmdebstrap customize hooks that put a kernel's config and modules
+    (``module_dir`` = ``.../lib/modules/<release>``) into the tree, run depmod and,
+    with ``initramfs``, mkinitramfs.
 
-    The kernel itself is not needed inside: QEMU boots it with ``-kernel``.
+    The kernel itself stays outside: QEMU boots it with ``-kernel``.
     """
-    boot = root / "boot"
-    boot.mkdir(parents=True, exist_ok=True)
+    q = shlex.quote
     # mkinitramfs reads /boot/config-<release> (compression, module support).
-    shutil.copyfile(config, boot / f"config-{release}")
-    source = modules_root / "lib" / "modules" / release if modules_root is not None else None
-    if source is None or not source.is_dir():
-        return None
-    target = modules_dir(root) / release
-    if target.exists():
-        raise GuestError(f"the image already has modules for {release} ({target})")
-    shutil.copytree(source, target, symlinks=True)
-    for link in ("build", "source"):
-        (target / link).unlink(missing_ok=True)  # links into the host's build tree
-    # The guest's own depmod: its kmod knows where that Debian keeps modules.
-    argv = ["chroot", str(root), "depmod", release]
-    proc = subprocess.run(argv, capture_output=True, text=True, check=False)
-    log_handle.write(f"$ {shlex.join(argv)}\n{proc.stdout}{proc.stderr}")
-    if proc.returncode != 0:
-        raise GuestError(f"depmod {release} failed: {proc.stderr.strip()[-300:]}")
-    return target
+    hooks = ['mkdir -p "$1/boot"', f"upload {q(str(config))} {q(f'/boot/config-{release}')}"]
+    if module_dir is not None:
+        hooks += [
+            'mkdir -p "$1/usr/lib/modules"',
+            f"copy-in {q(str(module_dir))} /usr/lib/modules",
+            f'chroot "$1" depmod {q(release)}',
+        ]
+    if initramfs:
+        initrd = q(f"/boot/initrd.img-{release}")
+        hooks.append(f'chroot "$1" mkinitramfs -o {initrd} {q(release)}')
+    return [f"--customize-hook={hook}" for hook in hooks]
 
 
 def builtin_modules(module_dir: Path | None) -> set[str]:

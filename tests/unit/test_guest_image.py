@@ -349,32 +349,6 @@ def test_modules_needing_initramfs(tmp_path):
     assert build_mod.modules_needing_initramfs(wanted, {"CONFIG_MODULES": "n"}, None) == []
 
 
-def test_install_kernel_copies_modules_and_config_and_runs_depmod(tmp_path, monkeypatch):
-    import subprocess
-
-    value = _own_build(tmp_path)
-    root = tmp_path / "rootfs"
-    (root / "usr/lib").mkdir(parents=True)
-    (root / "lib").symlink_to("usr/lib")
-    calls = []
-
-    def fake_run(argv, **kwargs):
-        calls.append(argv)
-        return subprocess.CompletedProcess(argv, 0, "", "")
-
-    monkeypatch.setattr(rootfs_mod.subprocess, "run", fake_run)
-    config = Path(value["build"]) / ".config"
-    log = io.StringIO()
-    target = rootfs_mod.install_kernel(root, OWN_RELEASE, config, Path(value["modules"]), log)
-    assert target == root / "usr/lib/modules" / OWN_RELEASE
-    assert (target / "kernel/drivers/block/virtio_blk.ko").read_bytes() == b"module"
-    assert not (target / "build").is_symlink(), "no link into the host's build tree"
-    assert (root / f"boot/config-{OWN_RELEASE}").read_text() == DAMON_LINES
-    assert calls == [["chroot", str(root), "depmod", OWN_RELEASE]]
-    # A kernel without modules: only its config goes in.
-    assert rootfs_mod.install_kernel(tmp_path / "r2", OWN_RELEASE, config, None, log) is None
-
-
 def _prepared(tmp_path, monkeypatch, builtin: str):
     from damon_eval.guest.kernel_prepare import prepare_kernel
     from damon_eval.guest.kernels import resolve_kernel
@@ -387,44 +361,73 @@ def test_own_kernel_with_builtin_root_drivers_gets_no_initramfs(tmp_path, monkey
     prepared = _prepared(
         tmp_path, monkeypatch, "kernel/drivers/block/virtio_blk.ko\nkernel/fs/ext4/ext4.ko\n"
     )
-    monkeypatch.setattr(
-        rootfs_mod, "install_kernel", lambda *a: tmp_path / "mods/lib/modules" / OWN_RELEASE
-    )
-    monkeypatch.setattr(
-        build_mod, "_run_logged", lambda *a, **k: pytest.fail("no mkinitramfs expected")
-    )
+    module_dir = prepared.modules_root / "lib/modules" / OWN_RELEASE
+    assert not (module_dir / "build").is_symlink(), "no link into the host's build tree"
     spec = parse_spec({"suite": "trixie", "initramfs_modules": ["virtio_blk", "ext4"]})
+    hooks, initramfs = build_mod.own_kernel_plan(spec, prepared)
+    assert initramfs is False
+    assert hooks == [
+        '--customize-hook=mkdir -p "$1/boot"',
+        f"--customize-hook=upload {prepared.config_path} /boot/config-{OWN_RELEASE}",
+        '--customize-hook=mkdir -p "$1/usr/lib/modules"',
+        f"--customize-hook=copy-in {module_dir} /usr/lib/modules",
+        f'--customize-hook=chroot "$1" depmod {OWN_RELEASE}',
+    ]
     log = io.StringIO()
-    initrd = build_mod._install_own_kernel(tmp_path, spec, prepared, log, tmp_path / "l", None)
-    assert initrd is None and "virtio_blk, ext4 built in" in log.getvalue()
+    assert build_mod._own_kernel_initrd(tmp_path, spec, OWN_RELEASE, False, log) is None
+    assert "virtio_blk, ext4 built in" in log.getvalue()
+    # The hooks go in before mmdebstrap's positional arguments; no kernel package.
+    own = parse_spec({"suite": "trixie", "kernel": _own_build(tmp_path / "again")})
+    argv = rootfs_mod.mmdebstrap_argv(own, tmp_path / "root", None, hooks)
+    assert argv[-3 - len(hooks) : -3] == hooks
+    include = next(a for a in argv if a.startswith("--include="))
+    assert "linux-image" not in include and "initramfs-tools" in include
+
+
+def test_own_kernel_hooks_shell_parts_run(tmp_path):
+    import subprocess
+
+    hooks = rootfs_mod.own_kernel_hooks("6.1 x", Path("/c f"), Path("/m"), True)
+    assert hooks[1] == "--customize-hook=upload '/c f' '/boot/config-6.1 x'"
+    assert (
+        hooks[-1]
+        == "--customize-hook=chroot \"$1\" mkinitramfs -o '/boot/initrd.img-6.1 x' '6.1 x'"
+    )
+    for hook in hooks:
+        command = hook.removeprefix("--customize-hook=")
+        if command.startswith("mkdir"):
+            subprocess.run(["sh", "-c", command, "exec", str(tmp_path)], check=True)
+    assert (tmp_path / "boot").is_dir() and (tmp_path / "usr/lib/modules").is_dir()
 
 
 def test_own_kernel_with_modular_root_drivers_gets_an_initramfs(tmp_path, monkeypatch):
     prepared = _prepared(tmp_path, monkeypatch, "kernel/fs/ext4/ext4.ko\n")
-    module_dir = tmp_path / "mods/lib/modules" / OWN_RELEASE
-    monkeypatch.setattr(rootfs_mod, "install_kernel", lambda *a: module_dir)
-    commands, checked = [], []
-    monkeypatch.setattr(build_mod, "_run_logged", lambda argv, *a, **k: commands.append(argv))
-    monkeypatch.setattr(build_mod, "check_initramfs", lambda *a: checked.append(a[1:4]))
-
-    class Shown:
-        def phase(self, text):
-            commands.append(text)
-
-        def line(self, text):
-            pass
-
     spec = parse_spec({"suite": "trixie", "initramfs_modules": ["virtio_blk", "ext4"]})
-    root = tmp_path / "rootfs"
-    initrd = build_mod._install_own_kernel(
-        root, spec, prepared, io.StringIO(), tmp_path / "l", Shown()
+    hooks, initramfs = build_mod.own_kernel_plan(spec, prepared)
+    assert initramfs is True
+    assert hooks[-1] == (
+        f'--customize-hook=chroot "$1" mkinitramfs -o /boot/initrd.img-{OWN_RELEASE} {OWN_RELEASE}'
     )
+    root = tmp_path / "rootfs"
+    with pytest.raises(GuestError, match=r"mkinitramfs made no initrd.img-6.12.9-own"):
+        build_mod._own_kernel_initrd(root, spec, OWN_RELEASE, True, io.StringIO())
+    (root / "boot").mkdir(parents=True)
+    (root / f"boot/initrd.img-{OWN_RELEASE}").write_bytes(b"cpio")
+    checked = []
+    monkeypatch.setattr(build_mod, "check_initramfs", lambda *a: checked.append(a[1:4]))
+    initrd = build_mod._own_kernel_initrd(root, spec, OWN_RELEASE, True, io.StringIO())
     assert initrd == root / f"boot/initrd.img-{OWN_RELEASE}"
-    assert "virtio_blk are modules" in commands[0]
-    assert commands[1] == [
-        "chroot", str(root), "mkinitramfs", "-o", f"/boot/initrd.img-{OWN_RELEASE}", OWN_RELEASE
-    ]  # fmt: skip
     assert checked == [(OWN_RELEASE, initrd, ("virtio_blk", "ext4"))]
+
+
+def test_own_kernel_without_modules_but_modular_drivers_is_refused(tmp_path, monkeypatch):
+    from damon_eval.guest.kernel_prepare import PreparedKernel
+
+    prepared = _prepared(tmp_path, monkeypatch, "")
+    shutil.rmtree(prepared.modules_root)
+    spec = parse_spec({"suite": "trixie", "initramfs_modules": ["virtio_blk"]})
+    with pytest.raises(GuestError, match=r"has virtio_blk of initramfs_modules as modules"):
+        build_mod.own_kernel_plan(spec, PreparedKernel.load(prepared.path))
 
 
 def test_kernel_without_damon_fails_before_any_build_step(tmp_path, monkeypatch):
@@ -470,3 +473,21 @@ def test_image_without_initramfs_boots_without_initrd(tmp_path):
     )  # fmt: skip
     argv = qemu_argv(config)
     assert "-initrd" not in argv and argv[argv.index("-kernel") + 1] == str(image.kernel_path)
+
+
+def test_source_kernel_needs_root_before_it_is_built(tmp_path, monkeypatch):
+    from damon_eval.guest import kernel_prepare
+
+    monkeypatch.setenv("DAMON_EVAL_CACHE", str(tmp_path / "cache"))
+    source = tmp_path / "linux"
+    source.mkdir()
+    (source / "Kconfig").write_text("")
+    (source / "Makefile").write_text("")
+    spec = parse_spec({"suite": "trixie", "kernel": {"source": str(source)}})
+    monkeypatch.setattr(build_mod, "check_host_tools", lambda: None)
+    monkeypatch.setattr(os, "geteuid", lambda: 1000)
+    monkeypatch.setattr(
+        kernel_prepare, "_build_source", lambda *a: pytest.fail("no build without root")
+    )
+    with pytest.raises(GuestError, match="needs root"):
+        build_image(spec)
