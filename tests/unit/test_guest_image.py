@@ -491,3 +491,18 @@ def test_source_kernel_needs_root_before_it_is_built(tmp_path, monkeypatch):
     )
     with pytest.raises(GuestError, match="needs root"):
         build_image(spec)
+
+
+def test_kernel_provenance_fits_the_result_schema(tmp_path, monkeypatch):
+    import jsonschema
+
+    from damon_eval.paths import DATA_DIR
+
+    schema = json.loads((DATA_DIR / "schemas/result.schema.json").read_text())
+    guest = schema["properties"]["provenance"]["properties"]["guest"]
+    own = _prepared(tmp_path, monkeypatch, "").provenance()
+    package = build_mod.kernel_provenance(SPEC, "6.12.117+deb13-amd64", DAMON_LINES, None)
+    for kernel in (own, package, None):
+        jsonschema.validate({"kernel": kernel}, guest)
+    with pytest.raises(jsonschema.ValidationError):
+        jsonschema.validate({"kernel": {**package, "form": "rpm"}}, guest)
