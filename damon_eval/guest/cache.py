@@ -92,11 +92,6 @@ class Image:
         return self.manifest()["kernel_release"]
 
     @property
-    def kernel_provenance(self) -> dict[str, Any] | None:
-        """Release, form, DAMON/THP config lines and hashes of the image's kernel."""
-        return self.manifest().get("kernel")
-
-    @property
     def kernel_cmdline_extra(self) -> tuple[str, ...]:
         return tuple(self.manifest()["spec"]["kernel_cmdline"])
 
