@@ -216,7 +216,9 @@ def build_code_digest() -> str:
 
 def image_key(spec: ImageSpec) -> str:
     """The image cache key: 16 hex digits of sha256(spec content, build code, kernel)."""
-    content: dict[str, Any] = {"spec": spec.as_dict(), "build_code": build_code_digest()}
+    data = spec.as_dict()
+    data.pop("kernel", None)  # where the kernel lies is not part of the image: its content is
+    content: dict[str, Any] = {"spec": data, "build_code": build_code_digest()}
     if spec.kernel is not None:
         content["kernel"] = spec.kernel.identity()
     payload = json.dumps(content, sort_keys=True)

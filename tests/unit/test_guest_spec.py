@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 import pytest
@@ -163,6 +164,11 @@ def test_image_key_follows_the_kernels_content(tmp_path):
     assert own_key != package_key
     (build / ".config").write_text("CONFIG_DAMON=y\nCONFIG_ZRAM=y\n")
     assert image_key(parse_spec({"suite": "trixie", "kernel": str(build)})) != own_key
+    moved = tmp_path / "moved"
+    shutil.copytree(build, moved)
+    assert image_key(parse_spec({"suite": "trixie", "kernel": str(moved)})) == image_key(
+        parse_spec({"suite": "trixie", "kernel": str(build)})
+    ), "the key follows the kernel's content, not its path"
 
 
 def test_spec_kernel_paths_are_from_the_spec_files_directory(tmp_path):
