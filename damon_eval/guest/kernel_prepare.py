@@ -12,8 +12,6 @@ progress as log lines, the full output in ``kernels/logs/``.
 
 from __future__ import annotations
 
-import contextlib
-import fcntl
 import json
 import logging
 import os
@@ -30,6 +28,7 @@ from typing import Any
 from damon_eval.atomic import atomic_write_json
 from damon_eval.errors import GuestError
 from damon_eval.guest import kernels
+from damon_eval.guest.cache import locked
 from damon_eval.guest.kernels import (
     KernelChoice,
     check_kernel_options,
@@ -77,17 +76,6 @@ class PreparedKernel:
     @classmethod
     def load(cls, path: Path) -> PreparedKernel:
         return cls(path, json.loads((path / "kernel.json").read_text()))
-
-
-@contextlib.contextmanager
-def _locked(lock_path: Path):
-    lock_path.parent.mkdir(parents=True, exist_ok=True)
-    with open(lock_path, "w") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 def normalize_modules_root(modules_root: Path) -> None:
@@ -147,7 +135,7 @@ def prepare_kernel(
             f"kernel {choice.describe()} is not built yet (cache key {key}) and building "
             "is not allowed here"
         )
-    with _locked(kernels_dir() / f".{key}.lock"):
+    with locked(kernels_dir() / f".{key}.lock", f"kernel {key}"):
         if (final / "kernel.json").is_file():
             return PreparedKernel.load(final)
         work = kernels_dir() / f".work-{key}-{secrets.token_hex(4)}"
