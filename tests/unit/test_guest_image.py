@@ -11,6 +11,7 @@ import stat
 from pathlib import Path
 
 import pytest
+from fake_kernels import make_build_dir, make_modules_tree
 
 from damon_eval.errors import GuestError
 from damon_eval.guest import build as build_mod
@@ -309,17 +310,8 @@ DAMON_LINES = (
 
 
 def _own_build(root: Path, config: str = DAMON_LINES, builtin: str = "") -> dict:
-    build = root / "linux-build"
-    (build / "arch/x86/boot").mkdir(parents=True)
-    (build / "arch/x86/boot/bzImage").write_bytes(b"own bzImage")
-    (build / ".config").write_text(config)
-    (build / "include/config").mkdir(parents=True)
-    (build / "include/config/kernel.release").write_text(OWN_RELEASE + "\n")
-    modules = root / "mods" / "lib/modules" / OWN_RELEASE
-    (modules / "kernel/drivers/block").mkdir(parents=True)
-    (modules / "kernel/drivers/block/virtio_blk.ko").write_bytes(b"module")
-    (modules / "modules.builtin").write_text(builtin)
-    (modules / "build").symlink_to("/nonexistent/linux-build")
+    build = make_build_dir(root, config, OWN_RELEASE)
+    make_modules_tree(root / "mods", OWN_RELEASE, builtin)
     return {"build": str(build), "modules": str(root / "mods")}
 
 

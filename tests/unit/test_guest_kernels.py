@@ -13,6 +13,7 @@ import tarfile
 from pathlib import Path
 
 import pytest
+from fake_kernels import DAMON_CONFIG, make_build_dir, make_modules_tree
 
 from damon_eval.errors import ConfigError, GuestError
 from damon_eval.guest import kernel_prepare, kernels
@@ -26,17 +27,6 @@ from damon_eval.guest.kernels import (
 )
 
 RELEASE = "6.12.9-test"
-DAMON_CONFIG = (
-    "CONFIG_MODULES=y\n"
-    "CONFIG_DAMON=y\n"
-    "CONFIG_DAMON_VADDR=y\n"
-    "CONFIG_DAMON_PADDR=y\n"
-    "CONFIG_DAMON_SYSFS=y\n"
-    "# CONFIG_DAMON_DBGFS is not set\n"
-    "CONFIG_TRANSPARENT_HUGEPAGE=y\n"
-    "CONFIG_TRANSPARENT_HUGEPAGE_MADVISE=y\n"
-    "CONFIG_EXT4_FS=y\n"
-)
 NO_SYSFS_CONFIG = DAMON_CONFIG.replace(
     "CONFIG_DAMON_SYSFS=y\n", "# CONFIG_DAMON_SYSFS is not set\n"
 ).replace("CONFIG_DAMON_PADDR=y\n", "")
@@ -51,11 +41,8 @@ def cache(tmp_path, monkeypatch) -> Path:
     return tmp_path / "cache"
 
 
-def _modules_tree(root: Path, release: str = RELEASE, lib: str = "lib/modules") -> None:
-    directory = root / lib / release
-    (directory / "kernel/drivers/block").mkdir(parents=True)
-    (directory / "kernel/drivers/block/virtio_blk.ko").write_bytes(b"\x7fELF module")
-    (directory / "modules.builtin").write_text("kernel/fs/ext4/ext4.ko\n")
+def _modules_tree(root: Path, release: str = RELEASE) -> None:
+    make_modules_tree(root, release)
 
 
 def make_deb(tmp_path: Path, config: str = DAMON_CONFIG, name: str = "image.deb") -> Path:
@@ -76,16 +63,6 @@ def make_deb(tmp_path: Path, config: str = DAMON_CONFIG, name: str = "image.deb"
         capture_output=True,
     )
     return deb
-
-
-def make_build_dir(tmp_path: Path, config: str = DAMON_CONFIG) -> Path:
-    build = tmp_path / "linux-build"
-    (build / "arch/x86/boot").mkdir(parents=True)
-    (build / "arch/x86/boot/bzImage").write_bytes(b"built bzImage")
-    (build / ".config").write_text(config)
-    (build / "include/config").mkdir(parents=True)
-    (build / "include/config/kernel.release").write_text(RELEASE + "\n")
-    return build
 
 
 def make_source_tree(tmp_path: Path) -> Path:

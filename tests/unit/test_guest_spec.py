@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+from fake_kernels import make_build_dir
 
 from damon_eval.errors import ConfigError
 from damon_eval.guest import spec as spec_mod
@@ -131,11 +132,7 @@ def test_schema_file_defaults_validate_against_itself():
 
 
 def _build_dir(root: Path, config: str = "CONFIG_DAMON=y\n") -> Path:
-    build = root / "linux-build"
-    (build / "arch/x86/boot").mkdir(parents=True)
-    (build / "arch/x86/boot/bzImage").write_bytes(b"bzImage")
-    (build / ".config").write_text(config)
-    return build
+    return make_build_dir(root, config)
 
 
 def test_spec_with_own_kernel_installs_no_kernel_package(tmp_path):
