@@ -15,9 +15,11 @@ paramiko) load only when a guest starts.
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from damon_eval.guest.image import Image, build_image, cached_image
+from damon_eval.guest.build import build_image
+from damon_eval.guest.cache import Image, cached_image
 from damon_eval.guest.spec import ImageSpec, image_key, load_spec, parse_spec
 
 if TYPE_CHECKING:
@@ -36,9 +38,22 @@ __all__ = [
 ]
 
 
-def ensure_image(spec_path: str | None = None, *, progress: bool = True) -> Image:
-    """The cached image for a spec file (default spec if None), built if needed."""
-    image, _ = build_image(load_spec(spec_path), progress=progress)
+def ensure_image(
+    spec_path: str | None = None,
+    *,
+    progress: bool = True,
+    kernel: Any = None,
+    kernel_base: Path | None = None,
+) -> Image:
+    """The cached image for a spec file (default spec if None), built if needed.
+
+    ``kernel``: a ``kernel:`` value replacing the spec's (a campaign's guest
+    section), relative paths from ``kernel_base``.
+    """
+    spec = load_spec(spec_path)
+    if kernel is not None:
+        spec = spec.with_kernel(kernel, kernel_base)
+    image, _ = build_image(spec, progress=progress)
     return image
 
 

@@ -43,7 +43,7 @@ from damon_eval.errors import GuestError
 from damon_eval.fs import CommandResult, ShellFs
 from damon_eval.guest import accel as accel_mod
 from damon_eval.guest import keys
-from damon_eval.guest.image import READY_LINE, Image
+from damon_eval.guest.cache import Image
 from damon_eval.guest.qemu import (
     QEMU_BINARY,
     MachineConfig,
@@ -58,6 +58,7 @@ from damon_eval.guest.qemu import (
     tail_lines,
 )
 from damon_eval.guest.qmp import QmpClient, QmpError
+from damon_eval.guest.rootfs import READY_LINE
 from damon_eval.machines.control import ControlChannel, ControlTimeout
 from damon_eval.machines.preparation import Preparation
 from damon_eval.machines.ssh import SshSession, SshTarget
@@ -559,6 +560,8 @@ class Guest:
             "image_key": manifest["key"],
             "image_build_id": manifest["build_id"],
             "image_suite": manifest["spec"]["suite"],
+            # Release, form, DAMON/THP config lines, config/source hashes, patches.
+            "kernel": manifest.get("kernel"),
             "accel": self.accel,
             "accel_reason": self.accel_reason,
             "vcpus": self.vcpus,

@@ -25,7 +25,7 @@ import contextlib
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from damon_eval.errors import ConfigError
 
@@ -48,6 +48,8 @@ class GuestSettings:
     accel: str = "auto"
     fast_start: bool = True
     pin_cpus: tuple[int, ...] | None = None
+    kernel: Any = None  # a campaign's guest.kernel (replaces the spec's), paths from kernel_base
+    kernel_base: Path | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -201,7 +203,9 @@ def _fresh_guest(selector: MachineSelector, preparation: Preparation | None) -> 
 
     settings = selector.guest
     spec = str(settings.image_spec) if settings.image_spec is not None else None
-    image = ensure_image(spec, progress=False)
+    image = ensure_image(
+        spec, progress=False, kernel=settings.kernel, kernel_base=settings.kernel_base
+    )
     guest = Guest.start(
         image,
         vcpus=settings.vcpus,

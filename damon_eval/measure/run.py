@@ -586,6 +586,8 @@ def campaign_guest(campaign: Campaign) -> MachineSelector:
             accel=settings["accel"],
             fast_start=settings["fast_start"],
             pin_cpus=tuple(pin) if pin is not None else None,
+            kernel=settings.get("kernel"),
+            kernel_base=campaign.source.parent,
         )
     )
 

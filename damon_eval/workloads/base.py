@@ -119,6 +119,7 @@ class ParsecSource:
     # The campaign's PARSEC packages and guest image spec: what keys a host build.
     campaign_packages: tuple[str, ...] = ()
     image_spec: str | None = None
+    image_kernel: Any = None  # the campaign's guest.kernel, if any
 
     @property
     def is_tree(self) -> bool:
@@ -189,6 +190,7 @@ class WorkloadContext:
                     if str(w).startswith(("parsec3/", "splash2x/"))
                 ),
                 image_spec=(config.get("guest") or {}).get("spec"),
+                image_kernel=(config.get("guest") or {}).get("kernel"),
             )
         packages = config.get("guest_packages")
         spec_name = (config.get("guest") or {}).get("spec")

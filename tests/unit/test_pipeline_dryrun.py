@@ -77,3 +77,22 @@ def test_repeats_auto_plans_min_repeats_then_a_checkpoint(repo_root, tmp_path):
     # `--config repeats=auto` alone takes the default rule: 3 repeats first
     counts = dry_run(repo_root, "--config", "repeats=auto", f"results_dir={tmp_path}/r")
     assert counts["run"] == 54 and counts["repeats_round"] == 1
+
+
+def test_campaign_guest_kernel_reaches_the_image_rule(repo_root, tmp_path):
+    build = tmp_path / "linux-build"
+    (build / "arch/x86/boot").mkdir(parents=True)
+    (build / "arch/x86/boot/bzImage").write_bytes(b"bzImage")
+    (build / ".config").write_text("CONFIG_DAMON=y\n")
+    campaign = tmp_path / "own-kernel.yaml"
+    campaign.write_text(
+        "campaign: own-kernel\nworkloads: [synthetic/zigzag]\nconfigs: [orig]\nrepeats: 1\n"
+        f"results_dir: {tmp_path / 'results'}\nguest:\n  kernel: {{build: linux-build}}\n"
+    )
+    proc = subprocess.run(
+        [SNAKEMAKE, str(tmp_path / "results/guest/image.json"), "-n", "--forceall", "-p",
+         "--configfile", str(campaign)],
+        cwd=repo_root, capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert f"""--kernel '{{"build": "{build}"}}'""" in proc.stdout

@@ -7,6 +7,7 @@ from pathlib import Path
 
 from damon_eval.atomic import atomic_write_json
 from damon_eval.campaign import campaign_from_dict, load_campaign_mapping, resolve_config_path
+from damon_eval.guest.kernels import kernel_option
 
 envvars:
     "PATH",
@@ -29,6 +30,10 @@ else:
 CAMPAIGN = campaign_from_dict(CAMPAIGN_MAPPING, CAMPAIGN_SOURCE)
 RESULTS = CAMPAIGN.settings["results_dir"]
 GUEST_SPEC = str(resolve_config_path(CAMPAIGN.settings["guest"]["spec"]))
+# The campaign's own guest kernel, if any, as `--kernel '<json>'` (absolute paths).
+GUEST_KERNEL_OPTION = kernel_option(
+    CAMPAIGN.settings["guest"].get("kernel"), Path(CAMPAIGN_SOURCE).parent
+)
 RUNS = CAMPAIGN.runs()
 CAMPAIGN_JSON = f"{RESULTS}/campaign.json"
 
