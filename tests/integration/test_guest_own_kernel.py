@@ -23,7 +23,7 @@ pytestmark = pytest.mark.guest
 
 
 @pytest.fixture(scope="module")
-def debian_kernel_deb() -> Path:
+def debian_kernel_deb(tmp_path_factory) -> Path:
     missing = missing_tools()
     if missing:
         pytest.skip(f"needs {', '.join(missing)} (apt-get install qemu-system-x86 mmdebstrap)")
@@ -38,7 +38,11 @@ def debian_kernel_deb() -> Path:
             f"no linux-image-<release> .deb in {debs_cache_dir(load_spec())} "
             "(build the default image once: `damon-eval guest build`)"
         )
-    return debs[-1]
+    # A copy, as a user's own .deb: an image without the kernel package prunes the
+    # package cache's copy.
+    own = tmp_path_factory.mktemp("deb") / debs[-1].name
+    shutil.copyfile(debs[-1], own)
+    return own
 
 
 def _boot_and_check(kernel_value, form: str, tmp_path: Path) -> None:
