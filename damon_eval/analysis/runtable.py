@@ -27,6 +27,7 @@ import pandas as pd
 
 from damon_eval.analysis.errors import ResultFileError, RunTableError, UnknownMetricError
 from damon_eval.atomic import atomic_write_text
+from damon_eval.config.runkey import RunKey
 from damon_eval.metrics import METRICS
 from damon_eval.schema import load_schema
 
@@ -119,20 +120,10 @@ def load_result(path: Path, results_dir: Path | None = None) -> RunResult:
     if results_dir is not None:
         relative_path = path.relative_to(results_dir)
         relative = relative_path.as_posix()
-        parts = relative_path.parts
-        expected = (
-            "runs",
-            run["suite"],
-            run["workload"],
-            run["config"],
-            f"{run['repeat']:02d}",
-            "result.json",
-        )
-        if parts != expected:
-            raise ResultFileError(
-                f"{path}: run {run['suite']}/{run['workload']}/{run['config']}/"
-                f"{run['repeat']:02d} belongs in {Path(*expected)}, not {relative}"
-            )
+        key = RunKey(run["suite"], run["workload"], run["config"], int(run["repeat"]))
+        expected = Path("runs", key.relative_dir, "result.json")
+        if relative_path != expected:
+            raise ResultFileError(f"{path}: run {key} belongs in {expected}, not {relative}")
 
     provenance = data["provenance"]
     guest = provenance.get("guest") or {}

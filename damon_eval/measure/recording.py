@@ -245,7 +245,7 @@ def record_preparation(target: RecordTarget) -> Any:
     The same :class:`~damon_eval.guest.machine.Preparation` a measured run of
     that workload uses (so a guest reuses its saved state).
     """
-    from damon_eval.campaign import campaign_from_dict
+    from damon_eval.config.campaign import campaign_from_dict
     from damon_eval.guest.machine import Preparation
     from damon_eval.measure.agent import GUEST_AGENT_SOURCE_PATH, guest_build_script
     from damon_eval.measure.run import campaign_preparation

@@ -139,7 +139,7 @@ def campaign_settings(**overrides: object) -> dict:
 
 
 def itest_campaign(**overrides: object):
-    from damon_eval.campaign import campaign_from_dict
+    from damon_eval.config.campaign import campaign_from_dict
 
     return campaign_from_dict(campaign_settings(**overrides), "tests/integration (itests)")
 
@@ -153,15 +153,14 @@ def write_campaign(path: Path, **overrides: object) -> Path:
 
 def run_one(campaign, workload_id: str, config: str, out_dir: Path, **request: object):
     """``execute_run`` of one run of ``campaign`` into ``out_dir``; returns (outcome, seconds)."""
-    from damon_eval.campaign import RunKey
+    from damon_eval.config.runkey import RunKey
     from damon_eval.measure.run import RunRequest, execute_run
 
-    suite, name = workload_id.split("/", 1)
     started = time.monotonic()
     outcome = execute_run(
         RunRequest(
             campaign=campaign,
-            key=RunKey(suite, name, config, 1),
+            key=RunKey.of(workload_id, config, 1),
             result_path=out_dir / "result.json",
             **request,
         )

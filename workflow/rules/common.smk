@@ -6,7 +6,9 @@ import sys
 from pathlib import Path
 
 from damon_eval.atomic import atomic_write_json
-from damon_eval.campaign import campaign_from_dict, load_campaign_mapping, resolve_config_path
+from damon_eval.config.campaign import campaign_from_dict, load_campaign_mapping
+from damon_eval.config.runkey import RunKey, wildcard_constraints as run_key_wildcards
+from damon_eval.paths import resolve_config_path
 
 envvars:
     "PATH",
@@ -44,11 +46,9 @@ def write_resolved_campaign():
 write_resolved_campaign()
 
 
+# suite, workload, config and repeat: generated from the run key's own patterns.
 wildcard_constraints:
-    suite=r"[a-z0-9_]+",
-    workload=r"[A-Za-z0-9_.-]+",
-    config=r"[a-z][a-z0-9_-]*",
-    repeat=r"[0-9]{2}",
+    **run_key_wildcards(),
 
 
 def run_result(key):
@@ -64,12 +64,8 @@ def run_results_of_config(config_name):
 
 
 def run_priority(wildcards):
-    from damon_eval.campaign import RunKey
-
-    key = RunKey(
-        wildcards.suite, wildcards.workload, wildcards.config, int(wildcards.repeat)
-    )
-    return CAMPAIGN.priority(key)
+    run = f"{wildcards.suite}/{wildcards.workload}/{wildcards.config}/{wildcards.repeat}"
+    return CAMPAIGN.priority(RunKey.parse(run))
 
 
 def attempt_number(wildcards, attempt):
@@ -87,9 +83,7 @@ def report_metrics():
 
 def record_runs():
     """Runs whose configuration records DAMON: their first repeat gets record reports."""
-    from damon_eval.measure.configuration import load_configuration
-
-    recording = {name for name in CAMPAIGN.configs if load_configuration(name).records}
+    recording = {name for name in CAMPAIGN.configs if CAMPAIGN.configuration(name).records}
     return [key for key in RUNS if key.config in recording and key.repeat == 1]
 
 
