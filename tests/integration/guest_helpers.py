@@ -93,7 +93,7 @@ def qemu_children_of(pid: int) -> list[int]:
 
 def forget_guest(name: str) -> None:
     """Remove what a named test guest left in the cache (after its QEMU is gone)."""
-    from damon_eval.guest.machine import guests_dir, sweep_stale_guests
+    from damon_eval.guest.detached import guests_dir, sweep_stale_guests
 
     sweep_stale_guests()
     shutil.rmtree(guests_dir() / name, ignore_errors=True)
