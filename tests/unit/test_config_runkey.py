@@ -4,10 +4,9 @@ constraints of the Snakemake rules, which are generated from the same patterns."
 from __future__ import annotations
 
 import re
-import subprocess
 
 import pytest
-from test_pipeline_dryrun import SNAKEMAKE, dry_run
+from test_pipeline_dryrun import dry_run, snakemake_dry_run
 
 from damon_eval.config.campaign import load_campaign
 from damon_eval.config.runkey import RunKey, wildcard_constraints
@@ -131,12 +130,8 @@ def test_the_snakefile_applies_the_generated_constraints(repo_root):
     assert dry_run(repo_root, "results/runs/synthetic/zigzag/orig/01/result.json")["run"] == 1
     # An unpadded repeat is a valid key for `damon-eval run --run` but not a run directory:
     # without the repeat constraint Snakemake would plan a job for it.
-    proc = subprocess.run(
-        [SNAKEMAKE, "-n", "--forceall", "results/runs/synthetic/zigzag/orig/1/result.json"],
-        cwd=repo_root,
-        capture_output=True,
-        text=True,
-        timeout=300,
+    proc = snakemake_dry_run(
+        repo_root, "--forceall", "results/runs/synthetic/zigzag/orig/1/result.json"
     )
     assert proc.returncode != 0
     assert "MissingRuleException" in proc.stdout + proc.stderr or "No rule to produce" in (
