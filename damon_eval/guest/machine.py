@@ -37,7 +37,6 @@ from damon_eval.guest.launch import (
 )
 from damon_eval.guest.qemu import QEMU_BINARY, find_qemu, qemu_version
 from damon_eval.guest.running import Preparation, RunningGuest
-from damon_eval.guest.ssh import SshSession, SshTarget
 from damon_eval.guest.state import ensure_saved_state
 
 __all__ = ["Guest", "Preparation"]
@@ -160,11 +159,5 @@ class Guest(RunningGuest):
                 f"last console lines: {guest.console_tail()}; clean up with "
                 f"`damon-eval guest stop --name {name}`"
             )
-        guest._ssh = SshSession(
-            SshTarget(guest.ssh_port, guest.image.client_key_path, guest.known_hosts_path),
-            guest.name,
-            alive=guest.is_alive,
-            console_tail=guest.console_tail,
-        )
-        guest._ssh.connect(time.monotonic() + 30.0, what="while reconnecting")
+        guest.connect_ssh(time.monotonic() + 30.0, what="while reconnecting")
         return guest

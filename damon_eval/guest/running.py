@@ -157,14 +157,8 @@ class RunningGuest:
         self._control = ControlChannel.connect(self.control_socket, 10.0, guest_name=self.name)
         if not restoring:
             self._wait_ready_line(deadline)
-        self._ssh = SshSession(
-            SshTarget(self.ssh_port, self.image.client_key_path, self.known_hosts_path),
-            self.name,
-            alive=self.is_alive,
-            console_tail=self.console_tail,
-        )
         try:
-            self._ssh.connect(deadline, what="while booting")
+            self.connect_ssh(deadline, what="while booting")
         except GuestError as exc:
             if "did not answer SSH" in str(exc):
                 raise GuestError(
@@ -177,6 +171,16 @@ class RunningGuest:
         self._kernel_release = release
         if restoring:
             self.sync_clock()
+
+    def connect_ssh(self, deadline: float, what: str) -> None:
+        """Open the SSH session to the guest (its key, its own known_hosts)."""
+        self._ssh = SshSession(
+            SshTarget(self.ssh_port, self.image.client_key_path, self.known_hosts_path),
+            self.name,
+            alive=self.is_alive,
+            console_tail=self.console_tail,
+        )
+        self._ssh.connect(deadline, what=what)
 
     def _wait_ready_line(self, deadline: float) -> None:
         """Wait for the image's ready unit to announce sshd and eth0 on the control port."""
