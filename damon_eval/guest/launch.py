@@ -23,7 +23,7 @@ from typing import TypeVar
 from damon_eval.atomic import atomic_write_json
 from damon_eval.errors import GuestError
 from damon_eval.guest import detached, keys
-from damon_eval.guest.image import Image
+from damon_eval.guest.cache import Image
 from damon_eval.guest.qemu import (
     MachineConfig,
     create_overlay,

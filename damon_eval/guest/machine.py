@@ -28,7 +28,7 @@ from pathlib import Path
 from damon_eval.errors import GuestError
 from damon_eval.guest import accel as accel_mod
 from damon_eval.guest import detached
-from damon_eval.guest.image import Image
+from damon_eval.guest.cache import Image
 from damon_eval.guest.launch import (
     COLD_BOOT_TIMEOUT_S,
     RESTORE_TIMEOUT_S,
@@ -36,8 +36,9 @@ from damon_eval.guest.launch import (
     launch,
 )
 from damon_eval.guest.qemu import QEMU_BINARY, find_qemu, qemu_version
-from damon_eval.guest.running import Preparation, RunningGuest
+from damon_eval.guest.running import RunningGuest
 from damon_eval.guest.state import ensure_saved_state
+from damon_eval.machines.preparation import Preparation
 
 __all__ = ["Guest", "Preparation"]
 

@@ -38,12 +38,13 @@ from typing import Any
 
 from damon_eval.atomic import atomic_write_json
 from damon_eval.errors import GuestError
+from damon_eval.guest.cache import Image, locked
 from damon_eval.guest.detached import STOPPED_FILE
-from damon_eval.guest.image import Image, _locked
 from damon_eval.guest.launch import COLD_BOOT_TIMEOUT_S, launch
 from damon_eval.guest.qemu import MachineConfig, outgoing_uri, shape_argv
 from damon_eval.guest.qmp import QmpClient
-from damon_eval.guest.running import Preparation, RunningGuest
+from damon_eval.guest.running import RunningGuest
+from damon_eval.machines.preparation import Preparation
 from damon_eval.paths import cache_dir
 
 log = logging.getLogger(__name__)
@@ -167,7 +168,7 @@ def ensure_saved_state(
     final = SavedState(states_dir() / key)
     if final.path.is_dir() and final.problem() is None:
         return final
-    with _locked(states_dir() / f".{key}.lock", f"saved state {key}"):
+    with locked(states_dir() / f".{key}.lock", f"saved state {key}"):
         if final.path.is_dir():
             problem = final.problem()
             if problem is None:
