@@ -31,7 +31,7 @@ sys.path.insert(0, str(REPO))
 
 from docs_section import write_section  # noqa: E402
 
-from damon_eval.campaign import campaign_from_dict, load_campaign_mapping  # noqa: E402
+from damon_eval.config.campaign import campaign_from_dict, load_campaign_mapping  # noqa: E402
 
 START = "<!-- campaign-wall:start -->"
 END = "<!-- campaign-wall:end -->"

@@ -53,9 +53,9 @@ NR_KDAMONDS = "/sys/kernel/mm/damon/admin/kdamonds/nr_kdamonds"
 def worker(code_dir: Path, rounds: int, accel: str) -> dict[str, Any]:
     """Runs in its own process with ``code_dir`` first on sys.path."""
     sys.path.insert(0, str(code_dir))
+    from damon_eval.config.configuration import load_configuration
     from damon_eval.fs import FileSystem
     from damon_eval.guest import Guest, build_image, load_spec
-    from damon_eval.measure.configuration import load_configuration
     from damon_eval.measure.run import damon_for_run
 
     class TimedFs(FileSystem):

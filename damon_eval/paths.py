@@ -1,9 +1,11 @@
-"""Where things live: the cache outside the repository, and the repository itself."""
+"""Where things live: the cache outside the repository, the repository, its ``configs/``."""
 
 from __future__ import annotations
 
 import os
 from pathlib import Path
+
+from damon_eval.errors import ConfigError
 
 PACKAGE_DIR = Path(__file__).resolve().parent
 DATA_DIR = PACKAGE_DIR / "data"
@@ -33,3 +35,16 @@ def configs_dir() -> Path:
         return Path(explicit)
     root = repo_root()
     return (root / "configs") if root else Path.cwd() / "configs"
+
+
+def resolve_config_path(name_or_path: str | Path, subdir: str = "") -> Path:
+    """A path as given if it exists, else relative to ``configs/[subdir]``."""
+    path = Path(name_or_path)
+    if path.is_file():
+        return path
+    candidate = configs_dir() / subdir / path
+    if candidate.is_file():
+        return candidate
+    if candidate.with_suffix(".yaml").is_file():
+        return candidate.with_suffix(".yaml")
+    raise ConfigError(f"no such file: {name_or_path} (looked in ., {configs_dir() / subdir})")

@@ -26,6 +26,7 @@ from damon_eval.analysis.runtable import (
 )
 from damon_eval.analysis.templates import TEMPLATE_DIR, standalone_page
 from damon_eval.atomic import atomic_write_json, atomic_write_text
+from damon_eval.config.runkey import RunKey
 from damon_eval.errors import DamonEvalError
 from damon_eval.metrics import BASELINE_CONFIG, METRICS, SEED_TABLE_METRICS
 
@@ -186,7 +187,7 @@ def repeats_round_step(
                 "metric": auto.metric,
             },
             "decisions": [d.to_dict() for d in decisions],
-            "next_runs": [f"{s}/{w}/{c}/{r:02d}" for s, w, c, r in following],
+            "next_runs": [RunKey(*run).relative_dir for run in following],
         },
     )
     log.info(

@@ -1,8 +1,12 @@
 """JSON Schema validation with one-line errors and defaults filled in.
 
-Schemas live in ``damon_eval/data/schemas/<name>.schema.yaml`` (draft 2020-12,
-written in YAML so they can carry comments).  Every property has a
-``description`` and, where optional, a ``default``.
+The one validator path of the project: campaigns, configurations, guest image
+specs, ``result.json`` and ground truth all go through :func:`validate` (or,
+to report every problem at once, :func:`schema_errors` and
+:func:`error_location`).  Schemas live in
+``damon_eval/data/schemas/<name>.schema.yaml`` or ``.json`` (draft 2020-12;
+YAML can carry comments).  Every property has a ``description`` and, where
+optional, a ``default``.
 """
 
 from __future__ import annotations
@@ -15,7 +19,7 @@ from typing import Any
 import jsonschema
 import yaml
 
-from damon_eval.errors import ConfigError
+from damon_eval.errors import ConfigError, DamonEvalError
 from damon_eval.paths import DATA_DIR
 
 SCHEMA_DIR = DATA_DIR / "schemas"
@@ -29,7 +33,19 @@ def load_schema(name: str) -> dict:
     return yaml.safe_load(path.read_text())
 
 
-def _location(error: jsonschema.ValidationError) -> str:
+@functools.cache
+def _validator(name: str) -> jsonschema.Draft202012Validator:
+    return jsonschema.Draft202012Validator(load_schema(name))
+
+
+def schema_errors(instance: Any, schema_name: str) -> list[jsonschema.ValidationError]:
+    """Every schema error of ``instance``, in document order."""
+    errors = _validator(schema_name).iter_errors(instance)
+    return sorted(errors, key=lambda e: [str(part) for part in e.absolute_path])
+
+
+def error_location(error: jsonschema.ValidationError) -> str:
+    """Where an error is, as ``key.sub[2].key`` (``(top level)`` for the document)."""
     parts = []
     for part in error.absolute_path:
         parts.append(f"[{part}]" if isinstance(part, int) else f".{part}")
@@ -77,18 +93,26 @@ def _fill_defaults(instance: Any, schema: dict, root: dict) -> None:
             _fill_defaults(item, schema["items"], root)
 
 
-def validate(instance: Any, schema_name: str, source: str | Path) -> Any:
-    """Validate ``instance``; return a copy with defaults filled in.
+def validate(
+    instance: Any,
+    schema_name: str,
+    source: str | Path,
+    *,
+    error: type[DamonEvalError] = ConfigError,
+    fill_defaults: bool = True,
+) -> Any:
+    """Validate ``instance``; return a copy with defaults filled in (or ``instance``).
 
-    Raises :class:`ConfigError` naming ``source``, the location of the first
-    error and what would have been valid.
+    Raises ``error`` (:class:`ConfigError` unless told) naming ``source``, the
+    location of the most relevant error and what would have been valid.
     """
-    schema = load_schema(schema_name)
-    validator = jsonschema.Draft202012Validator(schema)
-    errors = sorted(validator.iter_errors(instance), key=lambda e: list(e.absolute_path))
+    errors = schema_errors(instance, schema_name)
     if errors:
         best = jsonschema.exceptions.best_match(errors) or errors[0]
-        raise ConfigError(f"{source}: {_location(best)}: {_message(best)}")
+        raise error(f"{source}: {error_location(best)}: {_message(best)}")
+    if not fill_defaults:
+        return instance
+    schema = load_schema(schema_name)
     filled = copy.deepcopy(instance)
     _fill_defaults(filled, schema, schema)
     return filled

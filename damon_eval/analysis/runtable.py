@@ -15,20 +15,19 @@ rows with a value only.
 
 from __future__ import annotations
 
-import functools
 import json
 import math
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
-import jsonschema
 import pandas as pd
 
 from damon_eval.analysis.errors import ResultFileError, RunTableError, UnknownMetricError
 from damon_eval.atomic import atomic_write_text
+from damon_eval.config.runkey import RunKey
 from damon_eval.metrics import METRICS
-from damon_eval.schema import load_schema
+from damon_eval.schema import validate
 
 RUNS_COLUMNS: tuple[str, ...] = (
     "suite",
@@ -119,20 +118,10 @@ def load_result(path: Path, results_dir: Path | None = None) -> RunResult:
     if results_dir is not None:
         relative_path = path.relative_to(results_dir)
         relative = relative_path.as_posix()
-        parts = relative_path.parts
-        expected = (
-            "runs",
-            run["suite"],
-            run["workload"],
-            run["config"],
-            f"{run['repeat']:02d}",
-            "result.json",
-        )
-        if parts != expected:
-            raise ResultFileError(
-                f"{path}: run {run['suite']}/{run['workload']}/{run['config']}/"
-                f"{run['repeat']:02d} belongs in {Path(*expected)}, not {relative}"
-            )
+        key = RunKey(run["suite"], run["workload"], run["config"], int(run["repeat"]))
+        expected = Path("runs", key.relative_dir, "result.json")
+        if relative_path != expected:
+            raise ResultFileError(f"{path}: run {key} belongs in {expected}, not {relative}")
 
     provenance = data["provenance"]
     guest = provenance.get("guest") or {}
@@ -161,27 +150,9 @@ def _image_identity(guest: dict) -> str:
     return f"{key}/{build}" if key and build else key
 
 
-@functools.cache
-def _result_validator() -> jsonschema.Draft202012Validator:
-    return jsonschema.Draft202012Validator(load_schema("result"))
-
-
 def _validate(data: object, path: Path) -> None:
     """Check ``data`` against result.schema.json; the error names the file and the key."""
-    error = jsonschema.exceptions.best_match(_result_validator().iter_errors(data))
-    if error is None:
-        return
-    where = "".join(
-        f"[{part}]" if isinstance(part, int) else f".{part}" for part in error.absolute_path
-    ).lstrip(".")
-    message = error.message
-    if error.validator == "enum":
-        message = f"{error.instance!r} is not valid; valid values: " + ", ".join(
-            str(v) for v in error.validator_value
-        )
-    elif error.validator == "additionalProperties":
-        message += "; valid keys: " + ", ".join(sorted(error.schema.get("properties", {})))
-    raise ResultFileError(f"{path}: {where or '(top level)'}: {message}")
+    validate(data, "result", path, error=ResultFileError, fill_defaults=False)
 
 
 def _check_status(data: object, path: Path) -> None:

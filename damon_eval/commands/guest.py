@@ -200,7 +200,8 @@ def _build(args: argparse.Namespace) -> int:
 
 
 def _boot(args: argparse.Namespace) -> int:
-    from damon_eval.guest.machine import Guest, guests_dir
+    from damon_eval.guest.detached import guests_dir
+    from damon_eval.guest.machine import Guest
 
     record = guests_dir() / args.name / "guest.json"
     if record.exists():
@@ -293,7 +294,8 @@ def _check(args: argparse.Namespace) -> int:
 
 
 def _stop(args: argparse.Namespace) -> int:
-    from damon_eval.guest.machine import Guest, guests_dir, list_guests
+    from damon_eval.guest.detached import guests_dir, list_guests, sweep_stale_guests
+    from damon_eval.guest.machine import Guest
 
     names = [g["name"] for g in list_guests()] if args.all else [args.name]
     for name in names:
@@ -305,8 +307,6 @@ def _stop(args: argparse.Namespace) -> int:
                     continue
                 raise
             # Dead QEMU: clean what it left behind.
-            from damon_eval.guest.machine import sweep_stale_guests
-
             sweep_stale_guests()
             print(f"guest {name} was not running ({exc}); cleaned up")
             continue
@@ -317,7 +317,7 @@ def _stop(args: argparse.Namespace) -> int:
 
 def _list(args: argparse.Namespace) -> int:
     from damon_eval.guest.cache import list_images
-    from damon_eval.guest.machine import list_guests
+    from damon_eval.guest.detached import list_guests
     from damon_eval.guest.state import list_states
 
     for image in list_images():

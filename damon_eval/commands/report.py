@@ -219,12 +219,8 @@ def _run_wss(args: argparse.Namespace) -> int:
 
 
 def _run_accuracy(args: argparse.Namespace) -> int:
-    from damon_eval.records.accuracy import (
-        accuracy,
-        accuracy_json,
-        accuracy_text,
-        load_ground_truth,
-    )
+    from damon_eval.records.accuracy import accuracy, accuracy_json, accuracy_text
+    from damon_eval.workloads.truth import load_ground_truth
 
     truth = load_ground_truth(args.truth)
     record = _load(args)

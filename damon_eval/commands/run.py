@@ -3,19 +3,15 @@
 from __future__ import annotations
 
 import argparse
-import re
 import sys
 from pathlib import Path
 
-from damon_eval.campaign import RunKey, campaign_from_dict
+from damon_eval.config.campaign import campaign_from_dict
+from damon_eval.config.runkey import RunKey
 from damon_eval.errors import ConfigError
 
 NAME = "run"
 HELP = "execute one measured run of a workload under a configuration and write result.json"
-
-RUN_ID = re.compile(
-    r"^(?P<suite>[a-z0-9_]+)/(?P<workload>[A-Za-z0-9_.-]+)/(?P<config>[a-z][a-z0-9_-]*)/(?P<repeat>[0-9]{1,2})$"
-)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -78,23 +74,18 @@ def _request(args: argparse.Namespace):
     if args.run_id:
         if not args.campaign:
             raise ConfigError("--run needs --campaign")
-        match = RUN_ID.match(args.run_id)
-        if not match:
-            raise ConfigError(
-                f"--run {args.run_id!r}: expected SUITE/WORKLOAD/CONFIG/NN, "
-                "e.g. synthetic/zigzag/rec/01"
-            )
-        key = RunKey(match["suite"], match["workload"], match["config"], int(match["repeat"]))
+        try:
+            key = RunKey.parse(args.run_id)
+        except ConfigError as exc:
+            raise ConfigError(f"--run: {exc}") from None
         campaign = load_campaign_argument(args.campaign)
     else:
         if not (args.workload and args.config):
             raise ConfigError("give --workload and --config (or --campaign and --run)")
-        if "/" not in args.workload:
-            raise ConfigError(
-                f"--workload {args.workload!r}: expected SUITE/NAME, e.g. synthetic/zigzag"
-            )
-        suite, name = args.workload.split("/", 1)
-        key = RunKey(suite, name, args.config, args.repeat)
+        try:
+            key = RunKey.of(args.workload, args.config, args.repeat)
+        except ConfigError as exc:
+            raise ConfigError(f"--workload/--config/--repeat: {exc}") from None
         if args.campaign:
             campaign = load_campaign_argument(args.campaign)
         else:

@@ -84,10 +84,17 @@ def build_kdamond(
     *,
     attrs: MonitoringAttrs | None = None,
     schemes: Sequence[SchemeSpec] = (),
+    resolved: Sequence[ResolvedScheme] | None = None,
 ) -> tuple[Kdamond, tuple[ResolvedScheme, ...]]:
-    """A one-context kdamond plus its schemes resolved for ``attrs`` (both forms kept)."""
+    """A one-context kdamond plus its schemes resolved for ``attrs`` (both forms kept).
+
+    ``resolved``: schemes already resolved for ``attrs`` (a loaded configuration
+    keeps them), used instead of resolving ``schemes`` again.
+    """
     attrs = attrs or MonitoringAttrs()
-    resolved = resolve_schemes(schemes, attrs)
+    if resolved is None:
+        resolved = resolve_schemes(schemes, attrs)
+    resolved = tuple(resolved)
     context = Context(
         operations=operations,
         attrs=attrs,

@@ -27,8 +27,10 @@ import yaml
 from damon_eval.errors import ConfigError
 from damon_eval.guest.kernels import KernelChoice, resolve_kernel
 from damon_eval.paths import DATA_DIR, PACKAGE_DIR, configs_dir
+from damon_eval.schema import error_location, load_schema, schema_errors
 
-SCHEMA_PATH = DATA_DIR / "schemas" / "guest-image.schema.json"
+SCHEMA_NAME = "guest-image"
+SCHEMA_PATH = DATA_DIR / "schemas" / f"{SCHEMA_NAME}.schema.json"
 
 # Packages every guest needs to boot and be reached; always installed.
 REQUIRED_PACKAGES = (
@@ -103,20 +105,8 @@ class ImageSpec:
         return replace(self, kernel=choice)
 
 
-def _schema() -> dict[str, Any]:
-    return json.loads(SCHEMA_PATH.read_text())
-
-
-def _location(error: Any) -> str:
-    parts = [str(p) if not isinstance(p, int) else f"[{p}]" for p in error.absolute_path]
-    text = ""
-    for part in parts:
-        text += part if part.startswith("[") or not text else f".{part}"
-    return text or "(top level)"
-
-
 def _describe_error(error: Any, schema: dict[str, Any]) -> str:
-    where = _location(error)
+    where = error_location(error)
     properties = schema["properties"]
     if error.validator == "additionalProperties":
         unknown = sorted(set(error.instance) - set(properties))
@@ -134,13 +124,10 @@ def _describe_error(error: Any, schema: dict[str, Any]) -> str:
 
 def parse_spec(data: Any, source: str = "<dict>") -> ImageSpec:
     """Validate ``data`` (a parsed YAML document) and fill in the defaults."""
-    import jsonschema
-
-    schema = _schema()
+    schema = load_schema(SCHEMA_NAME)
     if data is None:
         data = {}
-    validator = jsonschema.Draft202012Validator(schema)
-    errors = sorted(validator.iter_errors(data), key=lambda e: list(map(str, e.absolute_path)))
+    errors = schema_errors(data, SCHEMA_NAME)  # every problem at once, not just the first
     if errors:
         details = "; ".join(_describe_error(e, schema) for e in errors)
         raise ConfigError(f"invalid guest image spec {source}: {details}")

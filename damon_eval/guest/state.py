@@ -17,7 +17,7 @@ Making one: boot cold on ``booted.qcow2``, apply the preparation (uploads,
 commands), ``sync`` and drop caches, close SSH, QMP ``stop`` + ``migrate``,
 poll ``query-migrate`` until completed, ``quit``.  Restoring: QEMU with the same
 argv (other paths and ports) plus ``-incoming "exec:zstd -dc state.zst"``,
-then ``cont`` (see :meth:`damon_eval.guest.machine.Guest._finish_incoming`).
+then ``cont`` (see :meth:`damon_eval.guest.running.RunningGuest.bring_up`).
 It is built in a temporary directory and renamed into place under a lock.
 """
 
@@ -34,18 +34,18 @@ import subprocess
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from damon_eval.atomic import atomic_write_json
 from damon_eval.errors import GuestError
 from damon_eval.guest.cache import Image, locked
+from damon_eval.guest.detached import STOPPED_FILE
+from damon_eval.guest.launch import COLD_BOOT_TIMEOUT_S, launch
 from damon_eval.guest.qemu import MachineConfig, outgoing_uri, shape_argv
 from damon_eval.guest.qmp import QmpClient
+from damon_eval.guest.running import RunningGuest
+from damon_eval.machines.preparation import Preparation
 from damon_eval.paths import cache_dir
-
-if TYPE_CHECKING:
-    from damon_eval.guest.machine import Guest
-    from damon_eval.machines.preparation import Preparation
 
 log = logging.getLogger(__name__)
 
@@ -203,12 +203,10 @@ def _make_state(
     qemu_version: str,
     boot_timeout_s: float | None,
 ) -> None:
-    from damon_eval.guest.machine import COLD_BOOT_TIMEOUT_S, Guest
-
     accel = inputs["accel"]
     log.info("making saved state %s (one cold boot)", key)
     started = time.monotonic()
-    guest = Guest._launch(
+    guest = launch(
         image=image,
         name=f"save-{key[:8]}",
         workdir=staging,
@@ -254,7 +252,7 @@ def _make_state(
             "booted_mtime_ns": stat.st_mtime_ns,
         },
     )
-    (staging / "guest.stopped.json").unlink(missing_ok=True)
+    (staging / STOPPED_FILE).unlink(missing_ok=True)
 
 
 def _keep_failure_logs(staging: Path, key: str) -> Path | None:
@@ -270,10 +268,12 @@ def _keep_failure_logs(staging: Path, key: str) -> Path | None:
     return target
 
 
-def save_guest_state(guest: Guest, state_path: Path, timeout_s: float = SAVE_TIMEOUT_S) -> float:
+def save_guest_state(
+    guest: RunningGuest, state_path: Path, timeout_s: float = SAVE_TIMEOUT_S
+) -> float:
     """Freeze ``guest`` into ``state_path`` (QMP stop + migrate); QEMU quits afterwards."""
     started = time.monotonic()
-    guest._close_channels()
+    guest.close_channels()
     partial = state_path.with_name(state_path.name + ".partial")
     with QmpClient.connect(guest.qmp_socket, 10.0, alive=guest.is_alive) as qmp:
         qmp.command("stop")
@@ -293,7 +293,7 @@ def save_guest_state(guest: Guest, state_path: Path, timeout_s: float = SAVE_TIM
                 raise GuestError(f"saving the state of guest {guest.name} took over {timeout_s} s")
             time.sleep(0.1)
         qmp.command("quit")
-    guest._wait_exit(30)
+    guest.wait_exit(30)
     if not partial.is_file() or partial.stat().st_size == 0:
         raise GuestError(f"saving the state of guest {guest.name} wrote nothing to {partial}")
     # "completed" can precede the end of the zstd child's output: check the frame.

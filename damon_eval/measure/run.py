@@ -43,7 +43,9 @@ from damon_eval import provenance
 from damon_eval.agent.build import GUEST_AGENT_PATH
 from damon_eval.agent.preparation import agent_preparation
 from damon_eval.atomic import atomic_write_json
-from damon_eval.campaign import Campaign, RunKey, campaign_from_dict, resolve_config_path
+from damon_eval.config.campaign import Campaign, campaign_from_dict
+from damon_eval.config.configuration import RunConfiguration
+from damon_eval.config.runkey import RunKey
 from damon_eval.damon.controller import (
     DamonController,
     DamonSession,
@@ -52,16 +54,15 @@ from damon_eval.damon.controller import (
 )
 from damon_eval.damon.iomem import IOMEM_PATH, system_ram_target
 from damon_eval.damon.model import Target
-from damon_eval.damon.schemes import parse_schemes
 from damon_eval.damon.tracing import TraceInstance, convert_trace_lines, find_tracefs
 from damon_eval.errors import ConfigError, DamonEvalError, GuestError
 from damon_eval.fs import FileSystem
 from damon_eval.machines.protocol import Machine, is_persistent, localize
 from damon_eval.machines.select import GuestSettings, MachineSelector, open_machine
 from damon_eval.measure import system
-from damon_eval.measure.configuration import RunConfiguration, load_configuration
 from damon_eval.measure.link import LinkFailure, agent_link
 from damon_eval.measure.samples import compute_metrics, load_agent_output
+from damon_eval.paths import resolve_config_path
 from damon_eval.workloads import get_workload, require_available
 from damon_eval.workloads.base import RunParams, WorkloadContext
 
@@ -171,23 +172,16 @@ class RunPlan:
 def plan_run(request: RunRequest) -> RunPlan:
     """Validate everything the run needs; raises ConfigError before any guest boots."""
     campaign, key = request.campaign, request.key
-    if key.config not in campaign.configs:
-        raise ConfigError(
-            f"configuration {key.config!r} is not in campaign {campaign.name}: "
-            f"{', '.join(campaign.configs)}"
-        )
+    configuration = campaign.configuration(key.config)
     if key.workload_id not in campaign.workloads:
         raise ConfigError(
             f"workload {key.workload_id!r} is not in campaign {campaign.name}: "
             f"{', '.join(campaign.workloads)}"
         )
-    if not 1 <= key.repeat <= 99:
-        raise ConfigError(f"repeat {key.repeat} is out of range 1..99")
     if not 1 <= request.attempt <= request.max_attempts:
         raise ConfigError(
             f"attempt {request.attempt} is out of range 1..{request.max_attempts} (--max-attempts)"
         )
-    configuration = load_configuration(key.config)
     context = WorkloadContext.from_config(campaign.settings)
     workload = get_workload(key.workload_id)
     require_available(workload, context)
@@ -230,9 +224,9 @@ def damon_for_run(
         targets = [system_ram_target(fs, text=probe.file(IOMEM_PATH))]
     else:
         targets = [Target(pid=target_pid)]
-    found = configuration.schemes_text()
-    specs = parse_schemes(*found) if found else ()
-    kdamond, resolved = build_kdamond(damon["operations"], targets, attrs=attrs, schemes=specs)
+    kdamond, resolved = build_kdamond(
+        damon["operations"], targets, attrs=attrs, resolved=configuration.schemes
+    )
     with contextlib.ExitStack() as stack:
         instance = None
         if damon["record"]:
@@ -608,7 +602,7 @@ def load_campaign_argument(path: str | Path, overrides: dict | None = None) -> C
         except (OSError, ValueError) as exc:
             raise ConfigError(f"cannot read campaign {path}: {exc}") from exc
         return campaign_from_dict(data["settings"], data.get("source", str(path)), overrides)
-    from damon_eval.campaign import load_campaign
+    from damon_eval.config.campaign import load_campaign
 
     return load_campaign(path, overrides)
 

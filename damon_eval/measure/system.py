@@ -24,8 +24,8 @@ from damon_eval.errors import DamonEvalError
 from damon_eval.fs import Read, Write
 
 if TYPE_CHECKING:
+    from damon_eval.config.configuration import RunConfiguration
     from damon_eval.machines.protocol import Machine
-    from damon_eval.measure.configuration import RunConfiguration
 
 log = logging.getLogger(__name__)
 

@@ -11,7 +11,7 @@ Typical use::
 
 from __future__ import annotations
 
-from damon_eval.records.accuracy import GroundTruth, accuracy, load_ground_truth
+from damon_eval.records.accuracy import accuracy
 from damon_eval.records.formats import detect_format
 from damon_eval.records.heats import (
     Heatmap,
@@ -33,6 +33,7 @@ from damon_eval.records.wss import (
     wss_distribution,
     wss_lines,
 )
+from damon_eval.workloads.truth import GroundTruth, load_ground_truth
 
 __all__ = [
     "AGE_UNKNOWN",

@@ -1,8 +1,9 @@
 """``report accuracy``: DAMON's view of a synthetic workload against its ground truth.
 
 The access generator writes which address ranges it really accessed in each
-phase (``damon_eval/data/schemas/ground_truth.schema.json``; times are
-CLOCK_MONOTONIC seconds, the clock of the record).  Per phase:
+phase (``damon_eval/data/schemas/ground_truth.schema.json``, read by
+:mod:`damon_eval.workloads.truth`; times are CLOCK_MONOTONIC seconds, the clock
+of the record).  Per phase:
 
 * only snapshots whose whole interval ``[start, end]`` lies in
   ``[phase start + settle, phase end]`` are used.  A snapshot straddling a
@@ -34,15 +35,16 @@ from pathlib import Path
 import numpy as np
 
 from damon_eval.errors import ConfigError
-from damon_eval.paths import DATA_DIR
 from damon_eval.records.store import Record, as_record
+from damon_eval.workloads.truth import GroundTruth, TruthPhase, load_ground_truth
 
-SCHEMA_PATH = DATA_DIR / "schemas" / "ground_truth.schema.json"
 DEFAULT_SETTLE_INTERVALS = 10
 
 
 @dataclass(frozen=True, slots=True)
 class Phase:
+    """A ground-truth phase as the accuracy sees it: nanoseconds, and the true ranges."""
+
     name: str
     start_ns: int
     end_ns: int
@@ -52,76 +54,15 @@ class Phase:
     def true_bytes(self) -> int:
         return sum(e - s for s, e in self.ranges)
 
-
-@dataclass(frozen=True, slots=True)
-class GroundTruth:
-    pid: int
-    phases: tuple[Phase, ...]
-
-
-def load_ground_truth(path: Path) -> GroundTruth:
-    """Read and validate the generator's ground truth JSON."""
-    import jsonschema
-
-    path = Path(path)
-    try:
-        doc = json.loads(path.read_text())
-    except OSError as exc:
-        raise ConfigError(f"ground truth {path}: cannot read ({exc.strerror})") from None
-    except json.JSONDecodeError as exc:
-        raise ConfigError(
-            f"ground truth {path}: line {exc.lineno} column {exc.colno}: invalid JSON ({exc.msg})"
-        ) from None
-    schema = json.loads(SCHEMA_PATH.read_text())
-    errors = sorted(
-        jsonschema.Draft202012Validator(schema).iter_errors(doc), key=lambda e: list(e.path)
-    )
-    if errors:
-        err = errors[0]
-        where = "/".join(str(p) for p in err.path) or "(top level)"
-        raise ConfigError(f"ground truth {path}: {where}: {err.message}")
-    regions = {}
-    for r in doc["regions"]:
-        if r["name"] in regions:
-            raise ConfigError(f"ground truth {path}: region {r['name']!r} is defined twice")
-        if r["end"] <= r["start"]:
-            raise ConfigError(f"ground truth {path}: region {r['name']!r} has end <= start")
-        regions[r["name"]] = (r["start"], r["end"])
-    phases = []
-    for p in doc["phases"]:
-        if p["end_s"] <= p["start_s"]:
-            raise ConfigError(f"ground truth {path}: phase {p['name']!r} has end_s <= start_s")
-        starts, ends = [], []
-        for a in p["accessed"]:
-            if a["region"] not in regions:
-                raise ConfigError(
-                    f"ground truth {path}: phase {p['name']!r} accesses unknown region "
-                    f"{a['region']!r} (valid: {', '.join(regions)})"
-                )
-            if a["weight"] <= 0:
-                continue
-            lo, hi = regions[a["region"]]
-            s, e = a["start"], a["end"]
-            if not lo <= s < e <= hi:
-                if 0 <= s < e <= hi - lo:
-                    s, e = lo + s, lo + e
-                else:
-                    raise ConfigError(
-                        f"ground truth {path}: phase {p['name']!r}: accessed range "
-                        f"[{a['start']}, {a['end']}) lies outside region {a['region']!r} "
-                        f"[{lo}, {hi}) (as absolute addresses or as offsets)"
-                    )
-            starts.append(s)
-            ends.append(e)
-        phases.append(
-            Phase(
-                name=p["name"],
-                start_ns=round(p["start_s"] * 1e9),
-                end_ns=round(p["end_s"] * 1e9),
-                ranges=_union_list(starts, ends),
-            )
+    @classmethod
+    def of(cls, phase: TruthPhase) -> Phase:
+        accessed = [a for a in phase.accessed if a.weight > 0]
+        return cls(
+            name=phase.name,
+            start_ns=round(phase.start_s * 1e9),
+            end_ns=round(phase.end_s * 1e9),
+            ranges=_union_list([a.start for a in accessed], [a.end for a in accessed]),
         )
-    return GroundTruth(pid=doc["pid"], phases=tuple(phases))
 
 
 def _union_list(starts: list[int], ends: list[int]) -> tuple[tuple[int, int], ...]:
@@ -178,7 +119,8 @@ def accuracy(
     tidx = _choose_target(record, truth, target)
     aggr_ns = aggregation_interval_ns(record, tidx)
     settle_ns = DEFAULT_SETTLE_INTERVALS * aggr_ns if settle_s is None else float(settle_s) * 1e9
-    n_phases = len(truth.phases)
+    phases = [Phase.of(phase) for phase in truth.phases]
+    n_phases = len(phases)
     n_used = np.zeros(n_phases, dtype=np.int64)
     damon_bytes = np.zeros(n_phases, dtype=np.float64)
     both_bytes = np.zeros(n_phases, dtype=np.float64)
@@ -191,7 +133,7 @@ def accuracy(
         rows = sub.row_snapshot()
         sizes = (sub.end - sub.start).astype(np.float64)
         wss = np.bincount(rows, weights=np.where(accessed, sizes, 0.0), minlength=sub.n_snapshots)
-        for p, phase in enumerate(truth.phases):
+        for p, phase in enumerate(phases):
             used = (sub.start_ns >= phase.start_ns + settle_ns) & (sub.end_ns <= phase.end_ns)
             if not used.any():
                 continue
@@ -207,7 +149,7 @@ def accuracy(
             damon_bytes[p] += float(wss[used].sum())
             both_bytes[p] += float(inter[used].sum())
     rows_out = []
-    for p, phase in enumerate(truth.phases):
+    for p, phase in enumerate(phases):
         n = int(n_used[p])
         true_bytes = phase.true_bytes
         mean_wss = damon_bytes[p] / n if n else math.nan

@@ -204,8 +204,8 @@ class WorkloadContext:
 
 def _spec_packages(spec_name: str) -> tuple[str, ...]:
     """The Debian packages a campaign's guest image spec installs."""
-    from damon_eval.campaign import resolve_config_path
     from damon_eval.guest.spec import load_spec
+    from damon_eval.paths import resolve_config_path
 
     return load_spec(resolve_config_path(spec_name)).all_packages()
 

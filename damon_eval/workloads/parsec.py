@@ -340,8 +340,8 @@ def _campaign_workloads(source: ParsecSource) -> list[ParsecWorkload]:
 
 
 def _image_spec(source: ParsecSource):
-    from damon_eval.campaign import resolve_config_path
     from damon_eval.guest.spec import load_spec
+    from damon_eval.paths import resolve_config_path
 
     spec = load_spec(resolve_config_path(source.image_spec) if source.image_spec else None)
     # A campaign's guest.kernel replaces the spec's, as for the image its runs boot.

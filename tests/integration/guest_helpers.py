@@ -93,7 +93,7 @@ def qemu_children_of(pid: int) -> list[int]:
 
 def forget_guest(name: str) -> None:
     """Remove what a named test guest left in the cache (after its QEMU is gone)."""
-    from damon_eval.guest.machine import guests_dir, sweep_stale_guests
+    from damon_eval.guest.detached import guests_dir, sweep_stale_guests
 
     sweep_stale_guests()
     shutil.rmtree(guests_dir() / name, ignore_errors=True)
@@ -139,7 +139,7 @@ def campaign_settings(**overrides: object) -> dict:
 
 
 def itest_campaign(**overrides: object):
-    from damon_eval.campaign import campaign_from_dict
+    from damon_eval.config.campaign import campaign_from_dict
 
     return campaign_from_dict(campaign_settings(**overrides), "tests/integration (itests)")
 
@@ -153,15 +153,14 @@ def write_campaign(path: Path, **overrides: object) -> Path:
 
 def run_one(campaign, workload_id: str, config: str, out_dir: Path, **request: object):
     """``execute_run`` of one run of ``campaign`` into ``out_dir``; returns (outcome, seconds)."""
-    from damon_eval.campaign import RunKey
+    from damon_eval.config.runkey import RunKey
     from damon_eval.measure.run import RunRequest, execute_run
 
-    suite, name = workload_id.split("/", 1)
     started = time.monotonic()
     outcome = execute_run(
         RunRequest(
             campaign=campaign,
-            key=RunKey(suite, name, config, 1),
+            key=RunKey.of(workload_id, config, 1),
             result_path=out_dir / "result.json",
             **request,
         )

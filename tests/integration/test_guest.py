@@ -77,7 +77,7 @@ def _qemu_pids_named(name: str) -> list[int]:
 
 def _forget(name: str) -> None:
     """Remove what a named test guest left in the cache (after its QEMU is gone)."""
-    from damon_eval.guest.machine import guests_dir, sweep_stale_guests
+    from damon_eval.guest.detached import guests_dir, sweep_stale_guests
 
     sweep_stale_guests()
     shutil.rmtree(guests_dir() / name, ignore_errors=True)
@@ -241,15 +241,18 @@ def test_vcpu_pinning(image):
 def test_port_conflict_is_retried(image, monkeypatch):
     import socket
 
-    from damon_eval.guest import Guest, machine
+    from damon_eval.guest import Guest
+    from damon_eval.guest import launch as launch_mod
 
     with socket.socket() as blocker:
         blocker.bind(("127.0.0.1", 0))
         blocker.listen()
         taken = blocker.getsockname()[1]
         offered = iter([taken])
-        real_free_port = machine.free_port
-        monkeypatch.setattr(machine, "free_port", lambda: next(offered, None) or real_free_port())
+        real_free_port = launch_mod.free_port
+        monkeypatch.setattr(
+            launch_mod, "free_port", lambda: next(offered, None) or real_free_port()
+        )
         with Guest.start(image, accel=ACCEL) as guest:
             assert guest.ssh_port != taken
             assert guest.run("true", timeout_s=30).exit_status == 0

@@ -53,7 +53,8 @@ def booted():
 
     if cached_image(load_spec()) is None and os.geteuid() != 0:
         pytest.skip("the guest image is not cached and building it needs root")
-    from damon_eval.guest.machine import Guest, guests_dir
+    from damon_eval.guest.detached import guests_dir
+    from damon_eval.guest.machine import Guest
 
     name = f"remote{os.getpid()}"
     boot = _cli("guest", "boot", "--name", name, "--accel", ACCEL)

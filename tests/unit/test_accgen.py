@@ -235,7 +235,7 @@ def test_truth_is_written_atomically_after_each_phase(accgen, tmp_path):
 def test_ground_truth_format_is_checked(tmp_path):
     with pytest.raises(GroundTruthError, match="not a damon-eval-ground-truth version 1"):
         parse_ground_truth({"format": "masim", "version": 1})
-    with pytest.raises(GroundTruthError, match="malformed"):
+    with pytest.raises(GroundTruthError, match="'clock' is a required property"):
         parse_ground_truth({"format": "damon-eval-ground-truth", "version": 1, "pid": 1})
     bad = tmp_path / "t.json"
     bad.write_text("{")

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from damon_eval.campaign import RunKey, campaign_from_dict, load_campaign
+from damon_eval.config.campaign import campaign_from_dict, load_campaign
+from damon_eval.config.runkey import RunKey
 from damon_eval.errors import ConfigError
 
 MINIMAL = {

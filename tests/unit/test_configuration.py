@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+from damon_eval.config.configuration import load_configuration
 from damon_eval.errors import ConfigError
-from damon_eval.measure.configuration import load_configuration
 from damon_eval.metrics import SEED_CONFIGS
 
 
@@ -22,8 +22,8 @@ def test_seed_configurations_follow_the_evaluation_document():
     assert prec.damon["operations"] == "paddr" and prec.damon["target"] == "system_ram"
     assert prec.records
     assert thp.thp == "always" and thp.damon is None
-    assert [s.spec.action for s in ethp.resolved_schemes()] == ["hugepage", "nohugepage"]
-    (prcl_scheme,) = prcl.resolved_schemes()
+    assert [s.spec.action for s in ethp.schemes] == ["hugepage", "nohugepage"]
+    (prcl_scheme,) = prcl.schemes
     raw = prcl_scheme.to_sysfs_dict()
     assert raw["action"] == "pageout"
     assert raw["access_pattern/sz/min"] == 4096

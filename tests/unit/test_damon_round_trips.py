@@ -26,6 +26,7 @@ from typing import Any
 import pytest
 from fakekernel import ADMIN, TRACEFS, FakeKernel
 
+from damon_eval.config.configuration import load_configuration
 from damon_eval.damon.controller import DamonController, OwnershipRegistry, build_kdamond
 from damon_eval.damon.errors import (
     DamonBusyError,
@@ -40,7 +41,6 @@ from damon_eval.damon.schemes import parse_schemes
 from damon_eval.damon.tracing import TraceInstance
 from damon_eval.errors import FsError
 from damon_eval.fs import FileSystem, Op, Write
-from damon_eval.measure.configuration import load_configuration
 from damon_eval.measure.run import damon_for_run
 
 KD0 = f"{ADMIN}/kdamonds/0"

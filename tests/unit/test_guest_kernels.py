@@ -405,7 +405,7 @@ def test_campaign_guest_kernel_reaches_the_image_from_the_campaigns_directory(
     tmp_path, monkeypatch
 ):
     import damon_eval.guest
-    from damon_eval.campaign import campaign_from_dict
+    from damon_eval.config.campaign import campaign_from_dict
     from damon_eval.guest import machine
     from damon_eval.measure import run
 

@@ -11,9 +11,11 @@ from fakekernel import FakeKernel
 
 from damon_eval.errors import GuestError
 from damon_eval.fs import CommandResult, LocalFs
-from damon_eval.guest import capabilities, machine
+from damon_eval.guest import capabilities, detached
+from damon_eval.guest import launch as launch_mod
 from damon_eval.guest.cache import Image
 from damon_eval.guest.machine import Guest
+from damon_eval.guest.running import RunningGuest
 from damon_eval.guest.state import SavedState, state_key, state_key_inputs
 from damon_eval.machines.preparation import Preparation
 
@@ -162,29 +164,29 @@ def test_pin_vcpus_maps_each_vcpu_thread(image, tmp_path, monkeypatch):
 
 def test_topology_is_checked():
     with pytest.raises(GuestError, match="vcpus must be a positive integer"):
-        machine._check_topology(0, 2048, None)
+        launch_mod.check_topology(0, 2048, None)
     with pytest.raises(GuestError, match="memory_mib must be an integer >= 256"):
-        machine._check_topology(2, 100, None)
+        launch_mod.check_topology(2, 100, None)
     with pytest.raises(GuestError, match=r"cannot pin vCPUs to host CPU\(s\) \[9999\]"):
-        machine._check_topology(2, 2048, [0, 9999])
-    machine._check_topology(2, 2048, [min(os.sched_getaffinity(0))])
+        launch_mod.check_topology(2, 2048, [0, 9999])
+    launch_mod.check_topology(2, 2048, [min(os.sched_getaffinity(0))])
 
 
 def test_overlay_is_deleted_unless_kept(image, tmp_path):
     guest = _guest(image, tmp_path)
-    guest._cleanup_files()
+    guest.cleanup_files()
     assert not guest.overlay_path.exists() and not guest.socket_dir.exists()
     kept = _guest(image, tmp_path, keep_overlay=True)
-    kept._cleanup_files()
+    kept.cleanup_files()
     assert kept.overlay_path.exists()
 
 
 def test_anonymous_guest_workdir_goes_but_failed_starts_keep_the_console(image, tmp_path):
     guest = _guest(image, tmp_path, owns_workdir=True)
     guest.console_log_path.write_text("boot log")
-    guest._cleanup_files(remove_workdir=False)
+    guest.cleanup_files(remove_workdir=False)
     assert guest.console_log_path.exists() and not guest.overlay_path.exists()
-    guest._cleanup_files()
+    guest.cleanup_files()
     assert not guest.workdir.exists()
 
 
@@ -218,7 +220,7 @@ def test_attach_unknown_guest_says_how_to_start_one(tmp_path, monkeypatch):
 
 def test_sweep_removes_what_a_killed_harness_left(tmp_path, monkeypatch):
     monkeypatch.setenv("DAMON_EVAL_CACHE", str(tmp_path))
-    workdir = machine.guests_dir() / "dead"
+    workdir = detached.guests_dir() / "dead"
     workdir.mkdir(parents=True)
     overlay = workdir / "disk.qcow2"
     overlay.write_text("x")
@@ -229,11 +231,11 @@ def test_sweep_removes_what_a_killed_harness_left(tmp_path, monkeypatch):
         "socket_dir": str(sockets), "keep_overlay": False,
     }  # fmt: skip
     (workdir / "guest.json").write_text(json.dumps(record))
-    assert machine.list_guests()[0]["alive"] is False
-    machine.sweep_stale_guests()
+    assert detached.list_guests()[0]["alive"] is False
+    detached.sweep_stale_guests()
     assert not overlay.exists() and not sockets.exists()
     assert (workdir / "guest.stale.json").exists()
-    assert machine.list_guests() == []
+    assert detached.list_guests() == []
 
 
 # ------------------------------------------------------------- capabilities
@@ -320,19 +322,19 @@ def test_sweep_removes_sockets_and_overlay_of_a_killed_run_guest(tmp_path, monke
     dead = tmp_path / "tmp" / "damon-eval-dead"
     dead.mkdir()
     (dead / "qmp.sock").write_text("")
-    (dead / machine.SOCKET_OWNER_FILE).write_text(
+    (dead / detached.SOCKET_OWNER_FILE).write_text(
         json.dumps({"pid": 2**22 + 7, "overlay": str(overlay), "keep_overlay": False})
     )
     kept_overlay = tmp_path / "kept.qcow2"
     kept_overlay.write_text("x")
     kept = tmp_path / "tmp" / "damon-eval-kept"
     kept.mkdir()
-    (kept / machine.SOCKET_OWNER_FILE).write_text(
+    (kept / detached.SOCKET_OWNER_FILE).write_text(
         json.dumps({"pid": 2**22 + 8, "overlay": str(kept_overlay), "keep_overlay": True})
     )
     starting = tmp_path / "tmp" / "damon-eval-starting"  # no owner file yet: left alone
     starting.mkdir()
-    machine.sweep_stale_guests()
+    detached.sweep_stale_guests()
     assert not dead.exists() and not overlay.exists()
     assert not kept.exists() and kept_overlay.exists()
     assert starting.exists()
@@ -353,11 +355,11 @@ class _FakeBoots:
     def __init__(self, outcomes: list[str], monkeypatch) -> None:
         self.outcomes = outcomes
         self.overlays: list[str] = []
-        monkeypatch.setattr(machine, "create_overlay", self._create_overlay)
-        monkeypatch.setattr(machine, "spawn", lambda argv, log_path, **_: self._spawn(log_path))
-        monkeypatch.setattr(machine.keys, "write_guest_known_hosts", lambda *a: None)
+        monkeypatch.setattr(launch_mod, "create_overlay", self._create_overlay)
+        monkeypatch.setattr(launch_mod, "spawn", lambda argv, log_path, **_: self._spawn(log_path))
+        monkeypatch.setattr(launch_mod.keys, "write_guest_known_hosts", lambda *a: None)
         monkeypatch.setattr(
-            Guest, "_bring_up", lambda guest, restoring, deadline: self._bring_up(guest)
+            RunningGuest, "bring_up", lambda guest, restoring, deadline: self._bring_up(guest)
         )
 
     def _create_overlay(self, backing: Path, overlay: Path) -> None:
@@ -383,8 +385,8 @@ class _FakeBoots:
 
 
 def _launch(image: Image, tmp_path: Path, accel: str = "tcg", incoming: Path | None = None):
-    return Guest._launch(
-        image=image, name="boot1", workdir=tmp_path / "g", accel=accel, vcpus=2,
+    return launch_mod.launch(
+        Guest, image=image, name="boot1", workdir=tmp_path / "g", accel=accel, vcpus=2,
         memory_mib=2048, keep_overlay=False, detach=False, pin_cpus=None,
         qemu_binary="qemu-system-x86_64", version="7.2.22", backing=image.disk_path,
         incoming=incoming, state_key=None, timeout_s=60.0,
@@ -404,10 +406,10 @@ def test_a_kernel_panic_while_booting_under_tcg_is_retried_on_a_fresh_overlay(
             kept = guest.workdir / f"console.attempt{attempt}.log"
             assert "Oops: int3" in kept.read_text()
         assert "retry 2 of 2" in caplog.text and "Oops: int3: 0000" in caplog.text
-        record = json.loads((guest.workdir / machine.GUEST_FILE).read_text())
+        record = json.loads((guest.workdir / detached.GUEST_FILE).read_text())
         assert record["boot_attempts"] == 3 and guest.facts()["boot_attempts"] == 3
     finally:
-        guest._kill()
+        guest.kill()
 
 
 def test_a_third_panic_or_a_timeout_is_not_retried(image, tmp_path, monkeypatch):

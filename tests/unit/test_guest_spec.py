@@ -12,6 +12,7 @@ from fake_kernels import make_build_dir
 from damon_eval.errors import ConfigError
 from damon_eval.guest import spec as spec_mod
 from damon_eval.guest.spec import REQUIRED_PACKAGES, image_key, load_spec, parse_spec
+from damon_eval.schema import load_schema
 
 
 def test_default_spec_is_valid_and_has_what_runs_need(repo_root):
@@ -123,7 +124,7 @@ def test_image_key_changes_with_build_code(monkeypatch, tmp_path):
 
 def test_schema_file_defaults_validate_against_itself():
     # Every default in the schema must itself be valid input.
-    schema = spec_mod._schema()
+    schema = load_schema(spec_mod.SCHEMA_NAME)
     defaults = {key: prop["default"] for key, prop in schema["properties"].items()}
     parse_spec(yaml.safe_load(yaml.safe_dump(defaults)))
 

@@ -16,6 +16,7 @@ from fakekernel import FakeKernel
 from damon_eval.agent.build import AGENT_SOURCE_PATH, GUEST_AGENT_SOURCE_PATH, guest_build_script
 from damon_eval.agent.preparation import agent_preparation
 from damon_eval.commands._target import FRESH_GUEST, add_target_arguments, machine_selector
+from damon_eval.config.configuration import RunConfiguration
 from damon_eval.errors import ConfigError, DamonBusyError, GuestError
 from damon_eval.fs import LocalFs, Write
 from damon_eval.guest.machine import Guest
@@ -24,7 +25,6 @@ from damon_eval.machines.protocol import Machine
 from damon_eval.machines.remote import RemoteMachine
 from damon_eval.machines.select import MachineSelector, open_machine
 from damon_eval.measure import system
-from damon_eval.measure.configuration import RunConfiguration
 from damon_eval.workloads.base import PreparePlan, Upload
 
 PROTOCOL_MEMBERS = {"name", "run", "run_script", "fs", "put", "get", "facts", "is_alive",
@@ -160,7 +160,7 @@ def test_agent_preparation_adds_workloads_once_and_then_commands(tmp_path):
 
 
 def test_record_and_run_share_the_preparation_of_a_workload():
-    from damon_eval.campaign import campaign_from_dict
+    from damon_eval.config.campaign import campaign_from_dict
     from damon_eval.measure.recording import RecordTarget, record_preparation
     from damon_eval.measure.run import campaign_preparation
 

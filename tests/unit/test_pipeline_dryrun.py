@@ -14,15 +14,16 @@ import yaml
 SNAKEMAKE = shutil.which("snakemake", path=str(Path(sys.executable).parent)) or "snakemake"
 
 
-def dry_run(repo_root, *args):
-    proc = subprocess.run(
-        # --forceall: plan as from a fresh clone, whatever results/ this checkout already holds
-        [SNAKEMAKE, "-n", "--forceall", *args, "--quiet", "rules"],
-        cwd=repo_root,
-        capture_output=True,
-        text=True,
-        timeout=300,
+def snakemake_dry_run(repo_root, *args) -> subprocess.CompletedProcess:
+    """``snakemake -n`` (with ``args``) in the checkout, whatever the outcome."""
+    return subprocess.run(
+        [SNAKEMAKE, "-n", *args], cwd=repo_root, capture_output=True, text=True, timeout=300
     )
+
+
+def dry_run(repo_root, *args):
+    # --forceall: plan as from a fresh clone, whatever results/ this checkout already holds
+    proc = snakemake_dry_run(repo_root, "--forceall", *args, "--quiet", "rules")
     assert proc.returncode == 0, proc.stdout + proc.stderr
     counts = dict(re.findall(r"^(\w+)\s+(\d+)$", proc.stdout, re.MULTILINE))
     return {k: int(v) for k, v in counts.items()}
@@ -50,13 +51,7 @@ def test_slurm_profile_dry_run(repo_root):
 
 
 def test_bad_campaign_stops_before_anything_runs(repo_root):
-    proc = subprocess.run(
-        [SNAKEMAKE, "-n", "--config", "configs=[nosuch]"],
-        cwd=repo_root,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+    proc = snakemake_dry_run(repo_root, "--config", "configs=[nosuch]")
     assert proc.returncode != 0
     assert "unknown configuration 'nosuch'" in proc.stdout + proc.stderr
 

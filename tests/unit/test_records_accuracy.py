@@ -9,8 +9,9 @@ from record_samples import AGG_NS, MiB, Sample, Snap, perf_script
 
 from damon_eval.cli import main
 from damon_eval.errors import ConfigError
-from damon_eval.records.accuracy import accuracy, load_ground_truth
+from damon_eval.records.accuracy import accuracy
 from damon_eval.records.store import load_record
+from damon_eval.workloads.truth import load_ground_truth
 
 A = 0x7F0000000000
 B = A + 164 * MiB  # 64 MiB unmapped between the two 100 MiB regions
@@ -148,7 +149,7 @@ def test_accessed_ranges_may_be_offsets_and_target_is_found_by_pid(tmp_path):
         (lambda t: t["phases"][1]["accessed"][0].update(region="c"), "unknown region 'c'"),
         (lambda t: t["phases"][1].update(end_s=0.5), "end_s <= start_s"),
         (lambda t: t["phases"][1]["accessed"][0].update(end=A + 400 * MiB), "lies outside"),
-        (lambda t: t["regions"][0].update(start="0"), "regions/0/start"),
+        (lambda t: t["regions"][0].update(start="0"), r"regions\[0\]\.start"),
     ],
 )
 def test_ground_truth_is_validated(tmp_path, edit, message):
@@ -199,3 +200,19 @@ def test_several_targets_need_a_choice(tmp_path):
         accuracy(load_record(rec), load_ground_truth(gt))
     frame = accuracy(load_record(rec), load_ground_truth(gt), target="7")
     assert frame.attrs["target"] == "7"
+
+
+def test_the_one_ground_truth_reader_resolves_offsets_and_reads_a_first_file():
+    from damon_eval.workloads.truth import parse_ground_truth
+
+    doc = {
+        "format": "damon-eval-ground-truth", "version": 1, "clock": "CLOCK_MONOTONIC",
+        "pid": 7, "regions": [{"name": "a", "start": 1 << 30, "end": (1 << 30) + 8192}],
+        "phases": [],
+    }  # fmt: skip
+    assert parse_ground_truth(doc).phases == ()  # accgen writes this before a phase ends
+    access = {"region": "a", "start": 4096, "end": 8192, "weight": 1, "pattern": "once", "rw": "wo"}
+    doc["phases"] = [{"name": "p", "start_s": 1.0, "end_s": 2.0, "accessed": [access]}]
+    (phase,) = parse_ground_truth(doc).phases
+    assert [(a.start, a.end) for a in phase.accessed] == [((1 << 30) + 4096, (1 << 30) + 8192)]
+    assert phase.working_set_bytes == 4096

@@ -6,8 +6,10 @@ import sys
 from pathlib import Path
 
 from damon_eval.atomic import atomic_write_json
-from damon_eval.campaign import campaign_from_dict, load_campaign_mapping, resolve_config_path
+from damon_eval.config.campaign import campaign_from_dict, load_campaign_mapping
+from damon_eval.config.runkey import RunKey, wildcard_constraints as run_key_wildcards
 from damon_eval.guest.kernels import kernel_option
+from damon_eval.paths import resolve_config_path
 
 envvars:
     "PATH",
@@ -49,11 +51,9 @@ def write_resolved_campaign():
 write_resolved_campaign()
 
 
+# suite, workload, config and repeat: generated from the run key's own patterns.
 wildcard_constraints:
-    suite=r"[a-z0-9_]+",
-    workload=r"[A-Za-z0-9_.-]+",
-    config=r"[a-z][a-z0-9_-]*",
-    repeat=r"[0-9]{2}",
+    **run_key_wildcards(),
 
 
 def run_result(key):
@@ -66,12 +66,8 @@ def all_run_results():
 
 
 def run_priority(wildcards):
-    from damon_eval.campaign import RunKey
-
-    key = RunKey(
-        wildcards.suite, wildcards.workload, wildcards.config, int(wildcards.repeat)
-    )
-    return CAMPAIGN.priority(key)
+    run = f"{wildcards.suite}/{wildcards.workload}/{wildcards.config}/{wildcards.repeat}"
+    return CAMPAIGN.priority(RunKey.parse(run))
 
 
 def attempt_number(wildcards, attempt):
@@ -89,9 +85,7 @@ def report_metrics():
 
 def record_runs():
     """Runs whose configuration records DAMON: their first repeat gets record reports."""
-    from damon_eval.measure.configuration import load_configuration
-
-    recording = {name for name in CAMPAIGN.configs if load_configuration(name).records}
+    recording = {name for name in CAMPAIGN.configs if CAMPAIGN.configuration(name).records}
     return [key for key in RUNS if key.config in recording and key.repeat == 1]
 
 
@@ -114,13 +108,6 @@ def all_analysis_targets():
 AUTO_REPEATS = CAMPAIGN.auto_repeats
 
 
-def run_key(run_id):
-    from damon_eval.campaign import RunKey
-
-    suite, workload, config, repeat = run_id.split("/")
-    return RunKey(suite, workload, config, int(repeat))
-
-
 def round_decisions(number):
     """Round ``number``'s decisions; raises Snakemake's 'incomplete checkpoint' until it ran."""
     path = checkpoints.repeats_round.get(round=number).output.decisions
@@ -132,7 +119,7 @@ def runs_through_round(number):
     Round 1 is the planned runs; round k + 1 the runs round k's decisions name."""
     keys = list(RUNS)
     for earlier in range(1, number):
-        keys += [run_key(run_id) for run_id in round_decisions(earlier)["next_runs"]]
+        keys += [RunKey.parse(run_id) for run_id in round_decisions(earlier)["next_runs"]]
     return keys
 
 

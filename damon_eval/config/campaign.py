@@ -1,34 +1,23 @@
-"""Campaigns: the matrix of runs a pipeline executes, in a recorded order."""
+"""Campaigns: the matrix of runs a pipeline executes, in a recorded order.
+
+A campaign is validated once, with its configurations loaded (schemes parsed
+and resolved): a run and the Snakefile take them from the :class:`Campaign`
+instead of loading them again.
+"""
 
 from __future__ import annotations
 
 import random
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from damon_eval.config.configuration import RunConfiguration, load_configuration
+from damon_eval.config.runkey import RunKey
 from damon_eval.errors import ConfigError
-from damon_eval.paths import configs_dir
+from damon_eval.paths import configs_dir, resolve_config_path
 from damon_eval.schema import load_yaml, validate
-
-
-@dataclass(frozen=True, slots=True, order=True)
-class RunKey:
-    """Identifies one run of a campaign."""
-
-    suite: str
-    workload: str
-    config: str
-    repeat: int
-
-    @property
-    def workload_id(self) -> str:
-        return f"{self.suite}/{self.workload}"
-
-    @property
-    def relative_dir(self) -> str:
-        """``<suite>/<workload>/<config>/<NN>``, the run's directory under ``runs/``."""
-        return f"{self.suite}/{self.workload}/{self.config}/{self.repeat:02d}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,6 +25,7 @@ class Campaign:
     name: str
     source: Path
     settings: dict[str, Any]
+    configurations: Mapping[str, RunConfiguration] = field(default_factory=dict, compare=False)
 
     @property
     def workloads(self) -> list[str]:
@@ -71,12 +61,20 @@ class Campaign:
         ordered = []
         for repeat in range(1, self.repeats + 1):
             for workload in self.workloads:
-                suite, name = workload.split("/", 1)
                 for config in self.configs:
-                    ordered.append(RunKey(suite, name, config, repeat))
+                    ordered.append(RunKey.of(workload, config, repeat))
         if self.settings["order"] == "shuffled":
             random.Random(self.settings["shuffle_seed"]).shuffle(ordered)
         return ordered
+
+    def configuration(self, name: str) -> RunConfiguration:
+        """One of the campaign's configurations, as loaded when it was validated."""
+        try:
+            return self.configurations[name]
+        except KeyError:
+            raise ConfigError(
+                f"configuration {name!r} is not in campaign {self.name}: {', '.join(self.configs)}"
+            ) from None
 
     def unavailable(self) -> list[tuple[str, str]]:
         """(workload, reason) for every workload that cannot run here."""
@@ -109,19 +107,6 @@ class Campaign:
             ) from exc
 
 
-def resolve_config_path(name_or_path: str | Path, subdir: str = "") -> Path:
-    """A path as given if it exists, else relative to ``configs/[subdir]``."""
-    path = Path(name_or_path)
-    if path.is_file():
-        return path
-    candidate = configs_dir() / subdir / path
-    if candidate.is_file():
-        return candidate
-    if candidate.with_suffix(".yaml").is_file():
-        return candidate.with_suffix(".yaml")
-    raise ConfigError(f"no such file: {name_or_path} (looked in ., {configs_dir() / subdir})")
-
-
 def campaign_from_dict(data: Any, source: str | Path, overrides: dict | None = None) -> Campaign:
     """Validate a campaign mapping (plus Snakemake ``--config`` overrides)."""
     merged = dict(data or {})
@@ -138,17 +123,15 @@ def campaign_from_dict(data: Any, source: str | Path, overrides: dict | None = N
     # exist before anything runs.  Availability (PARSEC provided?) is checked by
     # `damon-eval campaign check`, the first job of a pipeline, so dry runs plan
     # campaigns whose inputs are not here.
-    from damon_eval.measure.configuration import load_configuration
     from damon_eval.workloads import get_workload
 
-    for name in settings["configs"]:
-        load_configuration(name)
+    configurations = {name: load_configuration(name) for name in settings["configs"]}
     for workload_id in [*settings["workloads"], *settings["workload_scales"]]:
         try:
             get_workload(workload_id)
         except ConfigError as exc:
             raise ConfigError(f"{source}: workloads: {exc}") from None
-    campaign = Campaign(settings["campaign"], Path(source), settings)
+    campaign = Campaign(settings["campaign"], Path(source), settings, configurations)
     campaign.auto_repeats  # noqa: B018 -- validates repeats: auto's rule now
     return campaign
 

@@ -1,26 +1,36 @@
-"""Run configurations: ``configs/configurations/<name>.yaml``, validated, with schemes resolved."""
+"""Run configurations: ``configs/configurations/<name>.yaml``, validated, with schemes resolved.
+
+:func:`load_configuration` reads, parses and resolves the schemes once; the
+run, its provenance and the DAMON controller use the stored forms.
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from damon_eval.campaign import resolve_config_path
 from damon_eval.damon.model import MonitoringAttrs
+from damon_eval.damon.scheme_spec import SchemeSpec
 from damon_eval.damon.schemes import ResolvedScheme, parse_schemes, resolve_schemes
 from damon_eval.errors import ConfigError
-from damon_eval.paths import configs_dir
+from damon_eval.paths import configs_dir, resolve_config_path
 from damon_eval.schema import load_yaml, validate
 
 
 @dataclass(frozen=True, slots=True)
 class RunConfiguration:
-    """A validated configuration; ``settings`` has every default filled in."""
+    """A validated configuration; ``settings`` has every default filled in.
+
+    ``scheme_specs`` are the schemes as written, ``schemes`` the same resolved
+    for the configuration's intervals (both empty without schemes).
+    """
 
     name: str
     source: Path
     settings: dict[str, Any]
+    scheme_specs: tuple[SchemeSpec, ...] = field(default=(), compare=False)
+    schemes: tuple[ResolvedScheme, ...] = field(default=(), compare=False)
 
     @property
     def thp(self) -> str:
@@ -63,21 +73,13 @@ class RunConfiguration:
     def monitoring_attrs(self) -> MonitoringAttrs | None:
         return MonitoringAttrs(**self.damon["attrs"]) if self.damon else None
 
-    def resolved_schemes(self) -> tuple[ResolvedScheme, ...]:
-        """The schemes in human and raw form for this configuration's intervals."""
-        found = self.schemes_text()
-        if found is None:
-            return ()
-        text, source = found
-        return resolve_schemes(parse_schemes(text, source), self.monitoring_attrs())
-
     def describe(self) -> dict[str, Any]:
         """Provenance: the settings plus every scheme's human and raw values."""
         return {
             "name": self.name,
             "source": str(self.source),
             "settings": self.settings,
-            "schemes": [scheme.to_dict() for scheme in self.resolved_schemes()],
+            "schemes": [scheme.to_dict() for scheme in self.schemes],
         }
 
 
@@ -111,5 +113,10 @@ def load_configuration(name_or_path: str | Path) -> RunConfiguration:
     if damon and settings["damon_module"]:
         raise ConfigError(f"{path}: use either damon or damon_module, not both")
     configuration = RunConfiguration(settings["name"], path, settings)
-    configuration.resolved_schemes()  # scheme errors surface now, before any guest boots
-    return configuration
+    # Scheme errors surface now, before any guest boots.
+    found = configuration.schemes_text()
+    if found is None:
+        return configuration
+    specs = parse_schemes(*found)
+    resolved = resolve_schemes(specs, configuration.monitoring_attrs())
+    return RunConfiguration(settings["name"], path, settings, specs, resolved)
