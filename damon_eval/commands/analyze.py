@@ -9,9 +9,6 @@ from damon_eval.analysis import tables
 from damon_eval.analysis.analyze import analyze
 from damon_eval.analysis.runtable import comma_list
 
-NAME = "analyze"
-HELP = "write every table (txt/csv/html), statistics, headlines, seed comparison and plots"
-
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(

@@ -7,9 +7,6 @@ from pathlib import Path
 
 from damon_eval.analysis.runtable import collect_runs, write_runs_csv
 
-NAME = "collect"
-HELP = "read every results/runs/**/result.json into one tidy runs.csv"
-
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(

@@ -8,8 +8,6 @@ from pathlib import Path
 from damon_eval.analysis.damon_tests import import_damon_tests
 from damon_eval.analysis.runtable import write_runs_csv
 
-NAME = "import"
-HELP = "read another harness's results tree (damon-tests) into a runs.csv"
 SOURCES = ("damon-tests",)
 
 

@@ -10,9 +10,6 @@ from pathlib import Path
 from damon_eval.campaign import RunKey, campaign_from_dict
 from damon_eval.errors import ConfigError
 
-NAME = "run"
-HELP = "execute one measured run of a workload under a configuration and write result.json"
-
 RUN_ID = re.compile(
     r"^(?P<suite>[a-z0-9_]+)/(?P<workload>[A-Za-z0-9_.-]+)/(?P<config>[a-z][a-z0-9_-]*)/(?P<repeat>[0-9]{1,2})$"
 )

@@ -11,9 +11,6 @@ from damon_eval.analysis.runtable import check_metric, comma_list, defaults_note
 from damon_eval.atomic import atomic_write_text
 from damon_eval.errors import ConfigError
 
-NAME = "table"
-HELP = "print one metric's table (workloads x configurations, overheads against orig)"
-
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
