@@ -5,8 +5,6 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from damon_eval.analysis.runtable import collect_runs, write_runs_csv
-
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
@@ -22,6 +20,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from damon_eval.analysis.runtable import collect_runs, write_runs_csv
+
     output = args.output or args.results_dir / "summary" / "runs.csv"
     frame = collect_runs(args.results_dir)
     write_runs_csv(frame, output)

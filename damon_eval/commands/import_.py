@@ -5,9 +5,6 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from damon_eval.analysis.damon_tests import import_damon_tests
-from damon_eval.analysis.runtable import write_runs_csv
-
 SOURCES = ("damon-tests",)
 
 
@@ -29,6 +26,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from damon_eval.analysis.damon_tests import import_damon_tests
+    from damon_eval.analysis.runtable import write_runs_csv
+
     frame = import_damon_tests(args.directory)
     write_runs_csv(frame, args.output)
     runs = frame.drop_duplicates(["suite", "workload", "config", "repeat"])
