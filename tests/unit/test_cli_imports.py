@@ -18,6 +18,7 @@ import pytest
 import record_samples
 
 import damon_eval
+from damon_eval import cli
 
 # Imported only by the commands (or options) that need them.
 HEAVY = (
@@ -81,6 +82,18 @@ def test_help_and_version_load_no_command_and_no_heavy_library(tmp_path, argv):
     assert "numpy" not in modules
     command_modules = [m for m in modules if m.startswith("damon_eval.commands.")]
     assert command_modules == []
+
+
+# What no command's own help may load.  (PyYAML and jsonschema still come with
+# `run -h`, `campaign -h` and `workloads -h`, through damon_eval.schema: ~0.1 s.)
+ANALYSIS_LIBRARIES = ("pandas", "scipy", "matplotlib", "pyarrow", "jinja2")
+
+
+@pytest.mark.parametrize("command", [c.name for c in cli.COMMANDS])
+def test_command_help_loads_no_analysis_library(tmp_path, command):
+    out, modules = _run_probe(tmp_path, [command, "-h"])
+    assert out.startswith(f"usage: damon-eval {command}")
+    assert _loaded(modules, ANALYSIS_LIBRARIES) == []
 
 
 @pytest.fixture
