@@ -8,11 +8,13 @@ The project contains no PARSEC code.  The user points the config at a PARSEC
 It is put into the guest (``guest_root``), each package is built there with
 PARSEC's own ``parsecmgmt -a build -p <pkg>``, and runs use::
 
-    parsecmgmt -a run -p <pkg> -i <input> -n <threads> -s "<de-agent> hold --"
+    parsecmgmt -a run -p <pkg> -i <input> -n <threads> -s "<agent> hold --target-comm <bin> --"
 
-``parsecmgmt`` runs the benchmark binary prefixed by the ``-s`` command, so
-``de-agent hold`` stops the benchmark binary itself at exec and DAMON targets
-it (not parsecmgmt, not a shell).
+``parsecmgmt`` runs the package's ``run_exec`` prefixed by the ``-s`` command:
+the benchmark binary for parsec3, SPLASH-2X's ``run.sh`` shell script (which
+starts the binary) for splash2x.  ``de-agent hold --target-comm <binary>``
+holds the process that execs as the binary, so DAMON targets it (not
+parsecmgmt, not a shell) and the runtime is its own.
 """
 
 from __future__ import annotations
@@ -21,9 +23,11 @@ import shlex
 from dataclasses import dataclass
 from pathlib import Path
 
-from damon_eval.measure.agent import hold_prefix
+from damon_eval.agent.protocol import hold_prefix
+from damon_eval.errors import ConfigError, GuestError
 from damon_eval.paths import DATA_DIR
 from damon_eval.workloads.base import (
+    ParsecSource,
     PreparePlan,
     RunParams,
     RunPlan,
@@ -33,6 +37,12 @@ from damon_eval.workloads.base import (
     WorkloadUnavailable,
     check_input_size,
     files_digest,
+)
+from damon_eval.workloads.parsec_host import (
+    HostBuild,
+    build_on_host,
+    host_build_key,
+    resolve_build_mode,
 )
 from damon_eval.workloads.parsec_source import (
     TARBALL_SUFFIXES,
@@ -66,19 +76,20 @@ PARSEC3_PACKAGES: dict[str, tuple[str, str]] = {
     "vips": ("apps", "vips"),
     "x264": ("apps", "x264"),
 }
+# SPLASH-2X runs bin/run.sh, which starts the binary named by its TARGET= (src/run.sh).
 SPLASH2X_PACKAGES: dict[str, tuple[str, str]] = {
-    "barnes": ("apps", "BARNES"),
-    "fft": ("kernels", "FFT"),
-    "lu_cb": ("kernels", "LU"),
-    "lu_ncb": ("kernels", "LU"),
-    "ocean_cp": ("apps", "OCEAN"),
-    "ocean_ncp": ("apps", "OCEAN"),
-    "radiosity": ("apps", "RADIOSITY"),
-    "radix": ("kernels", "RADIX"),
-    "raytrace": ("apps", "RAYTRACE"),
-    "volrend": ("apps", "VOLREND"),
-    "water_nsquared": ("apps", "WATER-NSQUARED"),
-    "water_spatial": ("apps", "WATER-SPATIAL"),
+    "barnes": ("apps", "barnes"),
+    "fft": ("kernels", "fft"),
+    "lu_cb": ("kernels", "lu_cb"),
+    "lu_ncb": ("kernels", "lu_ncb"),
+    "ocean_cp": ("apps", "ocean_cp"),
+    "ocean_ncp": ("apps", "ocean_ncp"),
+    "radiosity": ("apps", "radiosity"),
+    "radix": ("kernels", "radix"),
+    "raytrace": ("apps", "raytrace"),
+    "volrend": ("apps", "volrend"),
+    "water_nsquared": ("apps", "water_nsquared"),
+    "water_spatial": ("apps", "water_spatial"),
 }
 # These take their inputs as command-line parameters: no input tarball to check.
 PARAMETER_INPUT_PACKAGES = frozenset(
@@ -233,9 +244,14 @@ class ParsecWorkload(Workload):
         if source is None:
             return "parsec:unprovided"
         patches = ",".join(p.name for p in package_patches(self.package)) or "none"
+        built = (
+            f":built:host:{host_build_key_for(source)}"
+            if build_mode(source) == "host"
+            else ":built:guest"
+        )
         return (
             f"parsec-source:{source_digest(source.path)}:{self.package}:"
-            f"bldconf:{BUILD_CONFIG}:{files_digest(BLDCONF_PATH)}:patches:{patches}"
+            f"bldconf:{BUILD_CONFIG}:{files_digest(BLDCONF_PATH)}:patches:{patches}{built}"
         )
 
     def _root(self, context: WorkloadContext) -> str:
@@ -246,6 +262,14 @@ class ParsecWorkload(Workload):
         self._require(context)
         assert context.parsec is not None
         root = self._root(context)
+        if build_mode(context.parsec) == "host":
+            built = require_host_build(context.parsec)
+            remote = f"{GUEST_UPLOAD_DIR}/parsec-built-{built.key}.tar.zst"
+            return PreparePlan(
+                uploads=(Upload(built.archive, remote),),
+                commands=(unpack_command(remote, root, f"built-{built.key}"),),
+                stamp=f"{root}/.damon-eval-built/{self.package}-{built.key}",
+            )
         digest = source_digest(context.parsec.path)
         archive = upload_archive(context.parsec.path)
         remote_archive = f"{GUEST_UPLOAD_DIR}/parsec-{digest}{tarball_suffix(archive) or '.tar'}"
@@ -287,7 +311,7 @@ class ParsecWorkload(Workload):
             command=(
                 f"{root}/bin/parsecmgmt",
                 *("-a", "run", "-p", self.package, "-c", BUILD_CONFIG, "-i", input_size),
-                *("-n", str(threads), "-s", hold_prefix(params.agent_path)),
+                *("-n", str(threads), "-s", hold_prefix(params.agent_path, self.binary)),
             ),
             hold="child",
             target=self.binary,
@@ -298,6 +322,125 @@ class ParsecWorkload(Workload):
         ok, reason = self.available(context)
         if not ok:
             raise WorkloadUnavailable(f"{self.id} is not available: {reason}")
+
+
+def build_mode(source: ParsecSource) -> str:
+    """``host`` or ``guest`` for this source; ``auto`` without a campaign's package list
+    (a single workload prepared by hand) builds in the guest."""
+    if source.build == "auto" and not source.campaign_packages:
+        return "guest"
+    return resolve_build_mode(source.build)
+
+
+def _campaign_workloads(source: ParsecSource) -> list[ParsecWorkload]:
+    from damon_eval.workloads import get_workload
+
+    workloads = [get_workload(w) for w in source.campaign_packages]
+    return [w for w in workloads if isinstance(w, ParsecWorkload)]
+
+
+def _image_spec(source: ParsecSource):
+    from damon_eval.campaign import resolve_config_path
+    from damon_eval.guest.spec import load_spec
+
+    spec = load_spec(resolve_config_path(source.image_spec) if source.image_spec else None)
+    # A campaign's guest.kernel replaces the spec's, as for the image its runs boot.
+    return spec if source.image_kernel is None else spec.with_kernel(source.image_kernel)
+
+
+def campaign_image(source: ParsecSource):
+    """The built guest image the campaign's runs boot (PARSEC is built in its userland)."""
+    from damon_eval.guest.cache import cached_image
+
+    image = cached_image(_image_spec(source))
+    if image is None:
+        raise GuestError(
+            f"the guest image for spec {source.image_spec or 'default'} is not built; "
+            "run `damon-eval guest build` first (the pipeline's guest_image rule does)"
+        )
+    return image
+
+
+def image_userland_digest(image) -> str:
+    """What of an image a build depends on: its installed packages and their versions
+    (not the harness code that built it, so a harness change keeps the build)."""
+    return files_digest(image.packages_path)
+
+
+def host_build_inputs(source: ParsecSource) -> dict[str, object]:
+    """What a host build of the campaign's PARSEC packages needs, and its identity."""
+    workloads = _campaign_workloads(source)
+    if not workloads:
+        raise ConfigError("the campaign has no parsec3/ or splash2x/ workloads to build")
+    root = source.guest_root
+    patches = sorted({p for w in workloads for p in package_patches(w.package)})
+    identity = {
+        "source": source_digest(source.path),
+        "packages": sorted(w.package for w in workloads),
+        "image_userland": image_userland_digest(campaign_image(source)),
+        "guest_root": root,
+        "bldconf": f"{BUILD_CONFIG}:{files_digest(BLDCONF_PATH)}",
+        "patches": [(p.name, files_digest(p)) for p in patches],
+    }
+    uploads = [(BLDCONF_PATH, f"{GUEST_UPLOAD_DIR}/{BUILD_CONFIG}.bldconf")]
+    uploads += [(p, f"{GUEST_UPLOAD_DIR}/patches/{p.name}") for p in patches]
+    context_root = f"{root}"
+    commands = [
+        (
+            w.package,
+            build_command(
+                context_root, w.package, f"{root}/{w.relative_dir}", package_patches(w.package)
+            ),
+        )
+        for w in workloads
+    ]
+    return {
+        "key": host_build_key(
+            source=identity["source"],
+            packages=identity["packages"],
+            image_userland=identity["image_userland"],
+            guest_root=root,
+            bldconf=identity["bldconf"],
+            patches=identity["patches"],
+        ),
+        "identity": identity,
+        "uploads": uploads,
+        "setup_command": install_build_config_command(root),
+        "package_commands": commands,
+    }
+
+
+def host_build_key_for(source: ParsecSource) -> str:
+    return str(host_build_inputs(source)["key"])
+
+
+def require_host_build(source: ParsecSource) -> HostBuild:
+    key = host_build_key_for(source)
+    built = HostBuild.load(key)
+    if built is None:
+        raise WorkloadUnavailable(
+            f"PARSEC is not built on the host yet (build key {key}); run "
+            "`damon-eval parsec build CAMPAIGN` first (the pipeline's parsec_build rule "
+            "does), or set parsec.build: guest"
+        )
+    return built
+
+
+def build_parsec_on_host(source: ParsecSource, progress=print) -> HostBuild:
+    """Build the campaign's PARSEC packages in a chroot of its (already built) image."""
+    image = campaign_image(source)
+    inputs = host_build_inputs(source)
+    return build_on_host(
+        key=str(inputs["key"]),
+        source=source.path,
+        disk_qcow2=image.disk_path,
+        guest_root=source.guest_root,
+        uploads=inputs["uploads"],  # type: ignore[arg-type]
+        setup_command=str(inputs["setup_command"]),
+        package_commands=inputs["package_commands"],  # type: ignore[arg-type]
+        identity=inputs["identity"],  # type: ignore[arg-type]
+        progress=progress,
+    )
 
 
 def parsec_workloads() -> list[Workload]:

@@ -8,9 +8,9 @@ import tarfile
 import pytest
 from parsec_tree import fake_parsec_tree
 
+from damon_eval.agent.build import GUEST_AGENT_PATH
 from damon_eval.cli import main
 from damon_eval.errors import ConfigError
-from damon_eval.measure.agent import GUEST_AGENT_PATH
 from damon_eval.workloads import (
     SUITES,
     RunParams,
@@ -110,10 +110,13 @@ def test_parsec_run_plan_holds_the_benchmark_under_parsecmgmt(tmp_path):
         "/opt/parsec-3.0/bin/parsecmgmt",
         *("-a", "run", "-p", "splash2x.raytrace", "-c", "gcc-damon-eval", "-i", "simsmall"),
         *("-n", "4"),
-        *("-s", f"{GUEST_AGENT_PATH} hold --"),
+        # run.sh starts the binary: the launcher holds the process that execs as it
+        *("-s", f"{GUEST_AGENT_PATH} hold --target-comm raytrace --"),
     )
-    assert plan.hold == "child" and plan.target == "RAYTRACE"
-    assert get_workload("parsec3/raytrace").run_plan(context, params).target == "rtview"
+    assert plan.hold == "child" and plan.target == "raytrace"
+    parsec3 = get_workload("parsec3/raytrace").run_plan(context, params)
+    assert parsec3.target == "rtview"
+    assert parsec3.command[-1] == f"{GUEST_AGENT_PATH} hold --target-comm rtview --"
     native = RunParams(out_dir="/r", input_size="native")
     assert "native" in get_workload("parsec3/vips").run_plan(context, native).command
     with pytest.raises(ConfigError, match="PARSEC input 'huge' is not one of test, simdev"):
@@ -381,7 +384,7 @@ def test_workloads_show_prints_the_guest_plan(capsys, tmp_path):
     root = _fake_tree(tmp_path / "parsec-3.0")
     assert main(["workloads", "show", "parsec3/canneal", "--parsec", str(root)]) == 0
     out = capsys.readouterr().out
-    assert "-s '/opt/damon-eval/bin/de-agent hold --'" in out
+    assert "-s '/opt/damon-eval/bin/de-agent hold --target-comm canneal --'" in out
     assert "parsecmgmt -a build -p canneal" in out
 
 
