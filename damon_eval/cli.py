@@ -53,6 +53,11 @@ COMMANDS = (
         "import", "import_", "read another harness's results tree (damon-tests) into a runs.csv"
     ),
     Command(
+        "parsec",
+        "parsec",
+        "build a campaign's PARSEC 3.0 packages once, in a chroot of its guest image (host build)",
+    ),
+    Command(
         "record",
         "record",
         "record data accesses with DAMON (like `damo record`), or export a record",
