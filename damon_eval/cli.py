@@ -1,14 +1,15 @@
 """The ``damon-eval`` command line.
 
 Each subcommand is one module in :mod:`damon_eval.commands` that defines
+``add_arguments(parser)`` to declare its options (it may add nested
+subcommands) and ``run(args) -> int`` to execute it.  :data:`COMMANDS` names
+each one with its one-line help; a command's module is imported only when that
+command is parsed or its help is shown, so ``damon-eval --help`` and a light
+command never pay for the heavy libraries (pandas, scipy, matplotlib...) that
+others import.  Adding a command is adding a file and a row of
+:data:`COMMANDS` (``tests/unit/test_cli.py`` checks they agree).
 
-* ``NAME`` and ``HELP`` (one line),
-* ``add_arguments(parser)`` to declare its options (it may add nested
-  subcommands), and
-* ``run(args) -> int`` to execute it.
-
-Modules are discovered, so adding a command is adding a file.  A
-:class:`~damon_eval.errors.DamonEvalError` becomes one line on stderr and exit
+A :class:`~damon_eval.errors.DamonEvalError` becomes one line on stderr and exit
 status 2; ``--debug`` shows the traceback instead.
 """
 
@@ -16,28 +17,111 @@ from __future__ import annotations
 
 import argparse
 import importlib
-import pkgutil
 import sys
 import traceback
 from collections.abc import Sequence
+from dataclasses import dataclass
 
-from damon_eval import __version__, commands
+from damon_eval import __version__
 from damon_eval.errors import DamonEvalError
 
 EXIT_USER_ERROR = 2
 
 
-def _command_modules() -> list:
-    modules = []
-    for info in pkgutil.iter_modules(commands.__path__):
-        if info.name.startswith("_"):
-            continue
-        modules.append(importlib.import_module(f"{commands.__name__}.{info.name}"))
-    return sorted(modules, key=lambda m: m.NAME)
+@dataclass(frozen=True)
+class Command:
+    name: str
+    module: str  # under damon_eval.commands
+    help: str
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+COMMANDS = (
+    Command(
+        "analyze",
+        "analyze",
+        "write every table (txt/csv/html), statistics, headlines, seed comparison and plots",
+    ),
+    Command(
+        "campaign",
+        "campaign",
+        "validate a campaign (check) or list its runs in execution order (plan)",
+    ),
+    Command("collect", "collect", "read every results/runs/**/result.json into one tidy runs.csv"),
+    Command("damon", "damon", "show the kernel's DAMON features and kdamonds (read-only)"),
+    Command("guest", "guest", "build the guest image; boot, inspect and stop QEMU guests"),
+    Command(
+        "import", "import_", "read another harness's results tree (damon-tests) into a runs.csv"
+    ),
+    Command(
+        "parsec",
+        "parsec",
+        "build a campaign's PARSEC 3.0 packages once, in a chroot of its guest image (host build)",
+    ),
+    Command(
+        "record",
+        "record",
+        "record data accesses with DAMON (like `damo record`), or export a record",
+    ),
+    Command("report", "report", "reports of a DAMON record: raw, heats, wss, accuracy"),
+    Command(
+        "run",
+        "run",
+        "execute one measured run of a workload under a configuration and write result.json",
+    ),
+    Command(
+        "scheme",
+        "scheme",
+        "parse DAMOS schemes and show them as text, damo JSON or raw sysfs values",
+    ),
+    Command(
+        "table",
+        "table",
+        "print one metric's table (workloads x configurations, overheads against orig)",
+    ),
+    Command(
+        "workloads",
+        "workloads",
+        "list the workloads (synthetic, parsec3, splash2x, debian) and their availability",
+    ),
+)
+
+
+class CommandParser(argparse.ArgumentParser):
+    """A parser that imports its command's module the first time it parses or shows help.
+
+    Nested parsers (``add_subparsers`` inside a command) are of this class too,
+    with no module to load.
+    """
+
+    def __init__(self, *args, command_module: str | None = None, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self._command_module = command_module
+
+    def load(self) -> CommandParser:
+        """Import the command's module and declare its arguments (once)."""
+        if self._command_module is not None:
+            module = importlib.import_module(f"damon_eval.commands.{self._command_module}")
+            self._command_module = None
+            module.add_arguments(self)
+            self.set_defaults(command_main=module.run)
+        return self
+
+    def parse_known_args(self, args=None, namespace=None):
+        self.load()
+        return super().parse_known_args(args, namespace)
+
+    def format_usage(self) -> str:
+        self.load()
+        return super().format_usage()
+
+    def format_help(self) -> str:
+        self.load()
+        return super().format_help()
+
+
+def build_parser(*, load_all: bool = False) -> argparse.ArgumentParser:
+    """The whole command line; ``load_all`` imports every command now (for tests and docs)."""
+    parser = CommandParser(
         prog="damon-eval",
         description="Reproducible evaluation and benchmarking harness for Linux DAMON.",
     )
@@ -46,10 +130,15 @@ def build_parser() -> argparse.ArgumentParser:
         "--debug", action="store_true", help="show tracebacks instead of one-line errors"
     )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
-    for module in _command_modules():
-        cmd = sub.add_parser(module.NAME, help=module.HELP, description=module.HELP)
-        module.add_arguments(cmd)
-        cmd.set_defaults(command_main=module.run)
+    for command in COMMANDS:
+        cmd = sub.add_parser(
+            command.name,
+            help=command.help,
+            description=command.help,
+            command_module=command.module,
+        )
+        if load_all:
+            cmd.load()
     return parser
 
 

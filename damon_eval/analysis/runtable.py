@@ -310,8 +310,3 @@ def failed_runs(frame: pd.DataFrame) -> pd.DataFrame:
     return frame[frame["status"] != "ok"].loc[
         :, ["suite", "workload", "config", "repeat", "attempt", "failure_kind", "result_path"]
     ]
-
-
-def comma_list(text: str) -> list[str]:
-    """``a,b, c`` -> ``["a", "b", "c"]`` (command-line lists)."""
-    return [part.strip() for part in text.split(",") if part.strip()]

@@ -39,6 +39,8 @@ from dataclasses import dataclass
 import pandas as pd
 
 from damon_eval.analysis import stats
+from damon_eval.analysis.choices import ARITHMETICS
+from damon_eval.analysis.choices import TABLE_FORMATS as FORMATS
 from damon_eval.analysis.errors import RunTableError, UnknownConfigError
 from damon_eval.analysis.runtable import check_metric, ok_values, workload_ids
 from damon_eval.analysis.stats import Estimate, WelchResult
@@ -46,8 +48,6 @@ from damon_eval.analysis.templates import render_template
 from damon_eval.errors import ConfigError
 from damon_eval.metrics import BASELINE_CONFIG, METRICS, SEED_CONFIGS
 
-ARITHMETICS = ("exact", "seed")
-FORMATS = ("text", "csv", "html")
 NOT_AVAILABLE = "n/a"
 _MAX_LISTED = 12
 

@@ -5,12 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from damon_eval.analysis import tables
-from damon_eval.analysis.analyze import analyze
-from damon_eval.analysis.runtable import comma_list
-
-NAME = "analyze"
-HELP = "write every table (txt/csv/html), statistics, headlines, seed comparison and plots"
+from damon_eval.analysis.choices import ARITHMETICS, comma_list
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -37,7 +32,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--arithmetic",
-        choices=tables.ARITHMETICS,
+        choices=ARITHMETICS,
         default="exact",
         help="total rows: exact sums (default) or the seed's awk arithmetic",
     )
@@ -45,6 +40,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from damon_eval.analysis.analyze import analyze
+
     result = analyze(
         args.runs_csv,
         args.out,

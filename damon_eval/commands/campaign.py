@@ -8,9 +8,6 @@ import json
 from damon_eval.errors import ConfigError
 from damon_eval.workloads import PARSEC_HOW_TO
 
-NAME = "campaign"
-HELP = "validate a campaign (check) or list its runs in execution order (plan)"
-
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     sub = parser.add_subparsers(dest="action", metavar="ACTION", required=True)

@@ -5,11 +5,6 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from damon_eval.analysis.runtable import collect_runs, write_runs_csv
-
-NAME = "collect"
-HELP = "read every results/runs/**/result.json into one tidy runs.csv"
-
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
@@ -25,6 +20,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from damon_eval.analysis.runtable import collect_runs, write_runs_csv
+
     output = args.output or args.results_dir / "summary" / "runs.csv"
     frame = collect_runs(args.results_dir)
     write_runs_csv(frame, output)

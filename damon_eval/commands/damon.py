@@ -14,9 +14,6 @@ from damon_eval.commands._target import add_target_arguments, machine_selector
 from damon_eval.damon.backend import Features, KdamondStatus
 from damon_eval.damon.controller import DamonController
 
-NAME = "damon"
-HELP = "show the kernel's DAMON features and kdamonds (read-only)"
-
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     sub = parser.add_subparsers(dest="damon_command", metavar="SUBCOMMAND", required=True)

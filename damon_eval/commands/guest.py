@@ -11,8 +11,6 @@ from pathlib import Path
 
 from damon_eval.errors import ConfigError, GuestError
 
-NAME = "guest"
-HELP = "build the guest image; boot, inspect and stop QEMU guests"
 DEFAULT_GUEST_NAME = "default"
 
 

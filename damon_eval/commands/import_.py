@@ -5,11 +5,6 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from damon_eval.analysis.damon_tests import import_damon_tests
-from damon_eval.analysis.runtable import write_runs_csv
-
-NAME = "import"
-HELP = "read another harness's results tree (damon-tests) into a runs.csv"
 SOURCES = ("damon-tests",)
 
 
@@ -31,6 +26,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from damon_eval.analysis.damon_tests import import_damon_tests
+    from damon_eval.analysis.runtable import write_runs_csv
+
     frame = import_damon_tests(args.directory)
     write_runs_csv(frame, args.output)
     runs = frame.drop_duplicates(["suite", "workload", "config", "repeat"])

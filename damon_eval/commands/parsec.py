@@ -7,9 +7,6 @@ import json
 
 from damon_eval.errors import ConfigError
 
-NAME = "parsec"
-HELP = "build a campaign's PARSEC 3.0 packages once, in a chroot of its guest image (host build)"
-
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     sub = parser.add_subparsers(dest="action", metavar="ACTION", required=True)

@@ -20,9 +20,6 @@ from pathlib import Path
 
 from damon_eval.errors import ConfigError
 
-NAME = "record"
-HELP = "record data accesses with DAMON (like `damo record`), or export a record"
-
 _FORMATS = ["perf_script", "tracefs", "json", "json_compressed", "damon_data", "parquet"]
 
 

@@ -13,9 +13,6 @@ from pathlib import Path
 
 from damon_eval.errors import ConfigError
 
-NAME = "report"
-HELP = "reports of a DAMON record: raw, heats, wss, accuracy"
-
 
 def _int_auto(text: str) -> int:
     """Integers in any base Python accepts (``0x7f00...`` for addresses)."""

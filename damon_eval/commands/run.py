@@ -10,9 +10,6 @@ from damon_eval.config.campaign import campaign_from_dict
 from damon_eval.config.runkey import RunKey
 from damon_eval.errors import ConfigError
 
-NAME = "run"
-HELP = "execute one measured run of a workload under a configuration and write result.json"
-
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.formatter_class = argparse.RawDescriptionHelpFormatter

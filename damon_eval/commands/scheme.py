@@ -12,8 +12,6 @@ from damon_eval.damon.scheme_text import format_scheme_text
 from damon_eval.damon.schemes import resolve_schemes, schemes_from_argument
 from damon_eval.errors import ConfigError
 
-NAME = "scheme"
-HELP = "parse DAMOS schemes and show them as text, damo JSON or raw sysfs values"
 FORMATS = ("text", "json", "sysfs", "resolved")
 
 

@@ -6,13 +6,9 @@ import argparse
 import sys
 from pathlib import Path
 
-from damon_eval.analysis import reference, tables
-from damon_eval.analysis.runtable import check_metric, comma_list, defaults_note, read_runs_csv
+from damon_eval.analysis.choices import ARITHMETICS, TABLE_FORMATS, comma_list
 from damon_eval.atomic import atomic_write_text
 from damon_eval.errors import ConfigError
-
-NAME = "table"
-HELP = "print one metric's table (workloads x configurations, overheads against orig)"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -27,7 +23,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--metric", required=True, help="metric name, e.g. runtime, memused.avg")
     parser.add_argument(
         "--format",
-        choices=tables.FORMATS,
+        choices=TABLE_FORMATS,
         default="text",
         dest="fmt",
         help="output format (default: text, the evaluation document's form)",
@@ -40,7 +36,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--arithmetic",
-        choices=tables.ARITHMETICS,
+        choices=ARITHMETICS,
         default=None,
         help="total row: exact sums, or the seed's awk-rounded running sums "
         "(default: exact; seed with --published)",
@@ -59,6 +55,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from damon_eval.analysis import reference, tables
+    from damon_eval.analysis.runtable import check_metric, defaults_note, read_runs_csv
+
     check_metric(args.metric)
     if args.published:
         if args.runs_csv is not None:

@@ -19,13 +19,11 @@ from damon_eval.workloads import (
 )
 from damon_eval.workloads.parsec import PARSEC_HOW_TO
 
-NAME = "workloads"
-HELP = "list the workloads (synthetic, parsec3, splash2x, debian) and their availability"
-
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     sub = parser.add_subparsers(dest="workloads_command", metavar="ACTION", required=True)
-    listing = sub.add_parser("list", help=HELP, description=HELP)
+    listing_help = "list every registered workload and whether it can run here"
+    listing = sub.add_parser("list", help=listing_help, description=listing_help)
     listing.add_argument("--json", action="store_true", help="print JSON instead of a table")
     listing.add_argument(
         "--config",

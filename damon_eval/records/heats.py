@@ -30,7 +30,7 @@ from pathlib import Path
 import numpy as np
 
 from damon_eval.errors import ConfigError
-from damon_eval.records.model import SnapshotChunk
+from damon_eval.records.model import SnapshotChunk, target_indices
 from damon_eval.records.store import Record, as_record
 
 IMAGE_FORMATS = ("png", "pdf", "jpeg", "jpg", "svg")
@@ -75,7 +75,7 @@ def guides(record: Record | Path | str) -> list[TargetGuide]:
     for chunk in record.chunks():
         rows = chunk.row_snapshot()
         row_target = chunk.target[rows]
-        for t in np.unique(chunk.target).tolist():
+        for t in target_indices(chunk.target):
             mine = row_target == t
             starts, ends = chunk.start[mine], chunk.end[mine]
             if t in acc:

@@ -34,6 +34,7 @@ from pathlib import Path
 import numpy as np
 
 from damon_eval.errors import ConfigError
+from damon_eval.records.model import target_indices
 from damon_eval.records.store import Record, as_record
 
 
@@ -90,12 +91,12 @@ def wss_distribution(
     for chunk, wss in _per_snapshot_wss(record, acc_thres, sz_thres):
         # Index of each snapshot within its target, to drop the first ones.
         rank = np.zeros(chunk.n_snapshots, dtype=np.int64)
-        for t in np.unique(chunk.target).tolist():
+        for t in target_indices(chunk.target):
             mine = np.flatnonzero(chunk.target == t)
             rank[mine] = seen[t] + np.arange(mine.size)
             seen[t] += mine.size
         kept = rank >= exclude_samples
-        for t in np.unique(chunk.target[kept]).tolist():
+        for t in target_indices(chunk.target[kept]):
             mine = np.flatnonzero(kept & (chunk.target == t))
             durations = chunk.end_ns[mine] - chunk.start_ns[mine]
             if np.all(durations >= work_time_us * 1000) and not windows[t].open:

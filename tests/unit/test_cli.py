@@ -1,14 +1,16 @@
-"""The command line as a whole: discovery, -h everywhere, one-line errors."""
+"""The command line as a whole: the command table, -h everywhere, one-line errors."""
 
 from __future__ import annotations
 
 import argparse
+import importlib
+import pkgutil
 import subprocess
 import sys
 
 import pytest
 
-from damon_eval import cli
+from damon_eval import cli, commands
 
 
 def _subcommand_paths(parser: argparse.ArgumentParser, prefix=()):
@@ -25,11 +27,34 @@ def test_help_lists_every_command(capsys):
         cli.main(["--help"])
     assert exit_info.value.code == 0
     out = capsys.readouterr().out
-    for module in cli._command_modules():
-        assert module.NAME in out
+    listed = " ".join(out.split())  # argparse wraps long help lines
+    for command in cli.COMMANDS:
+        assert f" {command.name} {command.help.split()[0]} " in listed
 
 
-@pytest.mark.parametrize("path", sorted(_subcommand_paths(cli.build_parser())), ids=" ".join)
+def test_every_command_module_is_in_the_table():
+    modules = {info.name for info in pkgutil.iter_modules(commands.__path__)}
+    public = {name for name in modules if not name.startswith("_")}
+    assert public == {command.module for command in cli.COMMANDS}
+    for command in cli.COMMANDS:
+        module = importlib.import_module(f"damon_eval.commands.{command.module}")
+        assert callable(module.add_arguments) and callable(module.run), command.module
+
+
+def test_command_names_are_unique_and_sorted():
+    names = [command.name for command in cli.COMMANDS]
+    assert names == sorted(set(names))
+
+
+def test_the_chosen_command_gets_its_arguments_and_entry_point():
+    args = cli.build_parser().parse_args(["report", "wss", "-i", "rec.data", "--sortby", "time"])
+    assert args.sortby == "time" and str(args.input) == "rec.data"
+    assert args.command_main is importlib.import_module("damon_eval.commands.report").run
+
+
+@pytest.mark.parametrize(
+    "path", sorted(_subcommand_paths(cli.build_parser(load_all=True))), ids=" ".join
+)
 def test_every_subcommand_has_help(path, capsys):
     with pytest.raises(SystemExit) as exit_info:
         cli.main([*path, "-h"])
