@@ -14,7 +14,6 @@ from pathlib import Path
 from typing import Any
 
 from damon_eval.errors import ConfigError
-from damon_eval.schema import validate
 
 TRUTH_FORMAT = "damon-eval-ground-truth"
 TRUTH_VERSION = 1
@@ -87,6 +86,9 @@ def parse_ground_truth(data: Any, source: str = "<dict>") -> GroundTruth:
     otherwise an offset from the region's start; the result holds absolute
     addresses.  A file with no phase yet is valid: accgen writes one at start.
     """
+    # Lazy: reading a record must not load jsonschema and PyYAML (test_cli_imports).
+    from damon_eval.schema import validate
+
     where = f"ground truth {source}"
     if not isinstance(data, dict) or (data.get("format"), data.get("version")) != (
         TRUTH_FORMAT,
