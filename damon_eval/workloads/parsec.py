@@ -10,13 +10,18 @@ PARSEC's own ``parsecmgmt -a build -p <pkg>``, and runs use::
 
     parsecmgmt -a run -p <pkg> -i <input> -n <threads> -s "<de-agent> hold --"
 
-``parsecmgmt`` runs the benchmark binary prefixed by the ``-s`` command, so
-``de-agent hold`` stops the benchmark binary itself at exec and DAMON targets
-it (not parsecmgmt, not a shell).
+``parsecmgmt`` runs the runconf's ``run_exec`` prefixed by the ``-s`` command, so
+for PARSEC3 packages (``run_exec`` is the binary) ``de-agent hold`` stops the
+benchmark binary itself at exec and DAMON targets it (not parsecmgmt, not a
+shell).  SPLASH-2X's ``run_exec`` is ``bin/run.sh``, a shell script that ends in
+``eval $RUN``: the guest's copy of that line becomes ``eval ${DAMON_EVAL_HOLD} $RUN``
+(:func:`hold_in_run_script_command`), the run passes the hold prefix in
+``DAMON_EVAL_HOLD`` and ``-s env``, so the held process is again the binary.
 """
 
 from __future__ import annotations
 
+import hashlib
 import shlex
 from dataclasses import dataclass
 from pathlib import Path
@@ -66,19 +71,20 @@ PARSEC3_PACKAGES: dict[str, tuple[str, str]] = {
     "vips": ("apps", "vips"),
     "x264": ("apps", "x264"),
 }
+# SPLASH-2X's run.sh runs inst/<platform>/bin/$TARGET, the package's name.
 SPLASH2X_PACKAGES: dict[str, tuple[str, str]] = {
-    "barnes": ("apps", "BARNES"),
-    "fft": ("kernels", "FFT"),
-    "lu_cb": ("kernels", "LU"),
-    "lu_ncb": ("kernels", "LU"),
-    "ocean_cp": ("apps", "OCEAN"),
-    "ocean_ncp": ("apps", "OCEAN"),
-    "radiosity": ("apps", "RADIOSITY"),
-    "radix": ("kernels", "RADIX"),
-    "raytrace": ("apps", "RAYTRACE"),
-    "volrend": ("apps", "VOLREND"),
-    "water_nsquared": ("apps", "WATER-NSQUARED"),
-    "water_spatial": ("apps", "WATER-SPATIAL"),
+    "barnes": ("apps", "barnes"),
+    "fft": ("kernels", "fft"),
+    "lu_cb": ("kernels", "lu_cb"),
+    "lu_ncb": ("kernels", "lu_ncb"),
+    "ocean_cp": ("apps", "ocean_cp"),
+    "ocean_ncp": ("apps", "ocean_ncp"),
+    "radiosity": ("apps", "radiosity"),
+    "radix": ("kernels", "radix"),
+    "raytrace": ("apps", "raytrace"),
+    "volrend": ("apps", "volrend"),
+    "water_nsquared": ("apps", "water_nsquared"),
+    "water_spatial": ("apps", "water_spatial"),
 }
 # These take their inputs as command-line parameters: no input tarball to check.
 PARAMETER_INPUT_PACKAGES = frozenset(
@@ -119,9 +125,28 @@ BLDCONF_PATH = PARSEC_DATA_DIR / f"{BUILD_CONFIG}.bldconf"
 BUILD_STATE_DIR = ".damon-eval-build"
 
 
+# The environment variable the guest's run.sh reads its hold prefix from.
+RUN_SCRIPT_HOLD_ENV = "DAMON_EVAL_HOLD"
+RUN_SCRIPT_LINE = "eval $RUN"
+RUN_SCRIPT_HELD_LINE = f"eval ${{{RUN_SCRIPT_HOLD_ENV}}} $RUN"
+
+
 def package_patches(package: str) -> list[Path]:
     """``data/parsec/patches/<package>--*.patch``: applied (patch -p1) to the guest's copy."""
     return sorted((PARSEC_DATA_DIR / "patches").glob(f"{package}--*.patch"))
+
+
+def _sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def build_provenance(package: str) -> dict:
+    """How the guest built ``package``: the build configuration and the patches, with hashes."""
+    return {
+        "config": BUILD_CONFIG,
+        "config_sha256": _sha256(BLDCONF_PATH),
+        "patches": [{"name": p.name, "sha256": _sha256(p)} for p in package_patches(package)],
+    }
 
 
 def install_build_config_command(root: str) -> str:
@@ -137,18 +162,68 @@ def install_build_config_command(root: str) -> str:
     )
 
 
-def build_command(root: str, package: str, package_dir: str, patches: list[Path]) -> str:
-    """Guest sh: patch and build one package; a failure is recorded (``<pkg>.failed`` and
-    ``<pkg>.log``), not raised, so it fails only that package's runs."""
-    r, state = shlex.quote(root), shlex.quote(f"{root}/{BUILD_STATE_DIR}/{package}")
-    patch = "".join(
-        f"patch -d {r} -p1 -N -r - < {GUEST_UPLOAD_DIR}/patches/{p.name} && " for p in patches
-    )
-    built = f"ls {shlex.quote(package_dir)}/inst/*.{BUILD_CONFIG}/bin/* >/dev/null 2>&1"
+def patch_command(root: str, patch: str, reason_file: str) -> str:
+    """Guest sh: apply ``patch`` with ``patch -p1 --forward`` semantics: applied when it
+    applies, skipped when already applied (it reverses cleanly), otherwise fails, writing
+    one line that names the patch to ``reason_file`` and patch's own output after it."""
+    r, p, why = shlex.quote(root), shlex.quote(patch), shlex.quote(reason_file)
+    name = shlex.quote(Path(patch).name)
     return (
-        f"mkdir -p {r}/{BUILD_STATE_DIR} && cd {r} && rm -f {state}.failed && "
-        f"if {{ {patch}PARSECDIR={r} ./bin/parsecmgmt -a build -p {package} -c {BUILD_CONFIG}; }} "
-        f"> {state}.log 2>&1 && {built}; then :; else touch {state}.failed; fi"
+        f"if patch -d {r} -p1 --forward --dry-run -s < {p} >/dev/null 2>&1; then "
+        f"patch -d {r} -p1 --forward -s -r - < {p}; "
+        f"elif patch -d {r} -p1 -R --dry-run -s -f < {p} >/dev/null 2>&1; then "
+        f"echo 'damon-eval: patch '{name}' already applied'; "
+        f"else echo 'patch '{name}' does not apply to the PARSEC tree "
+        f"(patch -p1 --forward; is it PARSEC 3.0?)' > {why}; "
+        f"patch -d {r} -p1 --forward --dry-run < {p}; false; fi"
+    )
+
+
+def hold_in_run_script_command(script: str, reason_file: str) -> str:
+    """Guest sh: make a SPLASH-2X run.sh (``script``: a shell word, expanded) start its
+    benchmark through ``$DAMON_EVAL_HOLD`` (its one ``eval $RUN`` line; unset, the script
+    runs as before); fails, writing why to ``reason_file``, when it has no such line."""
+    why = shlex.quote(reason_file)
+    plain, held = shlex.quote(RUN_SCRIPT_LINE), shlex.quote(RUN_SCRIPT_HELD_LINE)
+    return (
+        f"if grep -qxF {held} {script}; then :; "
+        f'elif [ "$(grep -cxF {plain} {script})" = 1 ]; then '
+        f"sed -i 's/^eval \\$RUN$/eval ${{{RUN_SCRIPT_HOLD_ENV}}} $RUN/' {script}; "
+        f"else echo {script}{shlex.quote(f' has no single line {RUN_SCRIPT_LINE!r}: ')}"
+        f"'cannot make DAMON target the benchmark instead of the shell' > {why}; false; fi"
+    )
+
+
+def build_command(
+    root: str, package: str, package_dir: str, patches: list[Path], run_script: bool = False
+) -> str:
+    """Guest sh: patch and build one package; a failure is recorded (``<pkg>.failed``, whose
+    first line says why, and ``<pkg>.log``), not raised, so it fails only that package's runs.
+    ``run_script``: parsecmgmt runs the package through its installed ``bin/run.sh``
+    (SPLASH-2X), which is then made to hold the benchmark binary."""
+    r, state = shlex.quote(root), f"{root}/{BUILD_STATE_DIR}/{package}"
+    q_state, why = shlex.quote(state), f"{state}.why"
+    q_why = shlex.quote(why)
+    steps = [patch_command(root, f"{GUEST_UPLOAD_DIR}/patches/{p.name}", why) for p in patches]
+    steps.append(
+        f"{{ PARSECDIR={r} ./bin/parsecmgmt -a build -p {package} -c {BUILD_CONFIG} || "
+        f"{{ echo 'parsecmgmt -a build -p {package} -c {BUILD_CONFIG} failed' > {q_why}; "
+        f"false; }}; }}"
+    )
+    installed = f"{shlex.quote(package_dir)}/inst/*.{BUILD_CONFIG}/bin"
+    steps.append(
+        f"{{ ls {installed}/* >/dev/null 2>&1 || "
+        f"{{ echo 'parsecmgmt -a build -p {package} -c {BUILD_CONFIG} installed no binary "
+        f"in inst/*.{BUILD_CONFIG}/bin' > {q_why}; false; }}; }}"
+    )
+    if run_script:
+        rewrite = hold_in_run_script_command('"$s"', why)
+        steps.append(f"for s in {installed}/run.sh; do {rewrite} || exit 1; done")
+    return (
+        f"mkdir -p {r}/{BUILD_STATE_DIR} && cd {r} && rm -f {q_state}.failed {q_why} && "
+        f"if ( {' && '.join(steps)} ) > {q_state}.log 2>&1; then :; "
+        f"else cat {q_why} > {q_state}.failed 2>/dev/null || "
+        f"echo 'parsecmgmt -a build -p {package} -c {BUILD_CONFIG} failed' > {q_state}.failed; fi"
     )
 
 
@@ -169,6 +244,11 @@ class ParsecWorkload(Workload):
     def relative_dir(self) -> str:
         base = "pkgs" if self.suite == "parsec3" else "ext/splash2x"
         return f"{base}/{self.group}/{self.name}"
+
+    @property
+    def run_script(self) -> bool:
+        """Whether parsecmgmt runs the binary through the package's ``run.sh`` (SPLASH-2X)."""
+        return self.suite == "splash2x"
 
     def package_dir(self, context: WorkloadContext) -> str:
         return f"{self._root(context)}/{self.relative_dir}"
@@ -260,21 +340,25 @@ class ParsecWorkload(Workload):
             commands=(
                 unpack_command(remote_archive, root, digest),
                 install_build_config_command(root),
-                build_command(root, self.package, self.package_dir(context), patches),
+                build_command(
+                    root, self.package, self.package_dir(context), patches, self.run_script
+                ),
             ),
             stamp=f"{root}/.damon-eval-built/{self.package}",
         )
 
     def build_check(self, context: WorkloadContext) -> str:
-        """Guest sh that fails, printing the last 20 lines of the build log, when the
-        package did not build in the preparation."""
+        """Guest sh that fails, printing why (one line) and the last 20 lines of the build
+        log, when the package did not build in the preparation."""
         state = shlex.quote(f"{self._root(context)}/{BUILD_STATE_DIR}/{self.package}")
         return (
             f"if [ -e {state}.failed ]; then "
-            f"echo 'parsecmgmt -a build -p {self.package} -c {BUILD_CONFIG} failed; "
-            f"its log ends:'; "
+            f"echo \"$(head -n 1 {state}.failed); its log ends:\"; "
             f"tail -n 20 {state}.log; exit 1; fi"
         )
+
+    def build_provenance(self, context: WorkloadContext) -> dict | None:
+        return build_provenance(self.package)
 
     def run_plan(self, context: WorkloadContext, params: RunParams) -> RunPlan:
         self._require(context)
@@ -283,11 +367,16 @@ class ParsecWorkload(Workload):
         check_input_size(input_size)
         root = self._root(context)
         threads = params.threads or context.parsec.threads
+        hold = hold_prefix(params.agent_path)
+        # run.sh holds the binary itself (hold_in_run_script_command); parsecmgmt's own
+        # prefix would hold the shell.
+        wrapper = ("env", f"{RUN_SCRIPT_HOLD_ENV}={hold}") if self.run_script else ()
         return RunPlan(
             command=(
+                *wrapper,
                 f"{root}/bin/parsecmgmt",
                 *("-a", "run", "-p", self.package, "-c", BUILD_CONFIG, "-i", input_size),
-                *("-n", str(threads), "-s", hold_prefix(params.agent_path)),
+                *("-n", str(threads), "-s", "env" if self.run_script else hold),
             ),
             hold="child",
             target=self.binary,

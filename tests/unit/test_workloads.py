@@ -106,14 +106,19 @@ def test_parsec_run_plan_holds_the_benchmark_under_parsecmgmt(tmp_path):
     context = WorkloadContext.from_config({"parsec": {"path": str(root), "input": "simsmall"}})
     params = RunParams(out_dir="/var/tmp/run", threads=4)
     plan = get_workload("splash2x/raytrace").run_plan(context, params)
+    # SPLASH-2X: run.sh holds the binary (DAMON_EVAL_HOLD); parsecmgmt's prefix holds nothing
     assert plan.command == (
+        *("env", f"DAMON_EVAL_HOLD={GUEST_AGENT_PATH} hold --"),
         "/opt/parsec-3.0/bin/parsecmgmt",
         *("-a", "run", "-p", "splash2x.raytrace", "-c", "gcc-damon-eval", "-i", "simsmall"),
         *("-n", "4"),
-        *("-s", f"{GUEST_AGENT_PATH} hold --"),
+        *("-s", "env"),
     )
-    assert plan.hold == "child" and plan.target == "RAYTRACE"
-    assert get_workload("parsec3/raytrace").run_plan(context, params).target == "rtview"
+    assert plan.hold == "child" and plan.target == "raytrace"
+    parsec3 = get_workload("parsec3/raytrace").run_plan(context, params)
+    assert parsec3.target == "rtview"
+    assert parsec3.command[0].endswith("parsecmgmt")
+    assert parsec3.command[-2:] == ("-s", f"{GUEST_AGENT_PATH} hold --")
     native = RunParams(out_dir="/r", input_size="native")
     assert "native" in get_workload("parsec3/vips").run_plan(context, native).command
     with pytest.raises(ConfigError, match="PARSEC input 'huge' is not one of test, simdev"):
@@ -268,7 +273,9 @@ def test_parsec_build_failure_is_recorded_not_raised(tmp_path):
     subprocess.run(["sh", "-c", command], check=True, env={"FAIL": "1", "PATH": "/usr/bin:/bin"})
     failed = subprocess.run(["sh", "-c", check], capture_output=True, text=True)
     assert failed.returncode == 1
-    assert "failed; its log ends:" in failed.stdout.splitlines()[0]
+    assert failed.stdout.splitlines()[0] == (
+        "parsecmgmt -a build -p canneal -c gcc-damon-eval failed; its log ends:"
+    )
     assert "building -a build -p canneal -c gcc-damon-eval" in failed.stdout
     # parsecmgmt succeeds but installs no binary: still a failure.
     subprocess.run(["sh", "-c", command], check=True, env={"PATH": "/usr/bin:/bin"})
