@@ -19,3 +19,4 @@ rule all:
     input:
         all_run_results(),
         all_analysis_targets(),
+        f"{SUMMARY}/outcome.txt",
