@@ -59,9 +59,7 @@ class CampaignStatus:
     def headline(self) -> str:
         kinds = ", ".join(f"{n} {k}" for k, n in self.failed_by_kind())
         failed = self.count("failed")
-        none_ok = (
-            "; NO RUN SUCCEEDED" if self.count("done") == 0 and failed else ""
-        )
+        none_ok = "; NO RUN SUCCEEDED" if self.count("done") == 0 and failed else ""
         return (
             f"campaign {self.campaign} ({self.results_dir}): {len(self.runs)} runs: "
             f"{self.count('done')} done, {failed} failed{f' ({kinds})' if kinds else ''}, "

@@ -121,9 +121,9 @@ def summarize_failures(runs: pd.DataFrame, campaign: str, configs=None) -> Failu
     by_kind = tuple(sorted(((str(k), int(n)) for k, n in kinds.items()), key=lambda x: -x[1]))
     order = {c: i for i, c in enumerate(configs or ())}
     ok_cells = set(
-        per_run[per_run["status"] == "ok"].loc[:, ["suite", "workload", "config"]].itertuples(
-            index=False, name=None
-        )
+        per_run[per_run["status"] == "ok"]
+        .loc[:, ["suite", "workload", "config"]]
+        .itertuples(index=False, name=None)
     )
     empty: dict[str, list[str]] = {}
     cells = per_run.loc[:, ["suite", "workload", "config"]].drop_duplicates()

@@ -31,9 +31,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="list failed and missing runs (failure kind and reason) and count the done ones",
     )
     status.add_argument("campaign", help="campaign YAML or the pipeline's campaign.json")
-    status.add_argument(
-        "--results", help="results directory (default: the campaign's results_dir)"
-    )
+    status.add_argument("--results", help="results directory (default: the campaign's results_dir)")
     status.add_argument("--all", action="store_true", help="list the done runs too")
     status.add_argument("--json", action="store_true", help="print every run's state as JSON")
 

@@ -353,7 +353,7 @@ class ParsecWorkload(Workload):
         state = shlex.quote(f"{self._root(context)}/{BUILD_STATE_DIR}/{self.package}")
         return (
             f"if [ -e {state}.failed ]; then "
-            f"echo \"$(head -n 1 {state}.failed); its log ends:\"; "
+            f'echo "$(head -n 1 {state}.failed); its log ends:"; '
             f"tail -n 20 {state}.log; exit 1; fi"
         )
 

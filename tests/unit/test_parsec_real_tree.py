@@ -40,7 +40,6 @@ INPUT_SIZES = ("test", "simdev", "simsmall", "simmedium", "simlarge", "native")
 PLATFORM = f"amd64-linux.{BUILD_CONFIG}"
 
 
-
 def _need_tarball() -> None:
     if not TARBALL.is_file():
         pytest.skip(f"the real PARSEC 3.0 tarball {TARBALL} is absent")
@@ -87,9 +86,11 @@ def _runconf(root: Path, relative_dir: str, size: str) -> dict[str, str]:
     return {"run_exec": out[0], "run_args": out[1] if len(out) > 1 else ""}
 
 
-FAKE_BINARY = "#!/bin/sh\necho unheld \"$0\" >> \"$HOLD_LOG\"\n"
+FAKE_BINARY = '#!/bin/sh\necho unheld "$0" >> "$HOLD_LOG"\n'
 # Stands in for de-agent: `<stub> hold -- CMD ARGS` records the command it would hold.
-STUB_AGENT = '#!/bin/sh\n[ "$1" = hold ] && [ "$2" = -- ] || exit 3\necho held "$3" >> "$HOLD_LOG"\n'
+STUB_AGENT = (
+    '#!/bin/sh\n[ "$1" = hold ] && [ "$2" = -- ] || exit 3\necho held "$3" >> "$HOLD_LOG"\n'
+)
 
 
 def _install_fake_build(root: Path, workload, run_exec: str, tmp: Path) -> None:
