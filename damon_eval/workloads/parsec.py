@@ -118,6 +118,15 @@ PARSEC_BUILD_PACKAGES: tuple[str, ...] = (
     "zstd",
     "xz-utils",
 )
+# The PARSEC 3.0 distribution archive each input size's inputs/input_<size>.tar comes from.
+INPUT_ARCHIVES = {
+    "test": "parsec-3.0-core.tar.gz",
+    "simdev": "parsec-3.0-core.tar.gz",
+    "simsmall": "parsec-3.0-input-sim.tar.gz (simsmall, simmedium, simlarge)",
+    "simmedium": "parsec-3.0-input-sim.tar.gz (simsmall, simmedium, simlarge)",
+    "simlarge": "parsec-3.0-input-sim.tar.gz (simsmall, simmedium, simlarge)",
+    "native": "parsec-3.0-input-native.tar.gz",
+}
 GUEST_UPLOAD_DIR = "/var/tmp/damon-eval/parsec-upload"
 BUILD_CONFIG = "gcc-damon-eval"
 PARSEC_DATA_DIR = DATA_DIR / "parsec"
@@ -301,10 +310,8 @@ class ParsecWorkload(Workload):
             if not has(input_tar):
                 return False, (
                     f"{source.path} lacks {input_tar} (input {size!r}; it comes from "
-                    f"parsec-3.0-input-{'sim' if size.startswith('sim') else size}.tar.gz"
-                    f"{'' if size in ('test', 'native') else ' (simsmall, simmedium, simlarge)'}"
-                    f"; test and simdev inputs from parsec-3.0-core.tar.gz); choose another "
-                    f"size with parsec.inputs: {{{self.id}: <size>}}"
+                    f"{INPUT_ARCHIVES[size]}); choose another size with "
+                    f"parsec.inputs: {{{self.id}: <size>}}"
                 )
         return True, f"PARSEC {source.path}, input {size}"
 

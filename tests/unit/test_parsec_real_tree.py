@@ -34,6 +34,7 @@ from damon_eval.workloads.parsec import (
 )
 
 TARBALL = real_parsec_tarball()
+REPO_ROOT = Path(__file__).resolve().parents[2]
 TOP = "parsec-3.0/"
 INPUT_SIZES = ("test", "simdev", "simsmall", "simmedium", "simlarge", "native")
 # parsecmgmt names the platform <arch>-<os>; on x86-64 hosts it is amd64-linux.
@@ -320,3 +321,47 @@ def test_a_patch_that_does_not_apply_fails_the_package_with_its_name(raytrace_tr
     first = checked.stdout.splitlines()[0]
     assert first.startswith("patch splash2x.raytrace--string-h.patch does not apply")
     assert "SHOULD NOT RUN" not in checked.stdout
+
+
+# ---------------------------------------------------------------- configs/parsec-quick.yaml
+
+SIZES_BY_LARGENESS = tuple(reversed(INPUT_SIZES))
+
+
+def test_parsec_quick_uses_the_largest_input_the_shared_tarball_has(monkeypatch, tmp_path):
+    from damon_eval.campaign import load_campaign
+    from damon_eval.workloads.parsec_source import tarball_members, tree_relative_members
+
+    _need_tarball()
+    monkeypatch.setenv("DAMON_EVAL_CACHE", str(tmp_path / "cache"))
+    quick = REPO_ROOT / "configs" / "parsec-quick.yaml"
+    campaign = load_campaign(quick)
+    assert campaign.settings["parsec"]["path"] == "../shared/parsec/parsec-3.0.tar.gz"
+    assert campaign.settings["guest"]["spec"] == "guest/parsec.yaml"
+    assert campaign.configs == ["orig", "rec", "prcl"] and campaign.repeats == 1
+    members = set(tree_relative_members(tarball_members(TARBALL)))
+    context = WorkloadContext.from_config(campaign.settings)
+    runnable = []
+    for workload_id in SEED_WORKLOADS:
+        workload = get_workload(workload_id)
+        if workload.package in PARAMETER_INPUT_PACKAGES:
+            largest = "simsmall"  # any size runs; simsmall keeps TCG runs short
+        else:
+            present = [
+                s
+                for s in SIZES_BY_LARGENESS
+                if f"{workload.relative_dir}/inputs/input_{s}.tar" in members
+            ]
+            largest = present[0] if present else None
+        if largest is None:
+            assert workload_id not in campaign.workloads, f"{workload_id} has no input to run"
+            continue
+        runnable.append(workload_id)
+        assert workload.input_size(context) == largest, workload_id
+    # the seed's 25 but the two the shared tarball has no input archive for
+    assert campaign.workloads == runnable
+    assert sorted(set(SEED_WORKLOADS) - set(runnable)) == ["parsec3/facesim", "splash2x/raytrace"]
+    # `damon-eval campaign check` from a checkout next to ../shared
+    shared_relative = load_campaign(quick, {"parsec": {**campaign.settings["parsec"],
+                                                       "path": str(TARBALL)}})  # fmt: skip
+    assert shared_relative.unavailable() == []

@@ -87,9 +87,9 @@ def test_analysis_rules_build_every_summary_output(repo_root, tmp_path):
     provenance = (summary / "provenance.html").read_text()
     assert "splash2x/fft/prcl/02" in provenance
     # one failed run: the box opens the headlines; the pipeline still succeeds
-    assert "campaign fixture: 1 of 16 runs failed (1 exit)" in (
-        summary / "headlines.html"
-    ).read_text()
+    assert (
+        "campaign fixture: 1 of 16 runs failed (1 exit)" in (summary / "headlines.html").read_text()
+    )
     assert (summary / "outcome.txt").read_text().startswith("!! campaign fixture: 1 of 16")
     # Resume: a second invocation has nothing to do.
     again = subprocess.run(

@@ -58,3 +58,8 @@ def test_bad_campaign_stops_before_anything_runs(repo_root):
     )
     assert proc.returncode != 0
     assert "unknown configuration 'nosuch'" in proc.stdout + proc.stderr
+
+
+def test_parsec_quick_campaign_plans_69_runs(repo_root):
+    # 23 workloads x orig, rec, prcl x 1 repeat (availability is `campaign check`'s job)
+    assert dry_run(repo_root, "--configfile", "configs/parsec-quick.yaml")["run"] == 69
