@@ -18,6 +18,7 @@ import errno
 import hashlib
 import logging
 import os
+import re
 import select
 import shlex
 import shutil
@@ -210,9 +211,25 @@ def _num(value: float) -> str:
     return str(int(value)) if float(value).is_integer() else repr(float(value))
 
 
-def hold_prefix(agent_path: str = GUEST_AGENT_PATH) -> str:
-    """The submit prefix for ``parsecmgmt -s``: holds the benchmark binary itself."""
-    return f"{agent_path} hold --"
+# parsecmgmt `eval`s the submit prefix (twice): a target name must need no quoting.
+TARGET_COMM_PATTERN = re.compile(r"[A-Za-z0-9._+-]+")
+
+
+def hold_prefix(agent_path: str = GUEST_AGENT_PATH, target_comm: str | None = None) -> str:
+    """The submit prefix for ``parsecmgmt -s``: holds the benchmark binary itself.
+
+    With ``target_comm`` the launcher holds the first process of the submitted
+    command's tree that execs with that name (comm), e.g. the binary SPLASH-2X's
+    ``run.sh`` starts, and checks that the binary PARSEC runs is the expected one.
+    """
+    if target_comm is None:
+        return f"{agent_path} hold --"
+    if not TARGET_COMM_PATTERN.fullmatch(target_comm):
+        raise ConfigError(
+            f"target process name {target_comm!r} is not valid: expected letters, digits "
+            f"and . _ + - only"
+        )
+    return f"{agent_path} hold --target-comm {target_comm} --"
 
 
 # --------------------------------------------------------------------------

@@ -392,6 +392,26 @@ def _start_agent(guest: Any, plan: RunPlan, record: bool, link: Any) -> None:
     link.started(result.stdout)
 
 
+def held_target(guest: Any, pid: int, plan: RunPlan) -> dict[str, Any]:
+    """The process DAMON is about to target (held before its first instruction): its
+    comm and executable.  Under a launcher (hold="child": parsecmgmt, run.sh) it must
+    be the benchmark binary itself, or the run would measure a shell."""
+    run_plan = plan.workload.run_plan(plan.context, plan.params)
+    probe = guest.run(
+        f"cat /proc/{pid}/comm; readlink /proc/{pid}/exe || true", timeout_s=30
+    ).stdout.splitlines()
+    comm = probe[0].strip() if probe else ""
+    target = {"pid": pid, "comm": comm, "exe": probe[1].strip() if len(probe) > 1 else ""}
+    # The kernel keeps 15 characters of a comm.
+    if run_plan.hold == "child" and comm != run_plan.target[:15]:
+        raise Failure(
+            "harness",
+            f"the held process {pid} is {comm!r} ({target['exe']}), not the benchmark "
+            f"{run_plan.target!r}: DAMON would monitor the wrong process",
+        )
+    return target
+
+
 def execute_in_guest(
     plan: RunPlan, guest: Any, work_dir: Path, parts: dict[str, Any], clock: PhaseClock
 ) -> None:
@@ -417,6 +437,7 @@ def execute_in_guest(
         _start_agent(guest, plan, record, link)
         try:
             ready_pid = link.wait_ready(timeout_s=120)
+            parts["target"] = held_target(guest, ready_pid, plan)
             clock.lap("setup")
             registry_path = work_dir / "owned-kdamonds.json"
             with damon_for_run(guest, configuration, ready_pid, registry_path) as (session, trace):
@@ -507,6 +528,7 @@ def _provenance(plan: RunPlan, parts: dict[str, Any] | None) -> dict[str, Any]:
             "scale": plan.params.scale,
             "input": plan.params.input_size,
             "threads": plan.params.nr_threads,
+            "target": parts.get("target"),
         },
         "campaign": {"name": campaign.name, "source": str(campaign.source)},
         "timings_s": parts.get("timings_s", {}),

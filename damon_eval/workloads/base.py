@@ -113,6 +113,10 @@ class ParsecSource:
     threads: int = 1
     guest_root: str = "/opt/parsec-3.0"
     inputs: Mapping[str, str] = field(default_factory=dict)  # workload id -> input size
+    build: str = "auto"  # where parsecmgmt -a build runs: host (image chroot), guest, auto
+    # The campaign's PARSEC packages and guest image spec: what keys a host build.
+    campaign_packages: tuple[str, ...] = ()
+    image_spec: str | None = None
 
     @property
     def is_tree(self) -> bool:
@@ -148,12 +152,15 @@ class WorkloadContext:
                 f"'parsec: {{path: /srv/parsec-3.0, input: native}}'; got {raw!r}"
             )
         if raw is not None:
-            unknown = set(raw) - {"path", "input", "inputs", "threads", "guest_root"}
+            unknown = set(raw) - {"path", "input", "inputs", "threads", "guest_root", "build"}
             if unknown:
                 raise ConfigError(
                     f"unknown parsec key(s) {sorted(unknown)}; valid: path, input, inputs, "
-                    f"threads, guest_root"
+                    f"threads, guest_root, build"
                 )
+            build = str(raw.get("build", "auto"))
+            if build not in ("auto", "host", "guest"):
+                raise ConfigError(f"parsec.build {build!r} is not one of auto, host, guest")
             input_size = str(raw.get("input", "native"))
             check_input_size(input_size)
             inputs = dict(raw.get("inputs") or {})
@@ -173,6 +180,13 @@ class WorkloadContext:
                 threads=threads,
                 guest_root=str(raw.get("guest_root", "/opt/parsec-3.0")),
                 inputs={str(k): str(v) for k, v in inputs.items()},
+                build=build,
+                campaign_packages=tuple(
+                    str(w)
+                    for w in config.get("workloads") or ()
+                    if str(w).startswith(("parsec3/", "splash2x/"))
+                ),
+                image_spec=(config.get("guest") or {}).get("spec"),
             )
         packages = config.get("guest_packages")
         spec_name = (config.get("guest") or {}).get("spec")

@@ -8,15 +8,13 @@ The project contains no PARSEC code.  The user points the config at a PARSEC
 It is put into the guest (``guest_root``), each package is built there with
 PARSEC's own ``parsecmgmt -a build -p <pkg>``, and runs use::
 
-    parsecmgmt -a run -p <pkg> -i <input> -n <threads> -s "<de-agent> hold --"
+    parsecmgmt -a run -p <pkg> -i <input> -n <threads> -s "<agent> hold --target-comm <bin> --"
 
-``parsecmgmt`` runs the runconf's ``run_exec`` prefixed by the ``-s`` command, so
-for PARSEC3 packages (``run_exec`` is the binary) ``de-agent hold`` stops the
-benchmark binary itself at exec and DAMON targets it (not parsecmgmt, not a
-shell).  SPLASH-2X's ``run_exec`` is ``bin/run.sh``, a shell script that ends in
-``eval $RUN``: the guest's copy of that line becomes ``eval ${DAMON_EVAL_HOLD} $RUN``
-(:func:`hold_in_run_script_command`), the run passes the hold prefix in
-``DAMON_EVAL_HOLD`` and ``-s env``, so the held process is again the binary.
+``parsecmgmt`` runs the package's ``run_exec`` prefixed by the ``-s`` command:
+the benchmark binary for parsec3, SPLASH-2X's ``run.sh`` shell script (which
+starts the binary) for splash2x.  ``de-agent hold --target-comm <binary>``
+holds the process that execs as the binary, so DAMON targets it (not
+parsecmgmt, not a shell) and the runtime is its own.
 """
 
 from __future__ import annotations
@@ -26,9 +24,11 @@ import shlex
 from dataclasses import dataclass
 from pathlib import Path
 
+from damon_eval.errors import ConfigError, GuestError
 from damon_eval.measure.agent import hold_prefix
 from damon_eval.paths import DATA_DIR
 from damon_eval.workloads.base import (
+    ParsecSource,
     PreparePlan,
     RunParams,
     RunPlan,
@@ -38,6 +38,12 @@ from damon_eval.workloads.base import (
     WorkloadUnavailable,
     check_input_size,
     files_digest,
+)
+from damon_eval.workloads.parsec_host import (
+    HostBuild,
+    build_on_host,
+    host_build_key,
+    resolve_build_mode,
 )
 from damon_eval.workloads.parsec_source import (
     TARBALL_SUFFIXES,
@@ -71,7 +77,7 @@ PARSEC3_PACKAGES: dict[str, tuple[str, str]] = {
     "vips": ("apps", "vips"),
     "x264": ("apps", "x264"),
 }
-# SPLASH-2X's run.sh runs inst/<platform>/bin/$TARGET, the package's name.
+# SPLASH-2X runs bin/run.sh, which starts the binary named by its TARGET= (src/run.sh).
 SPLASH2X_PACKAGES: dict[str, tuple[str, str]] = {
     "barnes": ("apps", "barnes"),
     "fft": ("kernels", "fft"),
@@ -134,12 +140,6 @@ BLDCONF_PATH = PARSEC_DATA_DIR / f"{BUILD_CONFIG}.bldconf"
 BUILD_STATE_DIR = ".damon-eval-build"
 
 
-# The environment variable the guest's run.sh reads its hold prefix from.
-RUN_SCRIPT_HOLD_ENV = "DAMON_EVAL_HOLD"
-RUN_SCRIPT_LINE = "eval $RUN"
-RUN_SCRIPT_HELD_LINE = f"eval ${{{RUN_SCRIPT_HOLD_ENV}}} $RUN"
-
-
 def package_patches(package: str) -> list[Path]:
     """``data/parsec/patches/<package>--*.patch``: applied (patch -p1) to the guest's copy."""
     return sorted((PARSEC_DATA_DIR / "patches").glob(f"{package}--*.patch"))
@@ -150,7 +150,7 @@ def _sha256(path: Path) -> str:
 
 
 def build_provenance(package: str) -> dict:
-    """How the guest built ``package``: the build configuration and the patches, with hashes."""
+    """How ``package`` is built: the build configuration and the patches, with hashes."""
     return {
         "config": BUILD_CONFIG,
         "config_sha256": _sha256(BLDCONF_PATH),
@@ -188,28 +188,9 @@ def patch_command(root: str, patch: str, reason_file: str) -> str:
     )
 
 
-def hold_in_run_script_command(script: str, reason_file: str) -> str:
-    """Guest sh: make a SPLASH-2X run.sh (``script``: a shell word, expanded) start its
-    benchmark through ``$DAMON_EVAL_HOLD`` (its one ``eval $RUN`` line; unset, the script
-    runs as before); fails, writing why to ``reason_file``, when it has no such line."""
-    why = shlex.quote(reason_file)
-    plain, held = shlex.quote(RUN_SCRIPT_LINE), shlex.quote(RUN_SCRIPT_HELD_LINE)
-    return (
-        f"if grep -qxF {held} {script}; then :; "
-        f'elif [ "$(grep -cxF {plain} {script})" = 1 ]; then '
-        f"sed -i 's/^eval \\$RUN$/eval ${{{RUN_SCRIPT_HOLD_ENV}}} $RUN/' {script}; "
-        f"else echo {script}{shlex.quote(f' has no single line {RUN_SCRIPT_LINE!r}: ')}"
-        f"'cannot make DAMON target the benchmark instead of the shell' > {why}; false; fi"
-    )
-
-
-def build_command(
-    root: str, package: str, package_dir: str, patches: list[Path], run_script: bool = False
-) -> str:
+def build_command(root: str, package: str, package_dir: str, patches: list[Path]) -> str:
     """Guest sh: patch and build one package; a failure is recorded (``<pkg>.failed``, whose
-    first line says why, and ``<pkg>.log``), not raised, so it fails only that package's runs.
-    ``run_script``: parsecmgmt runs the package through its installed ``bin/run.sh``
-    (SPLASH-2X), which is then made to hold the benchmark binary."""
+    first line says why, and ``<pkg>.log``), not raised, so it fails only that package's runs."""
     r, state = shlex.quote(root), f"{root}/{BUILD_STATE_DIR}/{package}"
     q_state, why = shlex.quote(state), f"{state}.why"
     q_why = shlex.quote(why)
@@ -219,15 +200,11 @@ def build_command(
         f"{{ echo 'parsecmgmt -a build -p {package} -c {BUILD_CONFIG} failed' > {q_why}; "
         f"false; }}; }}"
     )
-    installed = f"{shlex.quote(package_dir)}/inst/*.{BUILD_CONFIG}/bin"
     steps.append(
-        f"{{ ls {installed}/* >/dev/null 2>&1 || "
+        f"{{ ls {shlex.quote(package_dir)}/inst/*.{BUILD_CONFIG}/bin/* >/dev/null 2>&1 || "
         f"{{ echo 'parsecmgmt -a build -p {package} -c {BUILD_CONFIG} installed no binary "
         f"in inst/*.{BUILD_CONFIG}/bin' > {q_why}; false; }}; }}"
     )
-    if run_script:
-        rewrite = hold_in_run_script_command('"$s"', why)
-        steps.append(f"for s in {installed}/run.sh; do {rewrite} || exit 1; done")
     return (
         f"mkdir -p {r}/{BUILD_STATE_DIR} && cd {r} && rm -f {q_state}.failed {q_why} && "
         f"if ( {' && '.join(steps)} ) > {q_state}.log 2>&1; then :; "
@@ -253,11 +230,6 @@ class ParsecWorkload(Workload):
     def relative_dir(self) -> str:
         base = "pkgs" if self.suite == "parsec3" else "ext/splash2x"
         return f"{base}/{self.group}/{self.name}"
-
-    @property
-    def run_script(self) -> bool:
-        """Whether parsecmgmt runs the binary through the package's ``run.sh`` (SPLASH-2X)."""
-        return self.suite == "splash2x"
 
     def package_dir(self, context: WorkloadContext) -> str:
         return f"{self._root(context)}/{self.relative_dir}"
@@ -320,9 +292,14 @@ class ParsecWorkload(Workload):
         if source is None:
             return "parsec:unprovided"
         patches = ",".join(p.name for p in package_patches(self.package)) or "none"
+        built = (
+            f":built:host:{host_build_key_for(source)}"
+            if build_mode(source) == "host"
+            else ":built:guest"
+        )
         return (
             f"parsec-source:{source_digest(source.path)}:{self.package}:"
-            f"bldconf:{BUILD_CONFIG}:{files_digest(BLDCONF_PATH)}:patches:{patches}"
+            f"bldconf:{BUILD_CONFIG}:{files_digest(BLDCONF_PATH)}:patches:{patches}{built}"
         )
 
     def _root(self, context: WorkloadContext) -> str:
@@ -333,6 +310,14 @@ class ParsecWorkload(Workload):
         self._require(context)
         assert context.parsec is not None
         root = self._root(context)
+        if build_mode(context.parsec) == "host":
+            built = require_host_build(context.parsec)
+            remote = f"{GUEST_UPLOAD_DIR}/parsec-built-{built.key}.tar.zst"
+            return PreparePlan(
+                uploads=(Upload(built.archive, remote),),
+                commands=(unpack_command(remote, root, f"built-{built.key}"),),
+                stamp=f"{root}/.damon-eval-built/{self.package}-{built.key}",
+            )
         digest = source_digest(context.parsec.path)
         archive = upload_archive(context.parsec.path)
         remote_archive = f"{GUEST_UPLOAD_DIR}/parsec-{digest}{tarball_suffix(archive) or '.tar'}"
@@ -347,9 +332,7 @@ class ParsecWorkload(Workload):
             commands=(
                 unpack_command(remote_archive, root, digest),
                 install_build_config_command(root),
-                build_command(
-                    root, self.package, self.package_dir(context), patches, self.run_script
-                ),
+                build_command(root, self.package, self.package_dir(context), patches),
             ),
             stamp=f"{root}/.damon-eval-built/{self.package}",
         )
@@ -374,16 +357,11 @@ class ParsecWorkload(Workload):
         check_input_size(input_size)
         root = self._root(context)
         threads = params.threads or context.parsec.threads
-        hold = hold_prefix(params.agent_path)
-        # run.sh holds the binary itself (hold_in_run_script_command); parsecmgmt's own
-        # prefix would hold the shell.
-        wrapper = ("env", f"{RUN_SCRIPT_HOLD_ENV}={hold}") if self.run_script else ()
         return RunPlan(
             command=(
-                *wrapper,
                 f"{root}/bin/parsecmgmt",
                 *("-a", "run", "-p", self.package, "-c", BUILD_CONFIG, "-i", input_size),
-                *("-n", str(threads), "-s", "env" if self.run_script else hold),
+                *("-n", str(threads), "-s", hold_prefix(params.agent_path, self.binary)),
             ),
             hold="child",
             target=self.binary,
@@ -394,6 +372,114 @@ class ParsecWorkload(Workload):
         ok, reason = self.available(context)
         if not ok:
             raise WorkloadUnavailable(f"{self.id} is not available: {reason}")
+
+
+def build_mode(source: ParsecSource) -> str:
+    """``host`` or ``guest`` for this source; ``auto`` without a campaign's package list
+    (a single workload prepared by hand) builds in the guest."""
+    if source.build == "auto" and not source.campaign_packages:
+        return "guest"
+    return resolve_build_mode(source.build)
+
+
+def _campaign_workloads(source: ParsecSource) -> list[ParsecWorkload]:
+    from damon_eval.workloads import get_workload
+
+    workloads = [get_workload(w) for w in source.campaign_packages]
+    return [w for w in workloads if isinstance(w, ParsecWorkload)]
+
+
+def _image_spec(source: ParsecSource):
+    from damon_eval.campaign import resolve_config_path
+    from damon_eval.guest.spec import load_spec
+
+    return load_spec(resolve_config_path(source.image_spec) if source.image_spec else None)
+
+
+def host_build_inputs(source: ParsecSource) -> dict[str, object]:
+    """What a host build of the campaign's PARSEC packages needs, and its identity."""
+    from damon_eval.guest.spec import image_key
+
+    workloads = _campaign_workloads(source)
+    if not workloads:
+        raise ConfigError("the campaign has no parsec3/ or splash2x/ workloads to build")
+    root = source.guest_root
+    patches = sorted({p for w in workloads for p in package_patches(w.package)})
+    identity = {
+        "source": source_digest(source.path),
+        "packages": sorted(w.package for w in workloads),
+        "image_key": image_key(_image_spec(source)),
+        "guest_root": root,
+        "bldconf": f"{BUILD_CONFIG}:{files_digest(BLDCONF_PATH)}",
+        "patches": [(p.name, files_digest(p)) for p in patches],
+    }
+    uploads = [(BLDCONF_PATH, f"{GUEST_UPLOAD_DIR}/{BUILD_CONFIG}.bldconf")]
+    uploads += [(p, f"{GUEST_UPLOAD_DIR}/patches/{p.name}") for p in patches]
+    context_root = f"{root}"
+    commands = [
+        (
+            w.package,
+            build_command(
+                context_root, w.package, f"{root}/{w.relative_dir}", package_patches(w.package)
+            ),
+        )
+        for w in workloads
+    ]
+    return {
+        "key": host_build_key(
+            source=identity["source"],
+            packages=identity["packages"],
+            image_key=identity["image_key"],
+            guest_root=root,
+            bldconf=identity["bldconf"],
+            patches=identity["patches"],
+        ),
+        "identity": identity,
+        "uploads": uploads,
+        "setup_command": install_build_config_command(root),
+        "package_commands": commands,
+    }
+
+
+def host_build_key_for(source: ParsecSource) -> str:
+    return str(host_build_inputs(source)["key"])
+
+
+def require_host_build(source: ParsecSource) -> HostBuild:
+    key = host_build_key_for(source)
+    built = HostBuild.load(key)
+    if built is None:
+        raise WorkloadUnavailable(
+            f"PARSEC is not built on the host yet (build key {key}); run "
+            "`damon-eval parsec build CAMPAIGN` first (the pipeline's parsec_build rule "
+            "does), or set parsec.build: guest"
+        )
+    return built
+
+
+def build_parsec_on_host(source: ParsecSource, progress=print) -> HostBuild:
+    """Build the campaign's PARSEC packages in a chroot of its (already built) image."""
+    from damon_eval.guest.image import cached_image
+
+    spec = _image_spec(source)
+    image = cached_image(spec)
+    if image is None:
+        raise GuestError(
+            f"the guest image for spec {source.image_spec or 'default'} is not built; "
+            "run `damon-eval guest build` first"
+        )
+    inputs = host_build_inputs(source)
+    return build_on_host(
+        key=str(inputs["key"]),
+        source=source.path,
+        disk_qcow2=image.disk_path,
+        guest_root=source.guest_root,
+        uploads=inputs["uploads"],  # type: ignore[arg-type]
+        setup_command=str(inputs["setup_command"]),
+        package_commands=inputs["package_commands"],  # type: ignore[arg-type]
+        identity=inputs["identity"],  # type: ignore[arg-type]
+        progress=progress,
+    )
 
 
 def parsec_workloads() -> list[Workload]:

@@ -9,10 +9,12 @@ config/, the patched sources) into a temporary directory; nothing is built.
 from __future__ import annotations
 
 import os
-import shlex
 import shutil
+import signal
 import subprocess
 import tarfile
+import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -28,7 +30,6 @@ from damon_eval.workloads.parsec import (
     PARSEC_DATA_DIR,
     build_command,
     build_provenance,
-    hold_in_run_script_command,
     package_patches,
     patch_command,
 )
@@ -87,108 +88,110 @@ def _runconf(root: Path, relative_dir: str, size: str) -> dict[str, str]:
     return {"run_exec": out[0], "run_args": out[1] if len(out) > 1 else ""}
 
 
-FAKE_BINARY = '#!/bin/sh\necho unheld "$0" >> "$HOLD_LOG"\n'
-# Stands in for de-agent: `<stub> hold -- CMD ARGS` records the command it would hold.
-STUB_AGENT = (
-    '#!/bin/sh\n[ "$1" = hold ] && [ "$2" = -- ] || exit 3\necho held "$3" >> "$HOLD_LOG"\n'
-)
-
-
-def _install_fake_build(root: Path, workload, run_exec: str, tmp: Path) -> None:
-    """What `parsecmgmt -a build` installs, with a fake binary, plus the harness's own
-    post-build step (the run.sh rewrite) run exactly as the guest runs it."""
+def _install_fake_build(root: Path, workload, run_exec: str) -> None:
+    """What `parsecmgmt -a build` installs (run.sh for SPLASH-2X), with /bin/true as the
+    binary: exec'd under the binary's name, its comm is that name."""
     bindir = root / workload.relative_dir / "inst" / PLATFORM / "bin"
     bindir.mkdir(parents=True, exist_ok=True)
-    binary = bindir / workload.binary
-    binary.write_text(FAKE_BINARY)
-    binary.chmod(0o755)
-    # the input archives the shared tarball lacks: empty, only for parsecmgmt to unpack
+    shutil.copy("/bin/true", bindir / workload.binary)
     if workload.package not in PARAMETER_INPUT_PACKAGES:
+        # the input archives the shared tarball lacks: empty, only for parsecmgmt to unpack
         inputs = root / workload.relative_dir / "inputs"
         inputs.mkdir(exist_ok=True)
         for size in INPUT_SIZES:
             if not (inputs / f"input_{size}.tar").exists():
                 tarfile.open(inputs / f"input_{size}.tar", "w").close()
-    if workload.run_script:
-        assert run_exec == "bin/run.sh"
-        script = bindir / "run.sh"
-        shutil.copy(root / workload.relative_dir / "src" / "run.sh", script)
-        script.chmod(0o755)
-        why = tmp / f"{workload.package}.why"
-        rewrite = hold_in_run_script_command(shlex.quote(str(script)), str(why))
-        done = subprocess.run(["sh", "-c", rewrite], capture_output=True, text=True)
-        assert done.returncode == 0, why.read_text() if why.exists() else done.stderr
+    if run_exec == "bin/run.sh":
+        shutil.copy(root / workload.relative_dir / "src" / "run.sh", bindir / "run.sh")
+        (bindir / "run.sh").chmod(0o755)
 
 
-def _parsecmgmt_run(root: Path, workloads, size: str, stub: Path, log: Path) -> str:
-    """Run the harness's run command (RunPlan) for ``workloads`` with the real parsecmgmt,
-    all packages of one kind in one parsecmgmt (it runs them in turn)."""
+def _held_by_the_harness_command(root: Path, workload, agent: Path, tmp: Path) -> dict:
+    """Run the harness's run command (RunPlan) with the real parsecmgmt and the real
+    ``de-agent hold`` launcher; return what the launcher held, read while it is held."""
     context = WorkloadContext.from_config(
-        {"parsec": {"path": str(root), "guest_root": str(root), "input": size}}
+        {"parsec": {"path": str(root), "guest_root": str(root), "input": "native"}}
     )
-    params = RunParams(out_dir="/unused", input_size=size, agent_path=str(stub))
-    plans = [w.run_plan(context, params) for w in workloads]
-    command = list(plans[0].command)
-    # one parsecmgmt for all: -p takes several packages
-    at = command.index("-p")
-    command[at + 1 : at + 2] = [w.package for w in workloads]
-    env = {"PATH": os.environ["PATH"], "HOLD_LOG": str(log), "HOME": str(log.parent)}
-    done = subprocess.run(command, cwd=plans[0].cwd, env=env, capture_output=True, text=True)
-    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
-    return done.stdout
+    params = RunParams(out_dir="/unused", agent_path=str(agent))
+    plan = workload.run_plan(context, params)
+    fifo = tmp / f"{workload.package}.fifo"
+    os.mkfifo(fifo)
+    reports = os.open(fifo, os.O_RDWR | os.O_NONBLOCK)
+    env = {"PATH": os.environ["PATH"], "HOME": str(tmp), "DE_AGENT_HOLD_FIFO": str(fifo)}
+    proc = subprocess.Popen(
+        plan.command, cwd=plan.cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT
+    )
+    try:
+        line = b""
+        deadline = time.monotonic() + 120
+        while not line.endswith(b"\n") and proc.poll() is None:
+            assert time.monotonic() < deadline, f"{workload.id}: nothing held"
+            try:
+                line += os.read(reports, 256)
+            except BlockingIOError:
+                time.sleep(0.05)
+        assert line.startswith(b"held "), (line, proc.stdout.read().decode()[-2000:])
+        launcher, pid = map(int, line.split()[1:3])
+        held = {
+            "comm": Path(f"/proc/{pid}/comm").read_text().strip(),
+            "exe": os.readlink(f"/proc/{pid}/exe"),
+            "parent_comm": Path(f"/proc/{_ppid(pid)}/comm").read_text().strip(),
+        }
+        os.kill(launcher, signal.SIGUSR1)
+        out, _ = proc.communicate(timeout=120)
+        assert proc.returncode == 0, out.decode()[-2000:]
+        return held
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        if proc.stdout:
+            proc.stdout.close()
+        os.close(reports)
 
 
-def test_the_process_damon_targets_is_the_benchmark_binary_for_all_25(run_tree, tmp_path):
-    stub = tmp_path / "de-agent"
-    stub.write_text(STUB_AGENT)
-    stub.chmod(0o755)
+def _ppid(pid: int) -> int:
+    stat = Path(f"/proc/{pid}/stat").read_text()
+    return int(stat[stat.rindex(")") + 2 :].split()[1])
+
+
+@pytest.fixture(scope="module")
+def agent(tmp_path_factory) -> Path:
+    from agent_helpers import need_compiler
+
+    from damon_eval.measure.agent import build_agent_locally
+
+    need_compiler()
+    return build_agent_locally(tmp_path_factory.mktemp("agent-build"))
+
+
+def test_the_process_damon_targets_is_the_benchmark_binary_for_all_25(run_tree, agent, tmp_path):
     workloads = [get_workload(w) for w in SEED_WORKLOADS]
     assert len(workloads) == 25
     for workload in workloads:
         execs = {_runconf(run_tree, workload.relative_dir, s)["run_exec"] for s in INPUT_SIZES}
         assert len(execs) == 1, f"{workload.id}: run_exec differs between input sizes: {execs}"
         run_exec = execs.pop()
-        # PARSEC3 runs its binary directly; SPLASH-2X always through run.sh
-        expected = "bin/run.sh" if workload.run_script else f"bin/{workload.binary}"
-        assert run_exec == expected, workload.id
-        _install_fake_build(run_tree, workload, run_exec, tmp_path)
-    for size in ("native",):
-        log = tmp_path / f"hold-{size}.log"
-        for kind in ("parsec3", "splash2x"):
-            group = [w for w in workloads if w.suite == kind]
-            _parsecmgmt_run(run_tree, group, size, stub, log)
-        held = log.read_text().splitlines()
-        # each benchmark was started once, through the hold, and nothing else was held
-        assert len(held) == 25, held
-        assert all(line.startswith("held ") for line in held), held
-        binaries = sorted(Path(line.split(" ", 1)[1]).name for line in held)
-        assert binaries == sorted(w.binary for w in workloads)
-        assert not any(b.endswith(".sh") or b in ("sh", "bash", "dash") for b in binaries)
-
-
-def test_unrewritten_run_sh_would_have_held_the_shell(run_tree, tmp_path):
-    """The reason for the rewrite: parsecmgmt's -s prefix applies to run_exec, run.sh."""
-    assert _runconf(run_tree, "ext/splash2x/kernels/fft", "native")["run_exec"] == "bin/run.sh"
-    script = (run_tree / "ext/splash2x/kernels/fft/src/run.sh").read_text()
-    assert script.splitlines().count("eval $RUN") == 1
-
-
-def test_run_script_rewrite_is_idempotent_and_refuses_an_unknown_script(tmp_path):
-    script = tmp_path / "run.sh"
-    script.write_text('#!/bin/sh\nRUN="prog -x"\neval $RUN\n')
-    why = tmp_path / "why"
-    command = hold_in_run_script_command(shlex.quote(str(script)), str(why))
-    for _ in range(2):
-        subprocess.run(["sh", "-c", command], check=True)
-        assert script.read_text().splitlines()[-1] == "eval ${DAMON_EVAL_HOLD} $RUN"
-    # unset, the script runs as before
-    out = subprocess.run(
-        ["sh", str(script)], capture_output=True, text=True, env={"PATH": "/usr/bin:/bin"}
-    )
-    assert "prog: not found" in out.stderr or "prog" in out.stderr
-    script.write_text("#!/bin/sh\nexec prog\n")
-    assert subprocess.run(["sh", "-c", command]).returncode != 0
-    assert "has no single line 'eval $RUN'" in why.read_text()
+        # PARSEC3 runs its binary directly, SPLASH-2X through run.sh, which runs $TARGET
+        if workload.suite == "splash2x":
+            assert run_exec == "bin/run.sh", workload.id
+            script = (run_tree / workload.relative_dir / "src" / "run.sh").read_text()
+            assert f"TARGET={workload.binary}\n" in script, workload.id
+        else:
+            assert run_exec == f"bin/{workload.binary}", workload.id
+        _install_fake_build(run_tree, workload, run_exec)
+    with ThreadPoolExecutor(max_workers=3) as pool:
+        found = pool.map(
+            lambda w: _held_by_the_harness_command(run_tree, w, agent, tmp_path), workloads
+        )
+        held = dict(zip(workloads, found, strict=True))
+    for workload, process in held.items():
+        bindir = run_tree / workload.relative_dir / "inst" / PLATFORM / "bin"
+        assert process["comm"] == workload.binary[:15], (workload.id, process)
+        assert process["exe"] == str(bindir / workload.binary), (workload.id, process)
+        # SPLASH-2X's binary is run.sh's child: the shell was not what got held
+        if workload.suite == "splash2x":
+            assert process["parent_comm"] == "run.sh", (workload.id, process)
 
 
 # ---------------------------------------------------------------- patches
@@ -312,7 +315,7 @@ def test_a_patch_that_does_not_apply_fails_the_package_with_its_name(raytrace_tr
         {"parsec": {"path": str(raytrace_tree), "guest_root": str(raytrace_tree)}}
     )
     command = build_command(
-        str(raytrace_tree), workload.package, workload.package_dir(context), [patch], True
+        str(raytrace_tree), workload.package, workload.package_dir(context), [patch]
     ).replace("/var/tmp/damon-eval/parsec-upload/patches", str(patch.parent))
     subprocess.run(["sh", "-c", command], check=True)
     checked = subprocess.run(["sh", "-c", workload.build_check(context)], capture_output=True,

@@ -106,19 +106,17 @@ def test_parsec_run_plan_holds_the_benchmark_under_parsecmgmt(tmp_path):
     context = WorkloadContext.from_config({"parsec": {"path": str(root), "input": "simsmall"}})
     params = RunParams(out_dir="/var/tmp/run", threads=4)
     plan = get_workload("splash2x/raytrace").run_plan(context, params)
-    # SPLASH-2X: run.sh holds the binary (DAMON_EVAL_HOLD); parsecmgmt's prefix holds nothing
     assert plan.command == (
-        *("env", f"DAMON_EVAL_HOLD={GUEST_AGENT_PATH} hold --"),
         "/opt/parsec-3.0/bin/parsecmgmt",
         *("-a", "run", "-p", "splash2x.raytrace", "-c", "gcc-damon-eval", "-i", "simsmall"),
         *("-n", "4"),
-        *("-s", "env"),
+        # run.sh starts the binary: the launcher holds the process that execs as it
+        *("-s", f"{GUEST_AGENT_PATH} hold --target-comm raytrace --"),
     )
     assert plan.hold == "child" and plan.target == "raytrace"
     parsec3 = get_workload("parsec3/raytrace").run_plan(context, params)
     assert parsec3.target == "rtview"
-    assert parsec3.command[0].endswith("parsecmgmt")
-    assert parsec3.command[-2:] == ("-s", f"{GUEST_AGENT_PATH} hold --")
+    assert parsec3.command[-1] == f"{GUEST_AGENT_PATH} hold --target-comm rtview --"
     native = RunParams(out_dir="/r", input_size="native")
     assert "native" in get_workload("parsec3/vips").run_plan(context, native).command
     with pytest.raises(ConfigError, match="PARSEC input 'huge' is not one of test, simdev"):
@@ -388,7 +386,7 @@ def test_workloads_show_prints_the_guest_plan(capsys, tmp_path):
     root = _fake_tree(tmp_path / "parsec-3.0")
     assert main(["workloads", "show", "parsec3/canneal", "--parsec", str(root)]) == 0
     out = capsys.readouterr().out
-    assert "-s '/opt/damon-eval/bin/de-agent hold --'" in out
+    assert "-s '/opt/damon-eval/bin/de-agent hold --target-comm canneal --'" in out
     assert "parsecmgmt -a build -p canneal" in out
 
 
@@ -449,7 +447,7 @@ def test_parsec_run_provenance_names_the_build_config_and_patches(tmp_path, monk
     assert loaded.failure_kind == "build"
     result["provenance"]["workload"]["build"] = {**build, "config_sha256": "nothex"}
     path.write_text(json.dumps(result))
-    with pytest.raises(ResultFileError, match="provenance.workload.build.config_sha256"):
+    with pytest.raises(ResultFileError, match=r"provenance\.workload\.build\.config_sha256"):
         load_result(path, tmp_path / "results")
     # a workload the harness does not build records null
     assert get_workload("synthetic/hotcold").build_provenance(plan.context) is None

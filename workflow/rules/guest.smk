@@ -30,3 +30,23 @@ rule guest_image:
         "../envs/damon-eval.yaml"
     shell:
         "damon-eval guest build --spec {params.spec} --manifest {output.manifest} > {log} 2>&1"
+
+
+# PARSEC campaigns: the packages are built once before any run (on the host in
+# a chroot of the image, or in the guest's saved state; parsec.build).
+HAS_PARSEC = any(w.startswith(("parsec3/", "splash2x/")) for w in CAMPAIGN.workloads)
+
+
+rule parsec_build:
+    input:
+        image=rules.guest_image.output.manifest,
+    output:
+        summary=f"{RESULTS}/guest/parsec-build.json",
+    log:
+        f"{RESULTS}/logs/parsec_build.log",
+    params:
+        campaign=CAMPAIGN_JSON,
+    conda:
+        "../envs/damon-eval.yaml"
+    shell:
+        "damon-eval parsec build {params.campaign} --summary {output.summary} > {log} 2>&1"

@@ -9,6 +9,7 @@ rule run:
         # runs; delete a run's result.json to redo it (docs/pipeline.md).
         image=ancient(rules.guest_image.output.manifest),
         configuration=ancient("configs/configurations/{config}.yaml"),
+        parsec=[ancient(rules.parsec_build.output.summary)] if HAS_PARSEC else [],
     output:
         result=protected(f"{RESULTS}/runs/{{suite}}/{{workload}}/{{config}}/{{repeat}}/result.json"),
     log:

@@ -3,7 +3,8 @@
  * de-agent: the only damon-eval process inside a guest while a workload runs.
  *
  *   de-agent run  --out DIR [options] -- CMD ARGS...   launch, hold, sample, time
- *   de-agent hold [--fifo PATH] -- CMD ARGS...          launcher for `parsecmgmt -s`
+ *   de-agent hold [--fifo PATH] [--target-comm NAME] -- CMD ARGS...
+ *                                                       launcher for `parsecmgmt -s`
  *
  * Design (docs/agent.md has the full protocol):
  * - One process, fixed buffers, no allocation per sample, so its RSS stays a
@@ -40,7 +41,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#define AGENT_VERSION "1"
+#define AGENT_VERSION "2"
 #define MAX_PROCS 32768
 #define MAX_SCHEMES_COLUMNS 8
 #define MAX_SCHEMES 64
@@ -1047,9 +1048,9 @@ static void read_control(void)
 static void read_hold_fifo(void)
 {
 	char buf[1024];
-	ssize_t n = read(st.hold_fd, buf, sizeof(buf));
+	ssize_t n;
 
-	if (n > 0)
+	while (st.hold_fd >= 0 && (n = read(st.hold_fd, buf, sizeof(buf))) > 0)
 		feed_lines(st.hold_in, &st.hold_in_len, buf, (size_t)n, handle_hold_report);
 }
 
@@ -1076,6 +1077,9 @@ static void reap_children(void)
 
 			st.top_exited = 1;
 			st.top_wstatus = wstatus;
+			/* a launcher's last report (hold-error) says more than the exit */
+			if (opt.hold == HOLD_CHILD && st.phase == PH_WAIT_HELD)
+				read_hold_fifo();
 			if (opt.hold != HOLD_CHILD && st.phase >= PH_RUNNING)
 				target_finished(now, wstatus, now - st.release_mono);
 			else if (st.phase == PH_HELD || st.phase == PH_WAIT_HELD)
@@ -1615,15 +1619,357 @@ static int hold_report(const char *fifo, const char *fmt, ...)
 	return ret;
 }
 
+/*
+ * `hold --target-comm NAME`: the benchmark is a descendant of CMD, e.g. the
+ * binary SPLASH-2X's run.sh starts with `eval $RUN`.  CMD's whole tree is
+ * traced (fork, vfork, clone and exec events) and runs on until a task execs
+ * with comm NAME: that one is held at its exec and every other tracee is let
+ * go.  Only the benchmark stays traced, so its exit is seen by waitpid().
+ */
+#define COMM_CAP 32
+#define MAX_RAN 16
+#define MAX_SIGNALED 1024
+
+static struct {
+	int self;
+	int top;            /* CMD, our child */
+	int target;         /* the held benchmark, 0 until found */
+	char want[16];      /* NAME as the kernel keeps it: TASK_COMM_LEN - 1 characters */
+	int top_exited, top_wstatus;
+	int target_exited, target_wstatus;
+	double target_end;
+	char ran[MAX_RAN][16];
+	int nr_ran, ran_more;
+	int signaled[MAX_SIGNALED]; /* tids we sent SIGSTOP to, to detach them */
+	int nr_signaled;
+} ht;
+
+static void task_comm(int pid, char *buf, size_t cap)
+{
+	char path[64];
+	ssize_t n;
+
+	snprintf(path, sizeof(path), "/proc/%d/comm", pid);
+	n = read_small(path, buf, cap);
+	if (n <= 0)
+		buf[0] = '\0';
+	else if (buf[n - 1] == '\n')
+		buf[n - 1] = '\0';
+}
+
+/* The distinct commands CMD's tree exec'd, for the error when NAME never ran. */
+static void ran_add(const char *comm)
+{
+	for (int i = 0; i < ht.nr_ran; i++)
+		if (!strcmp(ht.ran[i], comm))
+			return;
+	if (ht.nr_ran == MAX_RAN) {
+		ht.ran_more = 1;
+		return;
+	}
+	snprintf(ht.ran[ht.nr_ran++], sizeof(ht.ran[0]), "%s", comm);
+}
+
+static void ran_list(char *buf, size_t cap)
+{
+	size_t len = 0;
+
+	buf[0] = '\0';
+	for (int i = 0; i < ht.nr_ran && len < cap; i++)
+		len += (size_t)snprintf(buf + len, cap - len, "%s%s", i ? ", " : "", ht.ran[i]);
+	if (ht.ran_more && len < cap)
+		snprintf(buf + len, cap - len, ", ...");
+}
+
+static int was_signaled(int tid)
+{
+	for (int i = 0; i < ht.nr_signaled; i++)
+		if (ht.signaled[i] == tid)
+			return 1;
+	return 0;
+}
+
+/* A hexadecimal signal mask field ("SigPnd:") of /proc/<tid>/status. */
+static unsigned long long status_mask(const char *text, const char *key)
+{
+	const char *p = strstr(text, key);
+
+	return p ? strtoull(p + strlen(key), NULL, 16) : 0;
+}
+
+/* Is a SIGSTOP still queued for the thread (ours, not yet delivered)? */
+static int sigstop_pending(int tid)
+{
+	char path[64];
+	unsigned long long bit = 1ULL << (SIGSTOP - 1);
+
+	snprintf(path, sizeof(path), "/proc/%d/status", tid);
+	if (read_small(path, g_big, sizeof(g_big)) <= 0)
+		return 0;
+	return ((status_mask(g_big, "\nSigPnd:") | status_mask(g_big, "\nShdPnd:")) & bit) != 0;
+}
+
+/* With PTRACE_TRACEME tracing, a group-stop is the stop without siginfo. */
+static int is_group_stop(int pid)
+{
+	siginfo_t si;
+
+	return ptrace(PTRACE_GETSIGINFO, pid, NULL, &si) < 0 && errno == EINVAL;
+}
+
+static void trace_resume(int request, int pid, int sig)
+{
+	ptrace(request, pid, NULL, (void *)(intptr_t)sig);
+}
+
+static void trace_event(int pid, int wstatus)
+{
+	int sig, event;
+
+	if (WIFEXITED(wstatus) || WIFSIGNALED(wstatus)) {
+		if (pid == ht.top) {
+			ht.top_exited = 1;
+			ht.top_wstatus = wstatus;
+		}
+		if (pid == ht.target && !ht.target_exited) {
+			ht.target_end = mono_now();
+			ht.target_exited = 1;
+			ht.target_wstatus = wstatus;
+		}
+		return;
+	}
+	if (!WIFSTOPPED(wstatus))
+		return;
+	sig = WSTOPSIG(wstatus);
+	event = (unsigned int)wstatus >> 16;
+	if (pid == ht.target) {
+		/* the running benchmark: its signals go on, its own execs just continue */
+		trace_resume(PTRACE_CONT, pid, event || is_group_stop(pid) ? 0 : sig);
+		return;
+	}
+	if (event == PTRACE_EVENT_EXEC && !ht.target) {
+		char comm[COMM_CAP];
+
+		task_comm(pid, comm, sizeof(comm));
+		ran_add(comm);
+		if (!strcmp(comm, ht.want)) {
+			ht.target = pid;
+			/* from here on neither its children nor its threads are traced */
+			ptrace(PTRACE_SETOPTIONS, pid, NULL,
+			       (void *)(intptr_t)(PTRACE_O_EXITKILL | PTRACE_O_TRACEEXEC));
+			return; /* held, stopped at its exec */
+		}
+	}
+	if (event) {
+		/* fork/vfork/clone: the new task is traced and starts with a SIGSTOP */
+		trace_resume(PTRACE_CONT, pid, 0);
+		return;
+	}
+	if (!ht.target) {
+		/* SIGSTOP (what new tracees start with) is not passed on; the rest is */
+		trace_resume(PTRACE_CONT, pid, sig == SIGSTOP || is_group_stop(pid) ? 0 : sig);
+		return;
+	}
+	/* the benchmark is held: let go of every other task at its next stop */
+	if (is_group_stop(pid))
+		trace_resume(PTRACE_DETACH, pid, 0); /* it stays in its group-stop */
+	else if (was_signaled(pid) && sigstop_pending(pid))
+		trace_resume(PTRACE_CONT, pid, sig == SIGSTOP ? 0 : sig); /* ours comes next */
+	else
+		trace_resume(PTRACE_DETACH, pid, sig == SIGSTOP ? 0 : sig);
+}
+
+/* Handle every pending wait status; -1 once no tracee or child is left. */
+static int trace_reap(void)
+{
+	for (;;) {
+		int wstatus;
+		pid_t pid = waitpid(-1, &wstatus, WNOHANG | __WALL);
+
+		if (pid > 0) {
+			trace_event(pid, wstatus);
+			continue;
+		}
+		return pid < 0 && errno == ECHILD ? -1 : 0;
+	}
+}
+
+/* SIGSTOP each task we trace but the target, once; returns how many there are. */
+static int stop_other_tracees(void)
+{
+	DIR *proc = opendir("/proc");
+	struct dirent *d;
+	int remaining = 0;
+
+	if (!proc)
+		return 0;
+	while ((d = readdir(proc)) != NULL) {
+		char path[PATH_CAP];
+		struct dirent *t;
+		DIR *tasks;
+
+		if (d->d_name[0] < '1' || d->d_name[0] > '9')
+			continue;
+		snprintf(path, sizeof(path), "/proc/%s/task", d->d_name);
+		tasks = opendir(path);
+		if (!tasks)
+			continue;
+		while ((t = readdir(tasks)) != NULL) {
+			unsigned long long tracer = 0;
+			int tid = atoi(t->d_name);
+
+			if (tid <= 0 || tid == ht.target)
+				continue;
+			snprintf(path, sizeof(path), "/proc/%s/task/%d/status", d->d_name, tid);
+			if (read_small(path, g_big, sizeof(g_big)) <= 0 ||
+			    find_field(g_big, "TracerPid:", &tracer) || (int)tracer != ht.self)
+				continue;
+			remaining++;
+			if (was_signaled(tid) || ht.nr_signaled == MAX_SIGNALED)
+				continue;
+			ht.signaled[ht.nr_signaled++] = tid;
+			syscall(SYS_tgkill, atoi(d->d_name), tid, SIGSTOP);
+		}
+		closedir(tasks);
+	}
+	closedir(proc);
+	return remaining;
+}
+
+static void wait_sigchld(double seconds)
+{
+	struct timespec limit = { (time_t)seconds, (long)((seconds - (time_t)seconds) * 1e9) };
+	sigset_t chld;
+
+	sigemptyset(&chld);
+	sigaddset(&chld, SIGCHLD);
+	sigtimedwait(&chld, NULL, &limit);
+}
+
+/* Detach everything but the target (a task that does not stop is let go later). */
+static void detach_others(void)
+{
+	double until = mono_now() + 10;
+
+	for (;;) {
+		trace_reap();
+		if (!stop_other_tracees())
+			return;
+		if (mono_now() > until) {
+			fprintf(stderr, "de-agent hold: tasks of the command did not stop within 10 s; "
+				"they are let go at their next stop\n");
+			return;
+		}
+		wait_sigchld(0.1);
+	}
+}
+
+static int wait_code(int wstatus)
+{
+	return WIFSIGNALED(wstatus) ? 128 + WTERMSIG(wstatus) : WEXITSTATUS(wstatus);
+}
+
+/* Past the initial exec stop of CMD (pid ht.top): find, hold, release and time the target. */
+static int hold_traced(const char *fifo, char **argv, sigset_t *mask, double wait_timeout)
+{
+	char comm[COMM_CAP];
+	int reported = 0;
+	double t0;
+
+	task_comm(ht.top, comm, sizeof(comm));
+	ran_add(comm);
+	if (!strcmp(comm, ht.want)) {
+		ht.target = ht.top; /* CMD is the benchmark itself */
+		ptrace(PTRACE_SETOPTIONS, ht.top, NULL,
+		       (void *)(intptr_t)(PTRACE_O_EXITKILL | PTRACE_O_TRACEEXEC));
+	} else {
+		ptrace(PTRACE_SETOPTIONS, ht.top, NULL,
+		       (void *)(intptr_t)(PTRACE_O_TRACEFORK | PTRACE_O_TRACEVFORK |
+					  PTRACE_O_TRACECLONE | PTRACE_O_TRACEEXEC |
+					  PTRACE_O_EXITKILL));
+		trace_resume(PTRACE_CONT, ht.top, 0);
+	}
+	while (!ht.target) {
+		siginfo_t si;
+		int sig;
+
+		if (trace_reap() < 0 || ht.target)
+			break;
+		sig = sigwaitinfo(mask, &si);
+		if (sig == SIGTERM || sig == SIGINT || sig == SIGHUP) {
+			/* PTRACE_O_EXITKILL: the whole traced tree dies with us */
+			fprintf(stderr, "de-agent hold: %s while waiting for %s; killed %s\n",
+				strsignal(sig), ht.want, argv[0]);
+			return EXIT_HARNESS;
+		}
+	}
+	if (!ht.target) {
+		char ran[MAX_RAN * 18 + 8];
+
+		ran_list(ran, sizeof(ran));
+		hold_report(fifo, "hold-error %d no process named %s ran under %s (it exec'd: %s)",
+			    ht.self, ht.want, argv[0], ran);
+		fprintf(stderr, "de-agent hold: no process named %s ran under %s (it exec'd: %s)\n",
+			ht.want, argv[0], ran);
+		return 127;
+	}
+	detach_others();
+	if (hold_report(fifo, "held %d %d", ht.self, ht.target)) {
+		fprintf(stderr, "de-agent hold: cannot report to %s (%s); running unheld\n", fifo,
+			strerror(errno));
+	} else {
+		double until = mono_now() + wait_timeout;
+		int sig;
+
+		for (;;) {
+			double left = until - mono_now();
+			struct timespec limit = { (time_t)(left > 0 ? left : 0),
+				(long)((left > 0 ? left - (time_t)left : 0) * 1e9) };
+			siginfo_t si;
+
+			sig = sigtimedwait(mask, &si, &limit);
+			if (sig != SIGCHLD)
+				break;
+			trace_reap(); /* tasks let go late; CMD may end while its child is held */
+		}
+		if (sig != SIGUSR1) {
+			kill(ht.target, SIGKILL);
+			fprintf(stderr, "de-agent hold: %s before release; killed %s\n",
+				sig < 0 ? "timeout" : strsignal(sig), ht.want);
+			return EXIT_HARNESS;
+		}
+	}
+	t0 = mono_now();
+	trace_resume(PTRACE_CONT, ht.target, 0);
+	for (;;) {
+		siginfo_t si;
+		int left = trace_reap(), sig;
+
+		if (ht.target_exited && !reported) {
+			hold_report(fifo, "exit %d %d %d %.6f", ht.self, ht.target,
+				    ht.target_wstatus, ht.target_end - t0);
+			reported = 1;
+		}
+		if (left < 0 || (ht.target_exited && ht.top_exited))
+			break;
+		sig = sigwaitinfo(mask, &si);
+		if (sig == SIGTERM || sig == SIGINT || sig == SIGHUP)
+			kill(ht.target_exited ? ht.top : ht.target, sig);
+	}
+	return ht.top_exited ? wait_code(ht.top_wstatus) : EXIT_HARNESS;
+}
+
 static int cmd_hold(int argc, char **argv)
 {
 	static const struct option longopts[] = {
 		{ "fifo", required_argument, NULL, 'f' },
 		{ "wait-timeout-s", required_argument, NULL, 'w' },
+		{ "target-comm", required_argument, NULL, 'T' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
 	const char *fifo = getenv(HOLD_FIFO_ENV);
+	const char *target_comm = NULL;
 	double wait_timeout = 3600;
 	int errpipe[2], wstatus, self = getpid(), c;
 	struct child_failure f;
@@ -1636,10 +1982,22 @@ static int cmd_hold(int argc, char **argv)
 		switch (c) {
 		case 'f': fifo = optarg; break;
 		case 'w': wait_timeout = parse_seconds(optarg, "--wait-timeout-s"); break;
+		case 'T':
+			if (!optarg[0] || strchr(optarg, '/'))
+				fatal("bad --target-comm '%s': expected a process name (no '/')",
+				      optarg);
+			target_comm = optarg;
+			break;
 		case 'h':
-			puts("usage: de-agent hold [--fifo PATH] [--wait-timeout-s N] -- CMD [ARGS...]\n"
+			puts("usage: de-agent hold [--fifo PATH] [--wait-timeout-s N] [--target-comm NAME]"
+			     " -- CMD [ARGS...]\n"
 			     "Runs CMD held at exec, reports it to the `de-agent run` that owns PATH\n"
-			     "(default $" HOLD_FIFO_ENV "), waits for SIGUSR1, then times CMD.");
+			     "(default $" HOLD_FIFO_ENV "), waits for SIGUSR1, then times CMD.\n"
+			     "  --target-comm NAME  hold and time, instead of CMD, the first process of\n"
+			     "                      CMD's tree that execs with comm NAME (first 15\n"
+			     "                      characters, as the kernel keeps them), e.g. the\n"
+			     "                      binary a run.sh starts; CMD's exit status is still\n"
+			     "                      returned; a hold-error if NAME never runs");
 			return 0;
 		default: return EXIT_HARNESS;
 		}
@@ -1687,6 +2045,12 @@ static int cmd_hold(int argc, char **argv)
 	}
 	if (waitpid(child, &wstatus, __WALL) != child || !WIFSTOPPED(wstatus))
 		fatal("hold: %s did not stop at exec", argv[0]);
+	if (target_comm) {
+		ht.self = self;
+		ht.top = child;
+		snprintf(ht.want, sizeof(ht.want), "%s", target_comm);
+		return hold_traced(fifo, argv, &mask, wait_timeout);
+	}
 	ptrace(PTRACE_SETOPTIONS, child, NULL, (void *)(intptr_t)PTRACE_O_EXITKILL);
 	if (hold_report(fifo, "held %d %d", self, (int)child)) {
 		fprintf(stderr, "de-agent hold: cannot report to %s (%s); running unheld\n", fifo,
@@ -1743,7 +2107,7 @@ int main(int argc, char **argv)
 		return 0;
 	}
 	fputs("usage: de-agent run --out DIR [options] -- CMD [ARGS...]\n"
-	      "       de-agent hold [--fifo PATH] -- CMD [ARGS...]\n"
+	      "       de-agent hold [--fifo PATH] [--target-comm NAME] -- CMD [ARGS...]\n"
 	      "       de-agent --version\n"
 	      "`de-agent run --help` lists the options.\n",
 	      argc >= 2 && !strcmp(argv[1], "--help") ? stdout : stderr);

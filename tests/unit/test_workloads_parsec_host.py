@@ -1,0 +1,116 @@
+"""PARSEC built once on the host in a chroot of the guest image: mode, key, preparation."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from parsec_tree import fake_parsec_tree
+
+from damon_eval.errors import ConfigError
+from damon_eval.workloads import (
+    RunParams,
+    WorkloadContext,
+    WorkloadUnavailable,
+    get_workload,
+    parsec_host,
+)
+from damon_eval.workloads.parsec import build_mode, host_build_inputs
+from damon_eval.workloads.parsec_host import ARCHIVE_NAME, built_dir, host_build_key
+
+WORKLOADS = ["parsec3/streamcluster", "splash2x/fft", "synthetic/hotcold"]
+
+
+def _context(tmp_path, build="host", workloads=WORKLOADS, **parsec):
+    root = fake_parsec_tree(tmp_path / "parsec-3.0", "simsmall")
+    return WorkloadContext.from_config(
+        {
+            "parsec": {"path": str(root), "input": "simsmall", "build": build, **parsec},
+            "workloads": workloads,
+            "guest": {"spec": "guest/parsec.yaml"},
+        }
+    )
+
+
+def test_build_mode_is_validated_and_auto_follows_what_the_host_can(tmp_path, monkeypatch):
+    with pytest.raises(ConfigError, match=r"parsec.build 'chroot' is not one of auto, host, guest"):
+        _context(tmp_path, build="chroot")
+    monkeypatch.setattr(parsec_host, "missing_host_tools", lambda: [])
+    assert parsec_host.resolve_build_mode("auto") == "host"
+    monkeypatch.setattr(parsec_host, "missing_host_tools", lambda: ["debugfs"])
+    assert parsec_host.resolve_build_mode("auto") == "guest"
+    assert parsec_host.resolve_build_mode("host") == "host"
+
+
+def test_auto_without_a_campaign_package_list_builds_in_the_guest(tmp_path, monkeypatch):
+    monkeypatch.setattr(parsec_host, "missing_host_tools", lambda: [])
+    context = _context(tmp_path, build="auto", workloads=[])
+    assert build_mode(context.parsec) == "guest"
+    assert context.parsec.campaign_packages == ()
+
+
+def test_the_campaign_packages_and_spec_key_the_host_build(tmp_path, monkeypatch):
+    monkeypatch.setenv("DAMON_EVAL_CACHE", str(tmp_path / "cache"))
+    context = _context(tmp_path)
+    assert context.parsec.campaign_packages == ("parsec3/streamcluster", "splash2x/fft")
+    inputs = host_build_inputs(context.parsec)
+    assert inputs["identity"]["packages"] == ["splash2x.fft", "streamcluster"]
+    assert [name for name, _ in inputs["package_commands"]] == ["streamcluster", "splash2x.fft"]
+    assert (
+        "parsecmgmt -a build -p splash2x.fft -c gcc-damon-eval" in inputs["package_commands"][1][1]
+    )
+    assert "gcc-damon-eval.bldconf" in inputs["setup_command"]
+    base = dict(
+        source="s", packages=["a", "b"], image_key="i", guest_root="/opt/p", bldconf="c", patches=[]
+    )
+    key = host_build_key(**base)
+    assert host_build_key(**{**base, "packages": ["b", "a"]}) == key  # order does not matter
+    for name, value in [
+        ("source", "s2"),
+        ("packages", ["a"]),
+        ("image_key", "j"),
+        ("guest_root", "/opt/q"),
+        ("bldconf", "d"),
+        ("patches", [("x.patch", "h")]),
+    ]:
+        assert host_build_key(**{**base, name: value}) != key, name
+
+
+def test_prepare_uploads_the_built_archive_or_says_how_to_build_it(tmp_path, monkeypatch):
+    monkeypatch.setenv("DAMON_EVAL_CACHE", str(tmp_path / "cache"))
+    context = _context(tmp_path)
+    workload = get_workload("splash2x/fft")
+    with pytest.raises(WorkloadUnavailable, match=r"damon-eval parsec build CAMPAIGN"):
+        workload.prepare(context, RunParams(out_dir="/r"))
+    key = host_build_inputs(context.parsec)["key"]
+    directory = built_dir(key)
+    directory.mkdir(parents=True)
+    (directory / ARCHIVE_NAME).write_bytes(b"built")
+    summary = {"key": key, "packages": {"splash2x.fft": {"ok": True, "seconds": 1.0}}}
+    (directory / "build.json").write_text(json.dumps(summary))
+    plan = workload.prepare(context, RunParams(out_dir="/r"))
+    assert [u.source for u in plan.uploads] == [directory / ARCHIVE_NAME]
+    assert len(plan.commands) == 1 and "parsecmgmt -a build" not in plan.commands[0]
+    assert f"built-{key}" in plan.commands[0]
+    assert plan.stamp.endswith(f"splash2x.fft-{key}")
+    assert workload.version(context).endswith(f":built:host:{key}")
+
+
+def test_guest_mode_keeps_the_in_guest_build(tmp_path, monkeypatch):
+    monkeypatch.setenv("DAMON_EVAL_CACHE", str(tmp_path / "cache"))
+    context = _context(tmp_path, build="guest")
+    plan = get_workload("splash2x/fft").prepare(context, RunParams(out_dir="/r"))
+    assert "parsecmgmt -a build -p splash2x.fft" in plan.commands[-1]
+    assert get_workload("splash2x/fft").version(context).endswith(":built:guest")
+
+
+def test_a_host_build_without_root_names_what_is_missing(tmp_path, monkeypatch):
+    monkeypatch.setenv("DAMON_EVAL_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setattr(
+        parsec_host, "missing_host_tools", lambda: ["root (chroot and mount need it)"]
+    )
+    with pytest.raises(Exception, match=r"needs root .*or set parsec.build: guest"):
+        parsec_host.build_on_host(
+            key="k", source=tmp_path, disk_qcow2=tmp_path / "d.qcow2", guest_root="/opt/p",
+            uploads=[], setup_command="true", package_commands=[], identity={},
+        )  # fmt: skip
