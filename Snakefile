@@ -7,6 +7,7 @@ min_version("9.0")
 
 include: "workflow/rules/common.smk"
 include: "workflow/rules/guest.smk"
+include: "workflow/rules/repeats.smk"
 include: "workflow/rules/run.smk"
 include: "workflow/rules/analyze.smk"
 

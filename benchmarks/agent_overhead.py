@@ -18,7 +18,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from damon_eval.measure.agent import build_agent_locally, local_compilers
+from damon_eval.agent.build import build_agent_locally, local_compilers
 
 WORKLOAD = """
 import os, sys, time

@@ -23,7 +23,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 from local_sshd import LocalSshd, unavailable_reason
 
 from damon_eval.fs import Read
-from damon_eval.remote import RemoteMachine, RemoteOptions, RemoteSpec
+from damon_eval.machines.remote import RemoteMachine, RemoteOptions, RemoteSpec
 
 
 def _median_ms(samples: list[float]) -> str:

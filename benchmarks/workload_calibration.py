@@ -21,7 +21,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from damon_eval.measure.agent import build_agent_locally
+from damon_eval.agent.build import build_agent_locally
 from damon_eval.measure.samples import compute_metrics, load_agent_output
 from damon_eval.workloads import RunParams, WorkloadContext, all_workloads
 from damon_eval.workloads.local import local_agent_argv, prepare_locally

@@ -47,7 +47,18 @@ class Campaign:
 
     @property
     def repeats(self) -> int:
-        return int(self.settings["repeats"])
+        """Repeats planned up front: all of them, or the first round of ``repeats: auto``."""
+        auto = self.auto_repeats
+        return auto.min_repeats if auto else int(self.settings["repeats"])
+
+    @property
+    def auto_repeats(self):
+        """The stopping rule (``analysis.adaptive.AutoRepeats``) of ``repeats: auto``, or None."""
+        if self.settings.get("repeats") != "auto":
+            return None  # without importing the analysis (pandas, scipy)
+        from damon_eval.analysis.adaptive import auto_repeats_from_settings
+
+        return auto_repeats_from_settings(self.settings, self.source)
 
     def runs(self) -> list[RunKey]:
         """Every run, in execution order.
@@ -83,6 +94,13 @@ class Campaign:
     def priority(self, key: RunKey) -> int:
         """Scheduler priority: earlier runs in the order get higher numbers."""
         order = self.runs()
+        auto = self.auto_repeats
+        if auto and self.repeats < key.repeat <= auto.max_repeats:
+            # a later round of repeats: auto; the cells keep the first round's order
+            cells = [(k.suite, k.workload, k.config) for k in order if k.repeat == 1]
+            cell = (key.suite, key.workload, key.config)
+            if cell in cells:
+                return len(cells) - cells.index(cell)
         try:
             return len(order) - order.index(key)
         except ValueError as exc:
@@ -130,7 +148,9 @@ def campaign_from_dict(data: Any, source: str | Path, overrides: dict | None = N
             get_workload(workload_id)
         except ConfigError as exc:
             raise ConfigError(f"{source}: workloads: {exc}") from None
-    return Campaign(settings["campaign"], Path(source), settings)
+    campaign = Campaign(settings["campaign"], Path(source), settings)
+    campaign.auto_repeats  # noqa: B018 -- validates repeats: auto's rule now
+    return campaign
 
 
 def load_campaign_mapping(path: str | Path) -> dict:

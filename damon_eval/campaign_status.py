@@ -12,7 +12,7 @@ from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
-from damon_eval.campaign import Campaign
+from damon_eval.campaign import Campaign, RunKey
 
 REASON_CHARS = 160
 
@@ -116,10 +116,17 @@ def run_state(run_dir: Path, run: str) -> RunState:
 
 
 def campaign_status(campaign: Campaign, results_dir: Path) -> CampaignStatus:
-    """Every planned run of ``campaign`` in execution order, with its state."""
+    """Every planned run of ``campaign`` in execution order, with its state; with
+    ``repeats: auto``, also the runs of later rounds that were started."""
     results_dir = Path(results_dir)
+    keys = list(campaign.runs())
+    auto = campaign.auto_repeats
+    if auto is not None:
+        first = [k for k in keys if k.repeat == 1]
+        for repeat in range(campaign.repeats + 1, auto.max_repeats + 1):
+            later = [RunKey(k.suite, k.workload, k.config, repeat) for k in first]
+            keys += [k for k in later if (results_dir / "runs" / k.relative_dir).is_dir()]
     runs = tuple(
-        run_state(results_dir / "runs" / key.relative_dir, key.relative_dir)
-        for key in campaign.runs()
+        run_state(results_dir / "runs" / key.relative_dir, key.relative_dir) for key in keys
     )
     return CampaignStatus(campaign.name, results_dir, runs)

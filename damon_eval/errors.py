@@ -66,7 +66,3 @@ class RemoteError(GuestError):
 
 class RecordFormatError(DamonEvalError):
     """A record file is malformed or truncated."""
-
-
-class RunFailed(DamonEvalError):
-    """A measured run failed (non-zero exit, timeout, guest death)."""

@@ -7,6 +7,8 @@ from pathlib import Path
 
 PACKAGE_DIR = Path(__file__).resolve().parent
 DATA_DIR = PACKAGE_DIR / "data"
+# Where a guest image keeps the harness's files (persistent machines map it elsewhere).
+GUEST_PREFIX = "/opt/damon-eval"
 
 
 def cache_dir() -> Path:

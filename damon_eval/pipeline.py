@@ -17,7 +17,7 @@ from typing import Any
 
 import jinja2
 
-from damon_eval.analysis import compare, headlines, plots, reference, tables
+from damon_eval.analysis import adaptive, compare, headlines, plots, reference, tables
 from damon_eval.analysis.failures import check_some_run_succeeded, summarize_failures
 from damon_eval.analysis.runtable import (
     load_result,
@@ -199,6 +199,93 @@ def outcome_step(failures_json: Path, out_text: Path) -> None:
     if summary.any:
         print(f"damon-eval: warning: {summary.headline()}", file=sys.stderr)
     atomic_write_text(Path(out_text), summary.to_text())
+
+
+def repeats_round_step(
+    result_paths: Sequence[Path], rule: dict[str, Any], round_number: int, out_json: Path
+) -> None:
+    """One round of ``repeats: auto``: every cell's decision from the runs so far, and the
+    runs of the next round (empty when every cell stopped).
+
+    ``out_json`` is ``<results>/repeats/round-<n>.json``; the results sit below
+    ``<results>/runs``.
+    """
+    results_dir = Path(out_json).parents[1]
+    frame = runs_frame(load_result(Path(p), results_dir) for p in result_paths)
+    auto = adaptive.AutoRepeats(**rule)
+    decisions = adaptive.decide(frame, auto)
+    following = adaptive.next_round(decisions)
+    atomic_write_json(
+        Path(out_json),
+        {
+            "round": round_number,
+            "rule": {
+                "min_repeats": auto.min_repeats,
+                "max_repeats": auto.max_repeats,
+                "target_rel_half_width": auto.target_rel_half_width,
+                "metric": auto.metric,
+            },
+            "decisions": [d.to_dict() for d in decisions],
+            "next_runs": [f"{s}/{w}/{c}/{r:02d}" for s, w, c, r in following],
+        },
+    )
+    log.info(
+        "round %d: %d runs, %d of %d cells go on",
+        round_number,
+        len(result_paths),
+        len(following),
+        len(decisions),
+    )
+
+
+REPEATS_COLUMNS = (
+    "suite",
+    "workload",
+    "config",
+    "repeats_run",
+    "repeats_done",
+    "rel_half_width",
+    "target_rel_half_width",
+    "reason",
+    "round",
+)
+
+
+def repeats_summary_step(round_json: Path, out_csv: Path, out_html: Path) -> None:
+    """Why each cell of a ``repeats: auto`` campaign stopped: the last round's decisions."""
+    import pandas as pd
+
+    last = json.loads(Path(round_json).read_text())
+    if last["next_runs"]:
+        raise DamonEvalError(
+            f"{round_json}: not the last round ({len(last['next_runs'])} runs follow)"
+        )
+    target = last["rule"]["target_rel_half_width"]
+    frame = pd.DataFrame(
+        [{**d, "target_rel_half_width": target, "round": last["round"]} for d in last["decisions"]],
+        columns=[*REPEATS_COLUMNS, "stop"],
+    ).loc[:, list(REPEATS_COLUMNS)]
+    atomic_write_text(Path(out_csv), frame.to_csv(index=False))
+    counts = frame["reason"].value_counts()
+    rule = last["rule"]
+    intro = (
+        f"repeats: auto on {rule['metric']}: every cell got {rule['min_repeats']} to "
+        f"{rule['max_repeats']} repeats, until its mean's 95% CI half-width was at most "
+        f"{target:.1%} of the mean; {last['round']} round(s). "
+        + ", ".join(f"{n} cell(s) {reason}" for reason, n in counts.items())
+        + "."
+    )
+    shown = frame.assign(
+        rel_half_width=frame["rel_half_width"].map(lambda v: "" if pd.isna(v) else f"{v:.2%}"),
+        target_rel_half_width=f"{target:.2%}",
+    )
+    atomic_write_text(
+        Path(out_html),
+        standalone_page(
+            "Repeats",
+            f"<p>{html.escape(intro)}</p>" + shown.to_html(index=False, escape=True),
+        ),
+    )
 
 
 def record_step(result_json: Path, out_dir: Path) -> None:

@@ -43,6 +43,10 @@ def _message(error: jsonschema.ValidationError) -> str:
     if error.validator == "additionalProperties":
         allowed = ", ".join(sorted(error.schema.get("properties", {})))
         return f"{error.message}; valid keys: {allowed}"
+    alternatives = error.validator_value if error.validator in ("anyOf", "oneOf") else []
+    if alternatives and all("description" in a for a in alternatives):
+        valid = " or ".join(a["description"] for a in alternatives)
+        return f"{error.instance!r} is not valid; valid: {valid}"
     return error.message
 
 

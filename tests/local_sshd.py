@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from damon_eval.guest import keys
+from damon_eval.machines.ssh_keys import host_pattern
 
 SSHD = "/usr/sbin/sshd"
 
@@ -79,7 +80,7 @@ class LocalSshd:
         )
 
     def known_hosts_line(self, host: str = "127.0.0.1") -> str:
-        return keys.known_hosts_line(keys.host_pattern(host, self.port), self.host.public_line)
+        return keys.known_hosts_line(host_pattern(host, self.port), self.host.public_line)
 
     def write_known_hosts(self, path: Path | None = None) -> Path:
         path = path or self.directory / "known_hosts"

@@ -17,6 +17,14 @@ TRUNCATES (not rounds) derived ratios to two decimals:
   'ethp' sentence is about THP's best-case workload.
 * prcl's best case: the largest residential-set (``rss.avg``) reduction; the
   seed's parsec3/freqmine.
+* With repeats, best and worst cases are chosen among the workloads whose
+  difference from orig is significant (Welch); when none is, the text says so
+  and names the largest with its CI instead.  Without any test (one value per
+  cell, as the seed's tables), among all workloads.
+
+A claim whose number is not significantly different from zero is not made:
+the sentence says what cannot be concluded and why (ethp's shares of THP's
+speedup and memory waste, prcl's overhead and reductions).
 
 Evaluative words of the seed ("only", "modest", "Interestingly") are left
 out: the sentences state numbers.  Ties go to the first workload in table order.
@@ -238,6 +246,27 @@ class _Builder:
             return None
         return bool(cell.test.significant)
 
+    def describe(
+        self, metric: str, config: str, value: Decimal, workload: str = "", *, negate: bool = False
+    ) -> str:
+        """``"12.34% (95% CI …)"`` for the text, without recording a number."""
+        number = _number("", value, "", workload, self.cell(metric, config, workload), negate)
+        return f"{number.text}%{number.uncertainty()}"
+
+    def best_case(
+        self, metric: str, config: str, values: Mapping[str, Decimal]
+    ) -> tuple[str, bool]:
+        """(workload with the largest value, whether it was chosen among significant ones).
+
+        With any Welch test in the row, only workloads significantly different from
+        orig compete; ``("", True)`` when none is.  Without tests, all do.
+        """
+        verdicts = {w: self.significance(metric, config, w) for w in values}
+        if all(v is None for v in verdicts.values()):
+            return _best(values, largest=True), False
+        significant = {w: v for w, v in values.items() if verdicts[w]}
+        return (_best(significant, largest=True) if significant else ""), True
+
     def need(self, what: str, *values: object) -> bool:
         if any(v is None for v in values):
             self.skipped.append(f"{what}: a needed table or configuration is missing")
@@ -381,31 +410,47 @@ def _thp(b: _Builder, summary: list[str]) -> None:
     memory = b.per_workload(MEMORY, "thp")
     best = worst = ""
     if speedups and memory:
-        best = _best(speedups, largest=True)
-        worst = _best(memory, largest=True)
-        best_text = b.add(
-            "thp_best_speedup_pct",
-            speedups[best],
-            "largest per-workload",
-            best,
-            cell=b.cell(RUNTIME, "thp", best),
-            negate=True,
+        best, tested = b.best_case(RUNTIME, "thp", speedups)
+        worst, worst_tested = b.best_case(MEMORY, "thp", memory)
+        tested = tested or worst_tested
+        _no_significant_case(b, sentences, "THP", "thp", RUNTIME, speedups, best, "speedup", "best")
+        _no_significant_case(
+            b, sentences, "THP", "thp", MEMORY, memory, worst, "memory overhead", "worst"
         )
-        worst_text = b.add(
-            "thp_worst_memory_overhead_pct",
-            memory[worst],
-            "largest per-workload",
-            worst,
-            cell=b.cell(MEMORY, "thp", worst),
+        best_text = worst_text = ""
+        if best:
+            best_text = b.add(
+                "thp_best_speedup_pct",
+                speedups[best],
+                "largest per-workload" + (" of the significant ones" if tested else ""),
+                best,
+                cell=b.cell(RUNTIME, "thp", best),
+                negate=True,
+            )
+        if worst:
+            worst_text = b.add(
+                "thp_worst_memory_overhead_pct",
+                memory[worst],
+                "largest per-workload" + (" of the significant ones" if tested else ""),
+                worst,
+                cell=b.cell(MEMORY, "thp", worst),
+            )
+        # With repeats each case is named next to its number and CI; from means alone
+        # (the seed's tables) the seed's wording, whose next sentence names them.
+        best_case = f"{best_text} speedup in the best case" + (f" ('{best}')" if tested else "")
+        worst_case = f"{worst_text} memory overhead in the worst case" + (
+            f" ('{worst}')" if tested else ""
         )
-        sentences.append(
-            f"It achieves {best_text} speedup in the best case, but {worst_text} memory "
-            "overhead in the worst case."
-        )
-        if best == worst:
-            sentences.append(f"Both the best and worst-case are with '{best}'.")
-        else:
-            sentences.append(f"The best case is '{best}', the worst case '{worst}'.")
+        if best and worst:
+            sentences.append(f"It achieves {best_case}, but {worst_case}.")
+            if best == worst:
+                sentences.append(f"Both the best and worst-case are with '{best}'.")
+            elif not tested:
+                sentences.append(f"The best case is '{best}', the worst case '{worst}'.")
+        elif best:
+            sentences.append(f"It achieves {best_case}.")
+        elif worst:
+            sentences.append(f"It incurs {worst_case}.")
     ethp_rt, ethp_mem = b.total(RUNTIME, "ethp"), b.total(MEMORY, "ethp")
     if b.need("ethp", ethp_rt, ethp_mem):
         ethp_speedup = _negated(ethp_rt)
@@ -514,6 +559,37 @@ def _ethp_ratios(
     return removed, kept
 
 
+def _no_significant_case(
+    b: _Builder,
+    sentences: list[str],
+    label: str,
+    config: str,
+    metric: str,
+    values: Mapping[str, Decimal],
+    chosen: str,
+    what: str,
+    case: str,
+    *,
+    negate: bool = False,
+) -> str:
+    """When no workload is significant (``chosen`` empty), say so; returns the sentence."""
+    if chosen:
+        return ""
+    top = _best(values, largest=True)
+    value = b.describe(metric, config, values[top], top, negate=negate)
+    sentence = (
+        f"No workload shows a significant {label} {what} (the largest: '{top}', {value}), "
+        f"so there is no {case} case to state."
+    )
+    sentences.append(sentence)
+    b.skipped.append(f"{config} {case} case: no workload's {what} is significant")
+    return sentence
+
+
+def _not_significant(what: str, text: str) -> str:
+    return f"its {what} ({text}) is not significantly different from zero"
+
+
 def _prcl(b: _Builder, summary: list[str]) -> None:
     sentences: list[str] = []
     rt, mem = b.total(RUNTIME, "prcl"), b.total(MEMORY, "prcl")
@@ -531,10 +607,31 @@ def _prcl(b: _Builder, summary: list[str]) -> None:
             cell=b.cell(MEMORY, "prcl"),
             negate=True,
         )
-        sentences.append(
-            f"In total, 'prcl' incurred {rt_text} runtime overhead while achieving "
-            f"{mem_text} system memory usage reduction."
-        )
+        rt_clear = b.significance(RUNTIME, "prcl") is not False
+        mem_clear = b.significance(MEMORY, "prcl") is not False
+        if rt_clear and mem_clear:
+            sentences.append(
+                f"In total, 'prcl' incurred {rt_text} runtime overhead while achieving "
+                f"{mem_text} system memory usage reduction."
+            )
+        elif rt_clear:
+            sentences.append(
+                f"In total, 'prcl' incurred {rt_text} runtime overhead, but "
+                f"{_not_significant('system memory usage reduction', mem_text)}, "
+                "so no reduction can be concluded."
+            )
+        elif mem_clear:
+            sentences.append(
+                f"In total, 'prcl' achieved {mem_text} system memory usage reduction; "
+                f"{_not_significant('runtime overhead', rt_text)}, so no slowdown can be "
+                "concluded."
+            )
+        else:
+            sentences.append(
+                f"In total, neither the runtime overhead of 'prcl' ({rt_text}) nor its system "
+                f"memory usage reduction ({mem_text}) is significantly different from zero, "
+                "so neither a cost nor a saving can be concluded."
+            )
     rss = b.total(RSS, "prcl")
     if b.need("prcl residential sets", rss):
         rss_text = b.add(
@@ -544,46 +641,95 @@ def _prcl(b: _Builder, summary: list[str]) -> None:
             cell=b.cell(RSS, "prcl"),
             negate=True,
         )
-        sentences.append(f"In total, {rss_text} of residential sets were reduced.")
-    reductions = {w: _negated(v) for w, v in b.per_workload(RSS, "prcl").items()}
-    memory = b.per_workload(MEMORY, "prcl")
-    runtime = b.per_workload(RUNTIME, "prcl")
-    if reductions:
-        best = _best(reductions, largest=True)
-        if best in memory and best in runtime:
-            rss_best = b.add(
-                "prcl_best_rss_reduction_pct",
-                reductions[best],
-                "largest rss.avg reduction",
-                best,
-                cell=b.cell(RSS, "prcl", best),
-                negate=True,
-            )
-            mem_best = b.add(
-                "prcl_best_memory_reduction_pct",
-                _negated(memory[best]),
-                "at that workload",
-                best,
-                cell=b.cell(MEMORY, "prcl", best),
-                negate=True,
-            )
-            rt_best = b.add(
-                "prcl_best_runtime_overhead_pct",
-                runtime[best],
-                "at that workload",
-                best,
-                cell=b.cell(RUNTIME, "prcl", best),
-            )
-            sentences.append(
-                f"With {best}, 'prcl' reduced {rss_best} of residential sets and {mem_best} "
-                f"of system memory usage while incurring {rt_best} runtime overhead."
-            )
-            summary.append(
-                f"'prcl' reduces {rss_best} of residential sets and {mem_best} of system "
-                f"memory footprint while incurring {rt_best} runtime overhead in the best "
-                f"case ({best})."
-            )
+        if b.significance(RSS, "prcl") is not False:
+            sentences.append(f"In total, {rss_text} of residential sets were reduced.")
         else:
-            b.skipped.append(f"prcl best case {best}: no memused.avg or runtime overhead")
+            sentences.append(
+                f"In total, the reduction of residential sets ({rss_text}) is not "
+                "significantly different from zero, so no reduction can be concluded."
+            )
+    reductions = {w: _negated(v) for w, v in b.per_workload(RSS, "prcl").items()}
+    if reductions:
+        _prcl_best_case(b, summary, sentences, reductions)
     if sentences:
         b.sections.append(Section("Proactive Reclamation", tuple(sentences)))
+
+
+def _prcl_best_case(
+    b: _Builder, summary: list[str], sentences: list[str], reductions: Mapping[str, Decimal]
+) -> None:
+    """The largest (significant) residential-set reduction, with what it cost there."""
+    memory = b.per_workload(MEMORY, "prcl")
+    runtime = b.per_workload(RUNTIME, "prcl")
+    best, _ = b.best_case(RSS, "prcl", reductions)
+    none = _no_significant_case(
+        b,
+        sentences,
+        "'prcl'",
+        "prcl",
+        RSS,
+        reductions,
+        best,
+        "residential set reduction",
+        "best",
+        negate=True,
+    )
+    if none:
+        summary.append(none)
+        return
+    if best not in memory or best not in runtime:
+        b.skipped.append(f"prcl best case {best}: no memused.avg or runtime overhead")
+        return
+    rss_best = b.add(
+        "prcl_best_rss_reduction_pct",
+        reductions[best],
+        "largest rss.avg reduction",
+        best,
+        cell=b.cell(RSS, "prcl", best),
+        negate=True,
+    )
+    mem_best = b.add(
+        "prcl_best_memory_reduction_pct",
+        _negated(memory[best]),
+        "at that workload",
+        best,
+        cell=b.cell(MEMORY, "prcl", best),
+        negate=True,
+    )
+    rt_best = b.add(
+        "prcl_best_runtime_overhead_pct",
+        runtime[best],
+        "at that workload",
+        best,
+        cell=b.cell(RUNTIME, "prcl", best),
+    )
+    mem_clear = b.significance(MEMORY, "prcl", best) is not False
+    rt_clear = b.significance(RUNTIME, "prcl", best) is not False
+    if mem_clear and rt_clear:
+        sentences.append(
+            f"With {best}, 'prcl' reduced {rss_best} of residential sets and {mem_best} "
+            f"of system memory usage while incurring {rt_best} runtime overhead."
+        )
+        summary.append(
+            f"'prcl' reduces {rss_best} of residential sets and {mem_best} of system "
+            f"memory footprint while incurring {rt_best} runtime overhead in the best "
+            f"case ({best})."
+        )
+        return
+    claims = [f"{rss_best} of residential sets"]
+    if mem_clear:
+        claims.append(f"{mem_best} of system memory usage")
+    cost = f" while incurring {rt_best} runtime overhead" if rt_clear else ""
+    unclear = []
+    if not mem_clear:
+        unclear.append(_not_significant("system memory usage reduction there", mem_best))
+    if not rt_clear:
+        unclear.append(_not_significant("runtime overhead there", rt_best))
+    if mem_clear or rt_clear:
+        what = "a reduction cannot" if not mem_clear else "a slowdown cannot"
+    else:
+        what = "neither a saving nor a cost can"
+    note = f"{' and '.join(unclear)}, so {what} be concluded for {best}."
+    main = " and ".join(claims)
+    sentences.append(f"With {best}, 'prcl' reduced {main}{cost}; {note}")
+    summary.append(f"'prcl' reduces {main}{cost} in the best case ({best}); {note}")

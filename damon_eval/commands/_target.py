@@ -1,7 +1,8 @@
 """Choosing the machine a command looks at.
 
 Every command that reads a kernel interface calls :func:`add_target_arguments`
-on its parser and :func:`open_filesystem` in ``run``.  The choices are the
+on its parser and, in ``run``, opens :func:`machine_selector`'s machine with
+:func:`damon_eval.machines.select.open_machine`.  The choices are the
 local machine (default; read-only commands may read the host), ``--root DIR``
 (a fake kernel tree), ``--guest NAME`` (a guest started with ``damon-eval guest
 boot``, reached over SSH, one round trip per batch) and ``--ssh
@@ -13,9 +14,15 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from damon_eval.errors import ConfigError
-from damon_eval.fs import FileSystem, LocalFs
+
+if TYPE_CHECKING:
+    from damon_eval.machines.remote import RemoteOptions
+    from damon_eval.machines.select import MachineSelector
+
+FRESH_GUEST = ""  # `--guest` without a name (`record`): a fresh guest of the default image
 
 
 def add_target_arguments(parser: argparse.ArgumentParser) -> argparse._MutuallyExclusiveGroup:
@@ -71,9 +78,11 @@ def add_ssh_arguments(
     )
 
 
-def remote_options(args: argparse.Namespace, *, poll_interval_s: float | None = None):
-    """The :class:`~damon_eval.remote.RemoteOptions` of ``--ssh``, or None without it."""
-    from damon_eval.remote import RemoteOptions, RemoteSpec
+def remote_options(
+    args: argparse.Namespace, *, poll_interval_s: float | None = None
+) -> RemoteOptions | None:
+    """The :class:`~damon_eval.machines.remote.RemoteOptions` of ``--ssh``, or None."""
+    from damon_eval.machines.remote import RemoteOptions, RemoteSpec
 
     spec_text = getattr(args, "ssh", None)
     if not spec_text:
@@ -100,33 +109,22 @@ def remote_options(args: argparse.Namespace, *, poll_interval_s: float | None = 
     )
 
 
-def open_filesystem(args: argparse.Namespace) -> FileSystem:
-    """The :class:`~damon_eval.fs.FileSystem` of the machine ``args`` select."""
-    options = remote_options(args)
+def machine_selector(
+    args: argparse.Namespace, *, poll_interval_s: float | None = None
+) -> MachineSelector:
+    """The :class:`~damon_eval.machines.select.MachineSelector` of the target options;
+    ``--guest`` without a name (``record``'s) is a fresh guest."""
+    from damon_eval.machines.select import MachineSelector
+
+    options = remote_options(args, poll_interval_s=poll_interval_s)
     if options is not None:
-        from damon_eval.remote import RemoteMachine
-
-        return RemoteMachine.connect(options).fs
+        return MachineSelector.ssh(options)
     root = getattr(args, "root", None)
     if root:
-        path = Path(root)
-        if not path.is_dir():
-            raise ConfigError(f"--root {root!r} is not a directory")
-        return LocalFs(root=path)
+        return MachineSelector.tree(root)
     guest = getattr(args, "guest", None)
-    if guest:
-        from damon_eval.guest.machine import Guest
-
-        return Guest.attach(guest).fs  # GuestError names the running guests if unknown
-    return LocalFs()
-
-
-def target_label(args: argparse.Namespace) -> str:
-    """How to name the selected machine in messages."""
-    if getattr(args, "ssh", None):
-        return f"remote {args.ssh}"
-    root = getattr(args, "root", None)
-    if root:
-        return f"tree {root}"
-    guest = getattr(args, "guest", None)
-    return f"guest {guest}" if guest else "this machine"
+    if guest == FRESH_GUEST:
+        return MachineSelector.fresh_guest()
+    if guest is not None:
+        return MachineSelector.attached_guest(guest)
+    return MachineSelector.local()

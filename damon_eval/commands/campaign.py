@@ -45,6 +45,13 @@ def run(args: argparse.Namespace) -> int:
     if args.action == "plan":
         for number, key in enumerate(campaign.runs(), start=1):
             print(f"{number:4d} {key.relative_dir}")
+        auto = campaign.auto_repeats
+        if auto:
+            print(
+                f"then rounds of one more repeat per cell whose {auto.metric} 95% CI "
+                f"half-width is above {auto.target_rel_half_width:.1%} of its mean, "
+                f"up to {auto.max_repeats} repeats (repeats: auto)"
+            )
         return 0
     reasons = campaign.unavailable()
     if reasons:
@@ -64,10 +71,17 @@ def run(args: argparse.Namespace) -> int:
         print(json.dumps(campaign.settings, indent=2, sort_keys=True))
     else:
         runs = campaign.runs()
+        auto = campaign.auto_repeats
+        repeats = (
+            f"{auto.min_repeats} to {auto.max_repeats} repeats (auto) = {len(runs)} runs "
+            "in the first round"
+            if auto
+            else f"{campaign.repeats} repeats = {len(runs)} runs"
+        )
         print(
             f"campaign {campaign.name}: {len(campaign.workloads)} workloads x "
-            f"{len(campaign.configs)} configurations x {campaign.repeats} repeats = "
-            f"{len(runs)} runs, order {campaign.settings['order']}; all workloads available"
+            f"{len(campaign.configs)} configurations x {repeats}, "
+            f"order {campaign.settings['order']}; all workloads available"
         )
     return 0
 

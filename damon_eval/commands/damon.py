@@ -10,7 +10,7 @@ import argparse
 import json
 import sys
 
-from damon_eval.commands._target import add_target_arguments, open_filesystem
+from damon_eval.commands._target import add_target_arguments, machine_selector
 from damon_eval.damon.backend import Features, KdamondStatus
 from damon_eval.damon.controller import DamonController
 
@@ -89,15 +89,20 @@ def format_status(statuses: list[KdamondStatus]) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
-    controller = DamonController(open_filesystem(args))
-    if args.damon_command == "features":
-        features = controller.features(probe=args.probe)
-        text = json.dumps(features.to_dict(), indent=2) if args.json else format_features(features)
-    else:
-        statuses = controller.status()
-        if args.json:
-            text = json.dumps([s.to_dict() for s in statuses], indent=2)
+    from damon_eval.machines.select import open_machine
+
+    with open_machine(machine_selector(args)) as machine:
+        controller = DamonController(machine.fs)
+        if args.damon_command == "features":
+            features = controller.features(probe=args.probe)
+            text = (
+                json.dumps(features.to_dict(), indent=2) if args.json else format_features(features)
+            )
         else:
-            text = format_status(statuses)
+            statuses = controller.status()
+            if args.json:
+                text = json.dumps([s.to_dict() for s in statuses], indent=2)
+            else:
+                text = format_status(statuses)
     sys.stdout.write(text + "\n")
     return 0

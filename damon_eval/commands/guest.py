@@ -21,6 +21,26 @@ def _add_image_args(parser: argparse.ArgumentParser) -> None:
         "--spec", help="guest image spec (YAML; default configs/guest/default.yaml)"
     )
     parser.add_argument("--image", help="an image directory to use instead of --spec")
+    _add_kernel_arg(parser)
+
+
+def _add_kernel_arg(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--kernel",
+        help="guest kernel instead of the spec's: a Debian package, a .deb, a build "
+        "directory, a source tree or tarball, or a mapping such as "
+        "'{source: ~/linux, config: frag.config, patches: [a.patch]}'",
+    )
+
+
+def _spec(args: argparse.Namespace):
+    from damon_eval.guest.kernels import parse_kernel_option
+    from damon_eval.guest.spec import load_spec
+
+    spec = load_spec(args.spec)
+    if getattr(args, "kernel", None):
+        spec = spec.with_kernel(parse_kernel_option(args.kernel))
+    return spec
 
 
 def _add_machine_args(parser: argparse.ArgumentParser) -> None:
@@ -53,6 +73,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
     build = sub.add_parser("build", help="build the guest image (cached; a no-op when unchanged)")
     build.add_argument("--spec", help="guest image spec (default configs/guest/default.yaml)")
+    _add_kernel_arg(build)
     build.add_argument("--force", action="store_true", help="rebuild even if cached")
     build.add_argument("--quiet", action="store_true", help="no progress output")
     build.add_argument(
@@ -122,12 +143,12 @@ def _console():
 
 
 def _image(args: argparse.Namespace):
-    from damon_eval.guest.image import Image, build_image
-    from damon_eval.guest.spec import load_spec
+    from damon_eval.guest.build import build_image
+    from damon_eval.guest.cache import Image
 
     if getattr(args, "image", None):
         return Image.load(args.image)
-    image, _ = build_image(load_spec(args.spec))
+    image, _ = build_image(_spec(args))
     return image
 
 
@@ -161,11 +182,10 @@ def _start(args: argparse.Namespace, *, name: str | None, detach: bool):
 
 
 def _build(args: argparse.Namespace) -> int:
-    from damon_eval.guest.image import build_image
-    from damon_eval.guest.spec import load_spec
+    from damon_eval.guest.build import build_image
 
     started = time.monotonic()
-    image, built = build_image(load_spec(args.spec), force=args.force, progress=not args.quiet)
+    image, built = build_image(_spec(args), force=args.force, progress=not args.quiet)
     manifest = image.manifest()
     verb = "built" if built else "cached"
     if args.manifest:
@@ -296,7 +316,7 @@ def _stop(args: argparse.Namespace) -> int:
 
 
 def _list(args: argparse.Namespace) -> int:
-    from damon_eval.guest.image import list_images
+    from damon_eval.guest.cache import list_images
     from damon_eval.guest.machine import list_guests
     from damon_eval.guest.state import list_states
 

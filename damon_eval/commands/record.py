@@ -15,11 +15,8 @@ seed-era binary format; ``tracefs`` is the kernel's trace text.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import sys
-from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 from damon_eval.errors import ConfigError
 
@@ -27,7 +24,6 @@ NAME = "record"
 HELP = "record data accesses with DAMON (like `damo record`), or export a record"
 
 _FORMATS = ["perf_script", "tracefs", "json", "json_compressed", "damon_data", "parquet"]
-FRESH_GUEST = ""  # `--guest` without a name
 
 
 def _export_parser() -> argparse.ArgumentParser:
@@ -60,7 +56,7 @@ def _positive_int(text: str) -> int:
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    from damon_eval.commands._target import add_ssh_arguments
+    from damon_eval.commands._target import FRESH_GUEST, add_ssh_arguments
 
     parser.formatter_class = argparse.RawDescriptionHelpFormatter
     parser.usage = (
@@ -206,78 +202,21 @@ def build_request(args: argparse.Namespace, words: list[str]):
     )
 
 
-@contextlib.contextmanager
-def _machine(args: argparse.Namespace, request: Any) -> Iterator[Any]:
-    """The machine to record on, prepared (agent, workload), for the block."""
-    from damon_eval.commands._target import remote_options
-    from damon_eval.measure.recording import record_preparation
+def _record(args: argparse.Namespace, words: list[str]) -> int:
+    from damon_eval.agent.build import build_agent_locally
+    from damon_eval.commands._target import machine_selector
+    from damon_eval.machines.local import LocalMachine
+    from damon_eval.machines.select import open_machine
+    from damon_eval.measure.recording import record, record_preparation
 
-    options = remote_options(args, poll_interval_s=request.poll_interval_s)
-    if options is not None:
-        from damon_eval.remote import RemoteMachine
-
-        with RemoteMachine.connect(options) as machine:
-            machine.require_root()
-            machine.prepare(record_preparation(request.target))
-            yield machine
-        return
-    if args.guest is not None:
-        from damon_eval.guest import ensure_image
-        from damon_eval.guest.machine import Guest
-
-        if args.guest == FRESH_GUEST:
-            guest = Guest.start(ensure_image(progress=False),
-                                preparation=record_preparation(request.target))  # fmt: skip
-            with guest:
-                yield guest
-            return
-        guest = Guest.attach(args.guest)
-        try:
-            _prepare_attached_guest(guest, record_preparation(request.target))
-            yield guest
-        finally:
-            guest.disconnect()  # the guest stays up: it is `guest boot`'s
-        return
-    yield _local_machine(args, request)
-
-
-def _prepare_attached_guest(guest: Any, preparation: Any) -> None:
-    """A guest from `guest boot` has no agent: build it there once per preparation."""
-    stamp = f"/opt/damon-eval/.prepared-{preparation.digest()}"
-    if guest.run(f"test -e {stamp}", timeout_s=30).exit_status == 0:
-        return
-    preparation.apply(guest)
-    guest.run(f"touch {stamp}", timeout_s=30)
-
-
-def _local_machine(args: argparse.Namespace, request: Any) -> Any:
-    """This machine (or a fake tree's DAMON with --root); refuses before anything runs
-    when DAMON is busy, and builds the agent here otherwise."""
-    from damon_eval.damon.controller import DamonController
-    from damon_eval.machines import LocalMachine
-    from damon_eval.remote import refuse_if_damon_busy
-
-    root = Path(args.root) if args.root else None
-    if root is not None and not root.is_dir():
-        raise ConfigError(f"--root {args.root!r} is not a directory")
-    machine = LocalMachine(root)
-    # Refuse first: on a busy machine nothing is built, started or written.
-    refuse_if_damon_busy(machine, DamonController(machine.fs))
-    if request.target.kind == "workload":
+    request = build_request(args, words)
+    selector = machine_selector(args, poll_interval_s=request.poll_interval_s)
+    if selector.kind in ("local", "tree") and request.target.kind == "workload":
         raise ConfigError(
             "--workload needs a machine to prepare it on: add --guest or --ssh USER@HOST "
             "(locally, give the command itself)"
         )
-    return machine
-
-
-def _record(args: argparse.Namespace, words: list[str]) -> int:
-    from damon_eval.machines import LocalMachine
-    from damon_eval.measure.agent import build_agent_locally
-    from damon_eval.measure.recording import record
-
-    request = build_request(args, words)
-    with _machine(args, request) as machine:
+    with open_machine(selector, record_preparation(request.target)) as machine:
         agent_path = run_dir = None
         if isinstance(machine, LocalMachine):
             agent_path = str(build_agent_locally())

@@ -127,19 +127,16 @@ def _request(args: argparse.Namespace):
 
 def run(args: argparse.Namespace) -> int:
     from damon_eval.commands._target import remote_options
+    from damon_eval.machines.select import MachineSelector
     from damon_eval.measure.run import execute_run
 
     if not args.poll_interval > 0:
         raise ConfigError(f"--poll-interval {args.poll_interval} must be > 0 seconds")
     options = remote_options(args, poll_interval_s=args.poll_interval)
     request = _request(args)
-    if options is not None:
-        from damon_eval.remote import remote_run_factory
-
-        # the same run on a machine that already has DAMON (docs/remote.md)
-        outcome = execute_run(request, guest_factory=remote_run_factory(options))
-    else:
-        outcome = execute_run(request)
+    # --ssh: the same run on a machine that already has DAMON (docs/remote.md);
+    # otherwise a fresh guest as the campaign says
+    outcome = execute_run(request, MachineSelector.ssh(options) if options else None)
     if outcome.status == "ok":
         print(f"{request.key.relative_dir}: ok -> {outcome.result_path}")
         return 0

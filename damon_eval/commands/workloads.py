@@ -8,8 +8,8 @@ from pathlib import Path
 
 import yaml
 
+from damon_eval.agent.build import GUEST_CONTROL_PATH
 from damon_eval.errors import ConfigError
-from damon_eval.measure.agent import GUEST_CONTROL_PATH
 from damon_eval.workloads import (
     RunParams,
     WorkloadContext,

@@ -31,6 +31,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import shlex
 import signal
 import threading
 import time
@@ -38,7 +39,7 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from types import FrameType
-from typing import Any
+from typing import Any, Protocol
 
 from damon_eval.atomic import atomic_write_json
 from damon_eval.damon.backend import (
@@ -51,12 +52,12 @@ from damon_eval.damon.backend import (
     TriedRegions,
 )
 from damon_eval.damon.detect import open_backend, probe_machine
-from damon_eval.damon.errors import DamonError
+from damon_eval.damon.errors import DamonBusyError, DamonError
 from damon_eval.damon.model import Context, Kdamond, MonitoringAttrs, Target
 from damon_eval.damon.probe import TargetProbe
 from damon_eval.damon.scheme_spec import SchemeSpec
 from damon_eval.damon.schemes import ResolvedScheme, resolve_schemes
-from damon_eval.fs import FileSystem
+from damon_eval.fs import CommandResult, FileSystem
 from damon_eval.paths import cache_dir
 
 log = logging.getLogger(__name__)
@@ -388,3 +389,64 @@ class DamonController:
                         raise
         finally:
             guard.restore()
+
+
+# ------------------------------------------- DAMON used by someone else
+
+
+class CommandRunner(Protocol):
+    """What the checks below need of a machine (any ``Machine`` has it)."""
+
+    name: str
+
+    def run(self, cmd: str, timeout_s: float) -> CommandResult: ...
+
+
+def foreign_kdamond_threads(
+    machine: CommandRunner, ours: set[int], *, proc_dir: str = "/proc"
+) -> list[tuple[int, str]]:
+    """``(pid, comm)`` of kdamond threads not in ``ours``: DAMON busy with something else.
+
+    Catches kdamonds that the sysfs interface does not list, such as those of
+    DAMON_RECLAIM or DAMON_LRU_SORT.  ``proc_dir``: ``/proc`` as processes on
+    the machine see it (a fake tree's for ``--root``).
+    """
+    proc = shlex.quote(proc_dir)
+    result = machine.run(
+        f"for d in {proc}/[0-9]*; do read -r c < $d/comm 2>/dev/null || continue; "
+        'case "$c" in kdamond*) echo "${d##*/} $c";; esac; done; true',
+        timeout_s=60,
+    )
+    found = []
+    for line in result.stdout.splitlines():
+        pid, _, comm = line.strip().partition(" ")
+        if pid.isdigit() and int(pid) not in ours:
+            found.append((int(pid), comm))
+    return found
+
+
+def refuse_if_damon_busy(
+    machine: CommandRunner, controller: DamonController, *, proc_dir: str = "/proc"
+) -> None:
+    """Refuse, naming it, when any kdamond runs that damon-eval did not start: one in
+    the interface's status, or a kdamond thread it does not list (see above)."""
+    statuses = controller.status()
+    foreign = [s for s in statuses if s.running and not s.ours]
+    if foreign:
+        names = ", ".join(
+            f"kdamond {s.index} (pid {s.pid}, {s.operations or 'unknown operations'})"
+            for s in foreign
+        )
+        raise DamonBusyError(
+            f"DAMON on {machine.name} is busy: {names} runs and was not started by damon-eval; "
+            "damon-eval never touches other kdamonds. Stop it first (or use another machine)"
+        )
+    ours = {s.pid for s in statuses if s.running and s.pid}
+    threads = foreign_kdamond_threads(machine, ours, proc_dir=proc_dir)
+    if threads:
+        names = ", ".join(f"{comm} (pid {pid})" for pid, comm in threads)
+        raise DamonBusyError(
+            f"DAMON on {machine.name} is busy: kernel thread(s) {names} run outside the sysfs "
+            "interface (DAMON_RECLAIM, DAMON_LRU_SORT or another user); damon-eval never "
+            "touches other kdamonds. Turn them off first"
+        )

@@ -55,12 +55,14 @@ def kvm_device_usable(device: Path = KVM_DEVICE) -> ProbeResult:
     return ProbeResult(True, f"{device} is usable")
 
 
-def probe_argv(qemu_binary: str, kernel: Path, initrd: Path, console: Path) -> list[str]:
+def probe_argv(qemu_binary: str, kernel: Path, initrd: Path | None, console: Path) -> list[str]:
     # fmt: off
     return [
         qemu_binary, "-nodefaults", "-no-user-config", "-no-reboot", "-display", "none",
         "-accel", "kvm", "-cpu", "host", "-smp", "1", "-m", "256M",
-        "-kernel", str(kernel), "-initrd", str(initrd), "-append", PROBE_CMDLINE,
+        "-kernel", str(kernel),
+        *(["-initrd", str(initrd)] if initrd is not None else []),
+        "-append", PROBE_CMDLINE,
         "-chardev", f"file,id=console,path={console}", "-serial", "chardev:console",
     ]
     # fmt: on
@@ -84,7 +86,7 @@ def judge_probe(exit_status: int | None, console_text: str, qemu_output: str) ->
     )
 
 
-def run_probe(qemu_binary: str, kernel: Path, initrd: Path) -> ProbeResult:
+def run_probe(qemu_binary: str, kernel: Path, initrd: Path | None) -> ProbeResult:
     device = kvm_device_usable()
     if not device.ok:
         return device
@@ -114,9 +116,9 @@ def cached_probe(
     qemu_binary: str,
     qemu_version: str,
     kernel: Path,
-    initrd: Path,
+    initrd: Path | None,
     image_build_id: str,
-    runner: Callable[[str, Path, Path], ProbeResult] = run_probe,
+    runner: Callable[[str, Path, Path | None], ProbeResult] = run_probe,
 ) -> ProbeResult:
     """The KVM probe result, from the cache when this host/QEMU/image was probed before."""
     device = kvm_device_usable()

@@ -6,7 +6,8 @@ harness's identity; its public half goes into the guest's
 only sshd host key).  The host key's public half is pinned in the image's
 ``known_hosts``; connections load exactly that and use paramiko's
 :class:`~paramiko.client.RejectPolicy`, so a guest presenting any other key is
-refused.  No passwords exist anywhere.
+refused (:func:`damon_eval.machines.ssh_keys.pin_client`).  No passwords
+exist anywhere.
 
 Keys are made with ``cryptography`` (a paramiko dependency), so ``ssh-keygen``
 is not needed.
@@ -20,6 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from damon_eval.errors import GuestError
+from damon_eval.machines.ssh_keys import host_pattern
 
 # The name under which the host key is pinned in an image's known_hosts.  The
 # per-guest file (see pinned_host_keys) re-keys it to "[127.0.0.1]:PORT".
@@ -65,11 +67,6 @@ def known_hosts_line(host: str, public_line: str) -> str:
     return f"{host} {keytype} {blob}\n"
 
 
-def host_pattern(host: str, port: int) -> str:
-    """The name OpenSSH and paramiko look a host key up under."""
-    return host if port == 22 else f"[{host}]:{port}"
-
-
 def read_pinned_key(known_hosts_path: Path) -> tuple[str, str]:
     """(keytype, base64) of the :data:`HOST_KEY_ALIAS` entry of an image's known_hosts."""
     try:
@@ -94,31 +91,6 @@ def write_guest_known_hosts(image_known_hosts: Path, out_path: Path, port: int) 
     keytype, blob = read_pinned_key(image_known_hosts)
     out_path.write_text(known_hosts_line(host_pattern("127.0.0.1", port), f"{keytype} {blob}"))
     return out_path
-
-
-def pinned_host_keys(known_hosts_path: Path):
-    """A :class:`paramiko.HostKeys` holding exactly the entries of ``known_hosts_path``."""
-    import paramiko
-
-    keys = paramiko.HostKeys()
-    keys.load(str(known_hosts_path))
-    return keys
-
-
-def pin_client(client, known_hosts_path: Path) -> None:
-    """Make a :class:`paramiko.SSHClient` accept only the keys in ``known_hosts_path``.
-
-    Replaces any previously loaded keys (Fabric starts with an empty set and
-    AutoAddPolicy) and installs RejectPolicy for every unknown host or key.
-    """
-    import paramiko
-
-    client.set_missing_host_key_policy(paramiko.RejectPolicy())
-    host_keys = client.get_host_keys()
-    host_keys.clear()
-    for hostname, entries in pinned_host_keys(known_hosts_path).items():
-        for keytype, key in entries.items():
-            host_keys.add(hostname, keytype, key)
 
 
 def fingerprint_sha256(public_line: str) -> str:

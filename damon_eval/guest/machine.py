@@ -25,7 +25,6 @@ the one exception, by design: it leaves a guest up for ``exec``/``shell``/
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import json
 import logging
 import os
@@ -44,8 +43,7 @@ from damon_eval.errors import GuestError
 from damon_eval.fs import CommandResult, ShellFs
 from damon_eval.guest import accel as accel_mod
 from damon_eval.guest import keys
-from damon_eval.guest.control import ControlChannel, ControlTimeout
-from damon_eval.guest.image import READY_LINE, Image
+from damon_eval.guest.cache import Image
 from damon_eval.guest.qemu import (
     QEMU_BINARY,
     MachineConfig,
@@ -60,7 +58,10 @@ from damon_eval.guest.qemu import (
     tail_lines,
 )
 from damon_eval.guest.qmp import QmpClient, QmpError
-from damon_eval.guest.ssh import SshSession, SshTarget
+from damon_eval.guest.rootfs import READY_LINE
+from damon_eval.machines.control import ControlChannel, ControlTimeout
+from damon_eval.machines.preparation import Preparation
+from damon_eval.machines.ssh import SshSession, SshTarget
 from damon_eval.paths import cache_dir
 
 log = logging.getLogger(__name__)
@@ -77,51 +78,6 @@ fixed in QEMU 8.1, see docs/guest.md.  A retry boots a fresh overlay."""
 SHUTDOWN_TIMEOUT_S = 30.0
 GUEST_FILE = "guest.json"
 CLOCK_NOTE = "durations: guest CLOCK_MONOTONIC; wall clock set from the host after a restore"
-
-
-@dataclass(frozen=True, slots=True)
-class Preparation:
-    """Files to upload and commands to run before a guest is used (or its state saved).
-
-    ``uploads`` are (local file, guest path) pairs; parent directories are
-    created.  A command that exits non-zero fails the start.  The
-    :meth:`digest` (file contents, paths, commands) is part of the saved-state
-    key, so changing a source file makes a new saved state.
-    """
-
-    uploads: tuple[tuple[Path, str], ...] = ()
-    commands: tuple[str, ...] = ()
-    timeout_s: float = 900.0
-
-    def digest(self) -> str:
-        hasher = hashlib.sha256()
-        for local, remote in self.uploads:
-            try:  # in blocks: a PARSEC archive can be gigabytes
-                with open(local, "rb") as stream:
-                    hasher.update(
-                        f"upload\0{remote}\0{os.fstat(stream.fileno()).st_size}\0".encode()
-                    )
-                    while block := stream.read(1 << 20):
-                        hasher.update(block)
-            except OSError as exc:
-                raise GuestError(f"cannot read preparation file {local}: {exc}") from exc
-        for command in self.commands:
-            hasher.update(f"command\0{command}\0".encode())
-        return hasher.hexdigest()[:16]
-
-    def apply(self, guest: Guest) -> None:
-        for local, remote in self.uploads:
-            parent = os.path.dirname(remote) or "/"
-            guest.run(f"mkdir -p '{parent}'", timeout_s=30)
-            guest.put(local, remote)
-        for command in self.commands:
-            result = guest.run(command, timeout_s=self.timeout_s)
-            if result.exit_status != 0:
-                output = (result.stderr or result.stdout).strip().splitlines()[-5:]
-                raise GuestError(
-                    f"preparation command {command!r} failed in guest {guest.name} with exit "
-                    f"status {result.exit_status}: {' | '.join(output) or 'no output'}"
-                )
 
 
 @dataclass
@@ -604,6 +560,8 @@ class Guest:
             "image_key": manifest["key"],
             "image_build_id": manifest["build_id"],
             "image_suite": manifest["spec"]["suite"],
+            # Release, form, DAMON/THP config lines, config/source hashes, patches.
+            "kernel": manifest.get("kernel"),
             "accel": self.accel,
             "accel_reason": self.accel_reason,
             "vcpus": self.vcpus,

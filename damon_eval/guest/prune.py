@@ -13,7 +13,7 @@ import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
-from damon_eval.guest.image import images_dir
+from damon_eval.guest.cache import images_dir
 from damon_eval.guest.spec import ImageSpec, image_key
 from damon_eval.guest.state import states_dir
 

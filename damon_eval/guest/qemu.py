@@ -50,7 +50,7 @@ class MachineConfig:
     vcpus: int
     memory_mib: int
     kernel_path: Path
-    initrd_path: Path
+    initrd_path: Path | None  # None: the kernel mounts its root disk by itself
     disk_path: Path
     ssh_port: int
     qmp_socket: Path
@@ -93,7 +93,7 @@ def qemu_argv(config: MachineConfig) -> list[str]:
         "-smp", str(config.vcpus),
         "-m", f"{config.memory_mib}M",
         "-kernel", str(config.kernel_path),
-        "-initrd", str(config.initrd_path),
+        *(["-initrd", str(config.initrd_path)] if config.initrd_path is not None else []),
         "-append", kernel_cmdline(config.cmdline_extra),
         "-drive", f"file={config.disk_path},if=none,id=disk0,format=qcow2,discard=unmap",
         "-device", "virtio-blk-pci,drive=disk0",

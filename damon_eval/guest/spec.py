@@ -1,28 +1,31 @@
 """The declarative guest image spec (``configs/guest/*.yaml``) and its cache key.
 
-A spec names a Debian suite, mirror, kernel package, extra packages, units to
-mask and a disk size.  It is validated against
+A spec names a Debian suite, mirror, kernel (a Debian package, or one of the
+forms of :mod:`damon_eval.guest.kernels`: a .deb, a build tree, a source tree),
+extra packages, units to mask and a disk size.  It is validated against
 ``damon_eval/data/schemas/guest-image.schema.json``; every problem is reported
 in one :class:`~damon_eval.errors.ConfigError` that names the file, the key and
 what is valid.
 
 The cache key of an image is a hash of the spec (defaults filled in, so an
 explicit default and an omitted key give the same image) and of the source
-files that build it (:data:`BUILD_CODE_FILES`): changing either makes a new
-image; changing anything else (the QEMU code, say) does not.
+files that build it (:data:`BUILD_CODE_FILES`), and for a kernel of its own
+of the kernel's identity (content hashes, not paths): changing either makes a
+new image; changing anything else (the QEMU code, say) does not.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 import yaml
 
 from damon_eval.errors import ConfigError
+from damon_eval.guest.kernels import KernelChoice, resolve_kernel
 from damon_eval.paths import DATA_DIR, PACKAGE_DIR, configs_dir
 
 SCHEMA_PATH = DATA_DIR / "schemas" / "guest-image.schema.json"
@@ -43,7 +46,8 @@ REQUIRED_PACKAGES = (
 # Source files whose content decides what an image contains.
 BUILD_CODE_FILES = (
     PACKAGE_DIR / "guest" / "spec.py",
-    PACKAGE_DIR / "guest" / "image.py",
+    PACKAGE_DIR / "guest" / "build.py",
+    PACKAGE_DIR / "guest" / "rootfs.py",
     PACKAGE_DIR / "guest" / "keys.py",
     SCHEMA_PATH,
 )
@@ -65,6 +69,8 @@ class ImageSpec:
     disk_size: str
     hostname: str
     source: str = "<dict>"
+    # A kernel other than a Debian package (None: ``kernel_package`` is installed).
+    kernel: KernelChoice | None = None
 
     @property
     def disk_size_mib(self) -> int:
@@ -72,15 +78,29 @@ class ImageSpec:
         return number * 1024 if unit == "G" else number
 
     def all_packages(self) -> tuple[str, ...]:
-        """Kernel + required + extra packages, without duplicates, in a stable order."""
-        ordered = [self.kernel_package, *REQUIRED_PACKAGES, *self.packages]
+        """Kernel + required + extra packages, without duplicates, in a stable order.
+
+        A spec with a kernel of its own installs no kernel package.
+        """
+        kernel = [self.kernel_package] if self.kernel is None else []
+        ordered = [*kernel, *REQUIRED_PACKAGES, *self.packages]
         return tuple(dict.fromkeys(ordered))
 
     def as_dict(self) -> dict[str, Any]:
         """The spec's content (without where it was read from), JSON-friendly."""
-        data = asdict(self)
+        data = {name: getattr(self, name) for name in self.__dataclass_fields__}
         data.pop("source")
+        kernel = data.pop("kernel")
+        if kernel is not None:
+            data["kernel"] = kernel.as_dict()
         return {k: list(v) if isinstance(v, tuple) else v for k, v in data.items()}
+
+    def with_kernel(self, value: Any, base: Path | None = None) -> ImageSpec:
+        """This spec with its kernel replaced by a ``kernel:`` value (a campaign's)."""
+        choice = resolve_kernel(value, base)
+        if choice.form == "package":
+            return replace(self, kernel_package=choice.name, kernel=None)
+        return replace(self, kernel=choice)
 
 
 def _schema() -> dict[str, Any]:
@@ -124,8 +144,24 @@ def parse_spec(data: Any, source: str = "<dict>") -> ImageSpec:
     if errors:
         details = "; ".join(_describe_error(e, schema) for e in errors)
         raise ConfigError(f"invalid guest image spec {source}: {details}")
+    if data.get("kernel") is not None and "kernel_package" in data:
+        raise ConfigError(
+            f"invalid guest image spec {source}: give kernel or kernel_package, not both "
+            "(kernel_package is kernel: <package name>)"
+        )
     values = {key: prop.get("default") for key, prop in schema["properties"].items()}
     values.update(data)
+    kernel = None
+    if data.get("kernel") is not None:
+        base = Path(source).parent if source != "<dict>" else None
+        try:
+            choice = resolve_kernel(data["kernel"], base)
+        except ConfigError as exc:
+            raise ConfigError(f"invalid guest image spec {source}: {exc}") from None
+        if choice.form == "package":
+            values["kernel_package"] = choice.name
+        else:
+            kernel = choice
     return ImageSpec(
         suite=values["suite"],
         mirror=values["mirror"].rstrip("/"),
@@ -139,6 +175,7 @@ def parse_spec(data: Any, source: str = "<dict>") -> ImageSpec:
         disk_size=values["disk_size"],
         hostname=values["hostname"],
         source=source,
+        kernel=kernel,
     )
 
 
@@ -178,8 +215,11 @@ def build_code_digest() -> str:
 
 
 def image_key(spec: ImageSpec) -> str:
-    """The image cache key: 16 hex digits of sha256(spec content, build code)."""
-    payload = json.dumps(
-        {"spec": spec.as_dict(), "build_code": build_code_digest()}, sort_keys=True
-    )
+    """The image cache key: 16 hex digits of sha256(spec content, build code, kernel)."""
+    data = spec.as_dict()
+    data.pop("kernel", None)  # where the kernel lies is not part of the image: its content is
+    content: dict[str, Any] = {"spec": data, "build_code": build_code_digest()}
+    if spec.kernel is not None:
+        content["kernel"] = spec.kernel.identity()
+    payload = json.dumps(content, sort_keys=True)
     return hashlib.sha256(payload.encode()).hexdigest()[:16]

@@ -38,13 +38,14 @@ from typing import TYPE_CHECKING, Any
 
 from damon_eval.atomic import atomic_write_json
 from damon_eval.errors import GuestError
-from damon_eval.guest.image import Image, _locked
+from damon_eval.guest.cache import Image, locked
 from damon_eval.guest.qemu import MachineConfig, outgoing_uri, shape_argv
 from damon_eval.guest.qmp import QmpClient
 from damon_eval.paths import cache_dir
 
 if TYPE_CHECKING:
-    from damon_eval.guest.machine import Guest, Preparation
+    from damon_eval.guest.machine import Guest
+    from damon_eval.machines.preparation import Preparation
 
 log = logging.getLogger(__name__)
 
@@ -167,7 +168,7 @@ def ensure_saved_state(
     final = SavedState(states_dir() / key)
     if final.path.is_dir() and final.problem() is None:
         return final
-    with _locked(states_dir() / f".{key}.lock", f"saved state {key}"):
+    with locked(states_dir() / f".{key}.lock", f"saved state {key}"):
         if final.path.is_dir():
             problem = final.problem()
             if problem is None:

@@ -25,14 +25,10 @@ import shlex
 import time
 from typing import Any
 
+from damon_eval.agent.build import GUEST_CONTROL_PATH, AgentError, AgentTimeout
+from damon_eval.agent.protocol import AgentControl, format_go
 from damon_eval.errors import DamonEvalError
-from damon_eval.measure.agent import (
-    GUEST_CONTROL_PATH,
-    AgentControl,
-    AgentError,
-    AgentTimeout,
-    format_go,
-)
+from damon_eval.machines.protocol import Machine
 from damon_eval.measure.samples import AgentOutputError, parse_status
 
 log = logging.getLogger(__name__)
@@ -55,7 +51,7 @@ class PortLink:
 
     control_path = GUEST_CONTROL_PATH
 
-    def __init__(self, machine: Any) -> None:
+    def __init__(self, machine: Machine) -> None:
         self.machine = machine
         self.control = AgentControl(machine.control)
         self.agent_pid: int | None = None
@@ -107,7 +103,7 @@ class PolledLink:
 
     def __init__(
         self,
-        machine: Any,
+        machine: Machine,
         run_dir: str,
         *,
         poll_interval_s: float = 10.0,
@@ -259,7 +255,7 @@ class PolledLink:
         """Nothing to close: the FIFO goes with the run directory."""
 
 
-def wait_agent_exit(machine: Any, pid: int | None, timeout_s: float = 10.0) -> bool:
+def wait_agent_exit(machine: Machine, pid: int | None, timeout_s: float = 10.0) -> bool:
     """Wait until the agent process is gone (it closes the trace pipe only when it
     exits, and a tracefs instance cannot be removed while its pipe is open)."""
     if pid is None:
@@ -272,7 +268,9 @@ def wait_agent_exit(machine: Any, pid: int | None, timeout_s: float = 10.0) -> b
     return "alive" not in result.stdout
 
 
-def agent_link(machine: Any, run_dir: str, *, poll_interval_s: float | None = None) -> Any:
+def agent_link(
+    machine: Machine, run_dir: str, *, poll_interval_s: float | None = None
+) -> PortLink | PolledLink:
     """The link for ``machine``: its control port if it has one, else polling (at most
     every ``poll_interval_s``; default: the machine's ``poll_interval_s`` or 10 s)."""
     if getattr(machine, "control", None) is not None:

@@ -31,20 +31,31 @@ import time
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal, TextIO
+from typing import TYPE_CHECKING, Any, Literal, TextIO
 
+from damon_eval.agent.build import GUEST_AGENT_PATH, AgentError
+from damon_eval.agent.preparation import agent_preparation
+from damon_eval.agent.protocol import AgentInvocation
 from damon_eval.atomic import atomic_open
-from damon_eval.damon.controller import DamonController, OwnershipRegistry, build_kdamond
+from damon_eval.damon.controller import (
+    DamonController,
+    OwnershipRegistry,
+    build_kdamond,
+    refuse_if_damon_busy,
+)
 from damon_eval.damon.errors import DamonError, DamonMissingError, DamonUnsupportedError
 from damon_eval.damon.iomem import system_ram_target
 from damon_eval.damon.model import MonitoringAttrs, Target
 from damon_eval.damon.sysfs_layout import SYSFS_ADMIN
 from damon_eval.damon.tracing import RECORD_EVENT, TraceConverter, TraceInstance
 from damon_eval.errors import ConfigError, DamonEvalError
-from damon_eval.machines import is_persistent, kernel_path, localize, terminate_as_interrupt
-from damon_eval.measure.agent import GUEST_AGENT_PATH, AgentError, AgentInvocation
+from damon_eval.machines.protocol import Machine, is_persistent, kernel_path, localize
+from damon_eval.machines.signals import terminate_as_interrupt
 from damon_eval.measure.link import LinkFailure, agent_link
 from damon_eval.measure.samples import AgentOutputError, parse_status
+
+if TYPE_CHECKING:
+    from damon_eval.machines.preparation import Preparation
 
 log = logging.getLogger(__name__)
 
@@ -239,19 +250,13 @@ def publish_record(trace_lines: Iterable[str], output: Path) -> tuple[int, int, 
 # ----------------------------------------------------------------- the flow
 
 
-def record_preparation(target: RecordTarget) -> Any:
-    """What the machine needs: the agent, and the workload's files when recording one.
-
-    The same :class:`~damon_eval.guest.machine.Preparation` a measured run of
-    that workload uses (so a guest reuses its saved state).
-    """
-    from damon_eval.campaign import campaign_from_dict
-    from damon_eval.guest.machine import Preparation
-    from damon_eval.measure.agent import GUEST_AGENT_SOURCE_PATH, guest_build_script
-    from damon_eval.measure.run import campaign_preparation
-    from damon_eval.paths import DATA_DIR
-
+def record_preparation(target: RecordTarget) -> Preparation:
+    """What the machine needs: the agent, and the workload's files when recording one
+    (the preparation of a one-workload campaign, so a guest reuses its saved state)."""
     if target.kind == "workload":
+        from damon_eval.campaign import campaign_from_dict
+        from damon_eval.measure.run import campaign_preparation
+
         campaign = campaign_from_dict(
             {
                 "campaign": "record",
@@ -262,10 +267,7 @@ def record_preparation(target: RecordTarget) -> Any:
             "<damon-eval record>",
         )
         return campaign_preparation(campaign)
-    return Preparation(
-        uploads=((DATA_DIR / "agent" / "de-agent.c", GUEST_AGENT_SOURCE_PATH),),
-        commands=(guest_build_script(GUEST_AGENT_SOURCE_PATH, GUEST_AGENT_PATH),),
-    )
+    return agent_preparation()
 
 
 # a zombie still answers kill -0: stop when the process is one (state Z or X)
@@ -313,10 +315,8 @@ def _invocation(request: RecordRequest, link: Any, trace_pipe: str, agent_path: 
     )
 
 
-def _check_machine(machine: Any, controller: DamonController, request: RecordRequest) -> str:
+def _check_machine(machine: Machine, controller: DamonController, request: RecordRequest) -> str:
     """DAMON there, the operations and tracepoint we need, nothing else running: its tracefs."""
-    from damon_eval.remote import refuse_if_damon_busy
-
     features = controller.features()
     if features.operations is not None and request.operations not in features.operations:
         raise DamonUnsupportedError(
@@ -336,7 +336,7 @@ def _check_machine(machine: Any, controller: DamonController, request: RecordReq
         raise DamonUnsupportedError(
             f"{machine.name}: its kernel has no damon:{RECORD_EVENT} tracepoint"
         )
-    refuse_if_damon_busy(machine, controller)
+    refuse_if_damon_busy(machine, controller, proc_dir=kernel_path(machine, "/proc"))
     if request.target.kind == "pid":
         alive = machine.run(f"kill -0 {request.target.pid}", timeout_s=30).exit_status == 0
         if not alive:
@@ -344,7 +344,7 @@ def _check_machine(machine: Any, controller: DamonController, request: RecordReq
     return features.tracefs
 
 
-def _start_agent(machine: Any, invocation: AgentInvocation, link: Any) -> None:
+def _start_agent(machine: Machine, invocation: AgentInvocation, link: Any) -> None:
     run_dir = shlex.quote(invocation.out_dir)
     script = (
         f"set -e\nrm -rf {run_dir}\nmkdir -p {run_dir}\n{link.setup_script()}{invocation.shell()}\n"
@@ -358,14 +358,14 @@ def _start_agent(machine: Any, invocation: AgentInvocation, link: Any) -> None:
     link.started(result.stdout)
 
 
-def _targets(machine: Any, request: RecordRequest, pid: int | None) -> list[Target]:
+def _targets(machine: Machine, request: RecordRequest, pid: int | None) -> list[Target]:
     if request.operations == "paddr":
         return [system_ram_target(machine.fs)]
     return [Target(pid=pid)]
 
 
 @contextlib.contextmanager
-def _target_alive(machine: Any, pid: int | None) -> Iterator[None]:
+def _target_alive(machine: Machine, pid: int | None) -> Iterator[None]:
     """A process that exits just before DAMON starts makes the kernel refuse; say so."""
     try:
         yield
@@ -389,7 +389,7 @@ def _stop_on_interrupt(link: Any, state: dict[str, Any]) -> Iterator[None]:
 
 
 def record(
-    machine: Any,
+    machine: Machine,
     request: RecordRequest,
     *,
     registry: OwnershipRegistry | None = None,
@@ -453,7 +453,7 @@ def record(
         return _collect(machine, request, state, time.monotonic() - started, run_dir)
 
 
-def _collect(machine: Any, request: RecordRequest, state: dict[str, Any],
+def _collect(machine: Machine, request: RecordRequest, state: dict[str, Any],
              elapsed_s: float, run_dir: str) -> RecordOutcome:  # fmt: skip
     """Fetch the agent's trace and status; write the record."""
     with tempfile.TemporaryDirectory(prefix="damon-eval-record-") as scratch:

@@ -37,9 +37,11 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from damon_eval import provenance
+from damon_eval.agent.build import GUEST_AGENT_PATH
+from damon_eval.agent.preparation import agent_preparation
 from damon_eval.atomic import atomic_write_json
 from damon_eval.campaign import Campaign, RunKey, campaign_from_dict, resolve_config_path
 from damon_eval.damon.controller import (
@@ -52,22 +54,25 @@ from damon_eval.damon.iomem import IOMEM_PATH, system_ram_target
 from damon_eval.damon.model import Target
 from damon_eval.damon.schemes import parse_schemes
 from damon_eval.damon.tracing import TraceInstance, convert_trace_lines, find_tracefs
-from damon_eval.errors import ConfigError, DamonEvalError, GuestError, RunFailed
-from damon_eval.fs import FileSystem, Read, Write
-from damon_eval.machines import is_persistent, localize
-from damon_eval.measure.agent import GUEST_AGENT_PATH
+from damon_eval.errors import ConfigError, DamonEvalError, GuestError
+from damon_eval.fs import FileSystem
+from damon_eval.machines.protocol import Machine, is_persistent, localize
+from damon_eval.machines.select import GuestSettings, MachineSelector, open_machine
+from damon_eval.measure import system
 from damon_eval.measure.configuration import RunConfiguration, load_configuration
 from damon_eval.measure.link import LinkFailure, agent_link
 from damon_eval.measure.samples import compute_metrics, load_agent_output
 from damon_eval.workloads import get_workload, require_available
 from damon_eval.workloads.base import RunParams, WorkloadContext
 
+if TYPE_CHECKING:
+    from damon_eval.machines.preparation import Preparation
+
 log = logging.getLogger(__name__)
 
 RESULT_SCHEMA_VERSION = 1
 GUEST_RUN_DIR = "/var/tmp/damon-eval/run"
 SYSFS_DAMON = "/sys/kernel/mm/damon/admin/kdamonds"
-THP_ENABLED = "/sys/kernel/mm/transparent_hugepage/enabled"
 RECORD_FILE = "record.perf_script"
 TRUTH_FILE = "truth.json"
 # Files the agent writes that the host keeps.
@@ -189,90 +194,17 @@ def plan_run(request: RunRequest) -> RunPlan:
     return RunPlan(request, configuration, workload, context, run_params(campaign, key.workload_id))
 
 
-def campaign_preparation(campaign: Campaign):
-    """Upload and build the agent, the access generator and every workload of the
-    campaign once, in the saved booted state (its digest keys the state)."""
-    from damon_eval.guest.machine import Preparation
-    from damon_eval.measure.agent import guest_build_script
-    from damon_eval.paths import DATA_DIR
-
+def campaign_preparation(campaign: Campaign) -> Preparation:
+    """The agent, the access generator and every workload of the campaign, uploaded
+    and built once (in a guest: in the saved booted state, which its digest keys);
+    the page cache is dropped last."""
     context = WorkloadContext.from_config(campaign.settings)
-    agent_src = DATA_DIR / "agent" / "de-agent.c"
-    uploads: list[tuple[Path, str]] = [(agent_src, "/opt/damon-eval/src/de-agent.c")]
-    commands = [guest_build_script("/opt/damon-eval/src/de-agent.c", GUEST_AGENT_PATH)]
+    plans = []
     for workload_id in campaign.workloads:
         workload = get_workload(workload_id)
         require_available(workload, context)
-        plan = workload.prepare(context, run_params(campaign, workload_id))
-        for upload in plan.uploads:
-            if upload.extract:
-                archive = f"/var/tmp/damon-eval/upload/{upload.source.name}"
-                uploads.append((upload.source, archive))
-                commands.append(
-                    f"mkdir -p {shlex.quote(upload.dest)} && "
-                    f"tar -xf {shlex.quote(archive)} -C {shlex.quote(upload.dest)} && "
-                    f"rm -f {shlex.quote(archive)}"
-                )
-            elif (upload.source, upload.dest) not in uploads:  # PARSEC's one archive
-                uploads.append((upload.source, upload.dest))
-        commands.append("sh -s <<'DAMON_EVAL_PREPARE'\n" + plan.script() + "DAMON_EVAL_PREPARE")
-    commands.append("sync; echo 3 > /proc/sys/vm/drop_caches")
-    return Preparation(uploads=tuple(uploads), commands=tuple(commands), timeout_s=7200.0)
-
-
-# ------------------------------------------------------------ guest set-up
-
-
-def apply_system_settings(guest: Any, configuration: RunConfiguration) -> dict[str, Any]:
-    """THP policy, zram swap, DAMON modules; returns what was set (provenance)."""
-    fs: FileSystem = guest.fs
-    applied: dict[str, Any] = {}
-    _, current = fs.execute([Write(THP_ENABLED, configuration.thp), Read(THP_ENABLED)])
-    if f"[{configuration.thp}]" not in current:
-        raise Failure("harness", f"THP policy {configuration.thp!r} did not stick: {current!r}")
-    applied["thp_enabled"] = current
-    swap = configuration.swap
-    if swap:
-        algorithm = swap.get("comp_algorithm")
-        script = ["set -e", "swapoff -a 2>/dev/null || true", "modprobe zram num_devices=1"]
-        # udev probes the new device; a reset racing with that failed with EIO
-        # (seen after a restore).  Only a device that was set up needs a reset.
-        script.append("udevadm settle --timeout=30 2>/dev/null || true")
-        script.append(
-            'if [ "$(cat /sys/block/zram0/initstate)" != 0 ]; then '
-            "echo 1 > /sys/block/zram0/reset; fi"
-        )
-        if algorithm:
-            script.append(f"echo {shlex.quote(algorithm)} > /sys/block/zram0/comp_algorithm")
-        script += [
-            f"echo {shlex.quote(swap['size'])} > /sys/block/zram0/disksize",
-            "mkswap /dev/zram0 >/dev/null",
-            "swapon /dev/zram0",
-            "cat /proc/swaps",
-        ]
-        result = guest.run_script("\n".join(script) + "\n", timeout_s=120)
-        if result.exit_status != 0:
-            raise Failure("harness", f"zram swap set-up failed: {result.stderr.strip()[-300:]}")
-        applied["swap"] = result.stdout.strip()
-    module = configuration.damon_module
-    if module:
-        base = f"/sys/module/damon_{module['name']}/parameters"
-        if not fs.exists(base):
-            raise Failure(
-                "harness", f"the guest kernel has no DAMON_{module['name'].upper()} ({base})"
-            )
-        ops = [Write(f"{base}/{k}", _module_value(v)) for k, v in module["parameters"].items()]
-        fs.execute([*ops, Write(f"{base}/enabled", "Y")])
-        applied["damon_module"] = fs.read_many(
-            [f"{base}/{k}" for k in [*module["parameters"], "enabled"]]
-        )
-    return applied
-
-
-def _module_value(value: Any) -> str:
-    if isinstance(value, bool):
-        return "Y" if value else "N"
-    return str(value)
+        plans.append(workload.prepare(context, run_params(campaign, workload_id)))
+    return agent_preparation(plans, then=(system.DROP_CACHES_COMMAND,))
 
 
 # --------------------------------------------------------------- DAMON
@@ -280,7 +212,7 @@ def _module_value(value: Any) -> str:
 
 @contextlib.contextmanager
 def damon_for_run(
-    guest: Any, configuration: RunConfiguration, target_pid: int, registry_path: Path
+    guest: Machine, configuration: RunConfiguration, target_pid: int, registry_path: Path
 ) -> Iterator[tuple[DamonSession | None, TraceInstance | None]]:
     """Start the configuration's DAMON context on the workload (or System RAM),
     with a trace instance when it records; always turn both off."""
@@ -329,7 +261,7 @@ def _tail(path: Path, lines: int = LOG_TAIL_LINES) -> str:
 LARGE_FILES = frozenset({"trace.txt"})
 
 
-def _fetch(guest: Any, names: tuple[str, ...], local_dir: Path) -> dict[str, int]:
+def _fetch(guest: Machine, names: tuple[str, ...], local_dir: Path) -> dict[str, int]:
     """Copy the agent's files that exist from the guest run directory: the
     small ones in one command (one tar, base64 on stdout), large ones by SFTP.
     Returns facts seen on the way (the record's page cache in bytes)."""
@@ -363,7 +295,7 @@ def _fetch(guest: Any, names: tuple[str, ...], local_dir: Path) -> dict[str, int
     return facts
 
 
-def _start_agent(guest: Any, plan: RunPlan, record: bool, link: Any) -> None:
+def _start_agent(guest: Machine, plan: RunPlan, record: bool, link: Any) -> None:
     campaign = plan.request.campaign
     invocation = plan.workload.agent_invocation(
         plan.context,
@@ -392,7 +324,7 @@ def _start_agent(guest: Any, plan: RunPlan, record: bool, link: Any) -> None:
     link.started(result.stdout)
 
 
-def held_target(guest: Any, pid: int, plan: RunPlan) -> dict[str, Any]:
+def held_target(guest: Machine, pid: int, plan: RunPlan) -> dict[str, Any]:
     """The process DAMON is about to target (held before its first instruction): its
     comm and executable.  Under a launcher (hold="child": parsecmgmt, run.sh) it must
     be the benchmark binary itself, or the run would measure a shell."""
@@ -413,7 +345,7 @@ def held_target(guest: Any, pid: int, plan: RunPlan) -> dict[str, Any]:
 
 
 def execute_in_guest(
-    plan: RunPlan, guest: Any, work_dir: Path, parts: dict[str, Any], clock: PhaseClock
+    plan: RunPlan, guest: Machine, work_dir: Path, parts: dict[str, Any], clock: PhaseClock
 ) -> None:
     """Steps 3-5 on a started guest.  ``parts`` collects the result's pieces as
     they become known, so a failure still reports what was set up."""
@@ -424,7 +356,7 @@ def execute_in_guest(
     # The guest's virtio-serial port, or a FIFO polled over SSH on other machines.
     link = agent_link(guest, GUEST_RUN_DIR)
     try:
-        parts["system"] = apply_system_settings(guest, configuration)
+        parts["system"] = system.apply_system_settings(guest, configuration)
         version_probe = plan.workload.version_probe()
         if version_probe:
             parts["workload_versions"] = guest.run(version_probe, timeout_s=60).stdout.strip()
@@ -587,8 +519,9 @@ def _promote(work_dir: Path, run_dir: Path) -> None:
     work_dir.rmdir()
 
 
-def execute_run(request: RunRequest, guest_factory=None) -> RunOutcome:
-    """Execute one attempt of one run; see the module docstring."""
+def execute_run(request: RunRequest, machine: MachineSelector | None = None) -> RunOutcome:
+    """Execute one attempt of one run on ``machine`` (default: a fresh guest as the
+    campaign says); see the module docstring."""
     plan = plan_run(request)
     work_dir = request.attempt_dir
     if work_dir.exists():
@@ -597,9 +530,10 @@ def execute_run(request: RunRequest, guest_factory=None) -> RunOutcome:
     parts: dict[str, Any] = {}
     clock = PhaseClock()
     parts["timings_s"] = clock.seconds
+    selector = (machine or campaign_guest(request.campaign)).with_work_dir(work_dir)
     try:
-        guest_factory = guest_factory or default_guest_factory
-        with guest_factory(request.campaign, work_dir) as guest:
+        preparation = campaign_preparation(request.campaign)
+        with open_machine(selector, preparation) as guest, _settings_kept(guest):
             clock.lap("guest_start")
             execute_in_guest(plan, guest, work_dir, parts, clock)
         clock.lap("guest_stop")
@@ -641,25 +575,29 @@ def _record_failure(
     return RunOutcome("failed", None, failure)
 
 
-@contextlib.contextmanager
-def default_guest_factory(campaign: Campaign, work_dir: Path) -> Iterator[Any]:
-    from damon_eval.guest import ensure_image
-    from damon_eval.guest.machine import Guest
-
-    guest_settings = campaign.settings["guest"]
-    image = ensure_image(str(resolve_config_path(guest_settings["spec"])), progress=False)
-    guest = Guest.start(
-        image,
-        vcpus=guest_settings["vcpus"],
-        memory_mib=guest_settings["memory_mib"],
-        accel=guest_settings["accel"],
-        fast_start=guest_settings["fast_start"],
-        preparation=campaign_preparation(campaign),
-        run_dir=work_dir,
-        pin_cpus=guest_settings["pin_vcpus"],
+def campaign_guest(campaign: Campaign) -> MachineSelector:
+    """A fresh guest as the campaign's ``guest:`` settings describe it."""
+    settings = campaign.settings["guest"]
+    pin = settings["pin_vcpus"]
+    return MachineSelector.fresh_guest(
+        GuestSettings(
+            image_spec=resolve_config_path(settings["spec"]),
+            vcpus=settings["vcpus"],
+            memory_mib=settings["memory_mib"],
+            accel=settings["accel"],
+            fast_start=settings["fast_start"],
+            pin_cpus=tuple(pin) if pin is not None else None,
+            kernel=settings.get("kernel"),
+            kernel_base=campaign.source.parent,
+        )
     )
-    with guest:
-        yield guest
+
+
+def _settings_kept(machine: Machine) -> contextlib.AbstractContextManager[object]:
+    """A machine that outlives the run gets its system settings back afterwards."""
+    return (
+        system.preserved_settings(machine) if is_persistent(machine) else contextlib.nullcontext()
+    )
 
 
 def load_campaign_argument(path: str | Path, overrides: dict | None = None) -> Campaign:
@@ -678,7 +616,6 @@ def load_campaign_argument(path: str | Path, overrides: dict | None = None) -> C
 
 __all__ = [
     "Failure",
-    "RunFailed",
     "RunOutcome",
     "RunRequest",
     "execute_run",

@@ -23,8 +23,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from damon_eval.agent.build import GUEST_AGENT_PATH
+from damon_eval.agent.protocol import AgentInvocation, HoldMode
 from damon_eval.errors import ConfigError
-from damon_eval.measure.agent import GUEST_AGENT_PATH, GUEST_PREFIX, AgentInvocation, HoldMode
+from damon_eval.paths import GUEST_PREFIX
 
 GUEST_WORKLOAD_DIR = f"{GUEST_PREFIX}/workloads"
 GUEST_SRC_DIR = f"{GUEST_PREFIX}/src"
@@ -117,6 +119,7 @@ class ParsecSource:
     # The campaign's PARSEC packages and guest image spec: what keys a host build.
     campaign_packages: tuple[str, ...] = ()
     image_spec: str | None = None
+    image_kernel: Any = None  # the campaign's guest.kernel, if any
 
     @property
     def is_tree(self) -> bool:
@@ -187,6 +190,7 @@ class WorkloadContext:
                     if str(w).startswith(("parsec3/", "splash2x/"))
                 ),
                 image_spec=(config.get("guest") or {}).get("spec"),
+                image_kernel=(config.get("guest") or {}).get("kernel"),
             )
         packages = config.get("guest_packages")
         spec_name = (config.get("guest") or {}).get("spec")

@@ -11,7 +11,7 @@ from __future__ import annotations
 import subprocess
 from pathlib import Path
 
-from damon_eval.measure.agent import GUEST_PREFIX
+from damon_eval.paths import GUEST_PREFIX
 from damon_eval.workloads.base import RunParams, Workload, WorkloadContext
 
 GUEST_VAR_PREFIX = "/var/tmp/damon-eval"

@@ -24,8 +24,8 @@ import shlex
 from dataclasses import dataclass
 from pathlib import Path
 
+from damon_eval.agent.protocol import hold_prefix
 from damon_eval.errors import ConfigError, GuestError
-from damon_eval.measure.agent import hold_prefix
 from damon_eval.paths import DATA_DIR
 from damon_eval.workloads.base import (
     ParsecSource,
@@ -393,7 +393,9 @@ def _image_spec(source: ParsecSource):
     from damon_eval.campaign import resolve_config_path
     from damon_eval.guest.spec import load_spec
 
-    return load_spec(resolve_config_path(source.image_spec) if source.image_spec else None)
+    spec = load_spec(resolve_config_path(source.image_spec) if source.image_spec else None)
+    # A campaign's guest.kernel replaces the spec's, as for the image its runs boot.
+    return spec if source.image_kernel is None else spec.with_kernel(source.image_kernel)
 
 
 def host_build_inputs(source: ParsecSource) -> dict[str, object]:
@@ -459,7 +461,7 @@ def require_host_build(source: ParsecSource) -> HostBuild:
 
 def build_parsec_on_host(source: ParsecSource, progress=print) -> HostBuild:
     """Build the campaign's PARSEC packages in a chroot of its (already built) image."""
-    from damon_eval.guest.image import cached_image
+    from damon_eval.guest.cache import cached_image
 
     spec = _image_spec(source)
     image = cached_image(spec)

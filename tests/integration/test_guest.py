@@ -146,8 +146,9 @@ def test_cold_boot_commands_files_and_control_channel(image, tmp_path):
 
 
 def test_fast_start_with_preparation(image, tmp_path):
-    from damon_eval.guest import Guest, Preparation
+    from damon_eval.guest import Guest
     from damon_eval.guest.state import states_dir
+    from damon_eval.machines.preparation import Preparation
 
     source = tmp_path / "hello.c"
     # A unique constant makes a new saved state (this test builds one).

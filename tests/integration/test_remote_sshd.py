@@ -20,7 +20,7 @@ from local_sshd import LocalSshd, ssh_agent, stop_agent, unavailable_reason
 from damon_eval.errors import RemoteError
 from damon_eval.fs import Exists, ListDir, MakeDir, Read, RemoveDir, Write
 from damon_eval.guest import keys
-from damon_eval.remote import RemoteMachine, RemoteOptions, RemoteSpec
+from damon_eval.machines.remote import RemoteMachine, RemoteOptions, RemoteSpec
 
 REASON = unavailable_reason()
 pytestmark = pytest.mark.skipif(REASON is not None, reason=REASON or "")

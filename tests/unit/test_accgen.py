@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from agent_helpers import finish, need_compiler, start_agent, wait_until
 
-from damon_eval.measure.agent import build_agent_locally
+from damon_eval.agent.build import build_agent_locally
 from damon_eval.measure.samples import load_agent_output
 from damon_eval.workloads.synthetic import (
     ACCGEN_SOURCE_PATH,

@@ -25,8 +25,9 @@ from agent_helpers import (
     wait_until,
 )
 
+from damon_eval.agent.build import build_agent_locally
+from damon_eval.agent.protocol import AgentInvocation, hold_prefix
 from damon_eval.errors import ConfigError
-from damon_eval.measure.agent import AgentInvocation, build_agent_locally, hold_prefix
 from damon_eval.measure.samples import load_agent_output
 
 # longer than the kernel's 15 characters of comm: NAME is compared as the kernel keeps it

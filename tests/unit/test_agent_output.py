@@ -7,16 +7,9 @@ from pathlib import Path
 
 import pytest
 
+from damon_eval.agent.build import AgentError, compile_command, guest_build_script
+from damon_eval.agent.protocol import AgentInvocation, format_go, hold_prefix, parse_message
 from damon_eval.errors import ConfigError
-from damon_eval.measure.agent import (
-    AgentError,
-    AgentInvocation,
-    compile_command,
-    format_go,
-    guest_build_script,
-    hold_prefix,
-    parse_message,
-)
 from damon_eval.measure.samples import (
     AgentOutputError,
     compute_metrics,
@@ -190,8 +183,9 @@ def test_agent_control_over_a_unix_socket(tmp_path):
     import socket
     import threading
 
+    from damon_eval.agent.build import AgentTimeout
+    from damon_eval.agent.protocol import AgentControl
     from damon_eval.errors import GuestError
-    from damon_eval.measure.agent import AgentControl, AgentTimeout
 
     path = tmp_path / "ctl.sock"
     server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)

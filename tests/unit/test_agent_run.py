@@ -37,16 +37,14 @@ from agent_helpers import (
     wait_until,
 )
 
-from damon_eval.damon.tracing import record_lines
-from damon_eval.measure.agent import (
-    AgentControl,
-    AgentInvocation,
+from damon_eval.agent.build import (
     build_agent_locally,
     compile_command,
     guest_build_script,
-    hold_prefix,
     local_compilers,
 )
+from damon_eval.agent.protocol import AgentControl, AgentInvocation, hold_prefix
+from damon_eval.damon.tracing import record_lines
 from damon_eval.measure.samples import compute_metrics, load_agent_output
 
 PY = sys.executable

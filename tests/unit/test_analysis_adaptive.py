@@ -11,7 +11,9 @@ from damon_eval.analysis.adaptive import (
     STOP_LIMIT,
     STOP_PRECISE,
     AutoRepeats,
+    auto_repeats_from_settings,
     decide,
+    next_round,
 )
 from damon_eval.errors import ConfigError
 
@@ -83,3 +85,47 @@ def test_relative_half_width_by_hand():
 def test_bad_rule_is_a_clear_error(kwargs, message):
     with pytest.raises(ConfigError, match=message.replace("(", r"\(").replace(")", r"\)")):
         AutoRepeats(**kwargs)
+
+
+def test_a_cell_whose_runs_keep_failing_stops_at_max_repeats():
+    frame = runs({"flaky": [100.0]})
+    failed = pd.DataFrame(
+        [
+            {
+                "suite": "s",
+                "workload": "flaky",
+                "config": "orig",
+                "repeat": r,
+                "metric": "",
+                "value": float("nan"),
+                "status": "failed",
+            }
+            for r in range(2, 7)
+        ]
+    )
+    (decision,) = decide(pd.concat([frame, failed]), RULE)
+    assert decision.repeats_done == 1 and decision.repeats_run == 6
+    assert decision.stop and decision.reason == STOP_LIMIT
+    (decision,) = decide(pd.concat([frame, failed[:2]]), RULE)  # 3 run, 1 ok
+    assert not decision.stop and decision.reason == CONTINUE_MIN
+
+
+def test_next_round_is_one_more_repeat_of_each_open_cell():
+    decisions = decide(
+        runs({"quiet": [100.0, 100.2, 99.9], "noisy": [100.0, 120.0, 85.0, 99.0]}), RULE
+    )
+    assert next_round(decisions) == [("s", "noisy", "orig", 5)]
+
+
+def test_rule_from_campaign_settings():
+    settings = {
+        "repeats": "auto",
+        "auto_repeats": {
+            "min_repeats": 4,
+            "max_repeats": 8,
+            "target_ci": 0.05,
+            "metric": "rss.avg",
+        },
+    }
+    assert auto_repeats_from_settings(settings, "c.yaml") == AutoRepeats(4, 8, 0.05, "rss.avg")
+    assert auto_repeats_from_settings({**settings, "repeats": 5}, "c.yaml") is None

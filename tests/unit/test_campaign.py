@@ -82,3 +82,70 @@ def test_bad_campaigns_name_the_bad_value(change, message):
     assert str(err.value).startswith("camp.yaml: ")
     assert message in str(err.value)
     assert "\n" not in str(err.value)
+
+
+def test_repeats_auto_plans_min_repeats_first():
+    campaign = campaign_from_dict(
+        {**MINIMAL, "repeats": "auto", "auto_repeats": {"min_repeats": 2, "max_repeats": 4}},
+        "<test>",
+    )
+    rule = campaign.auto_repeats
+    assert (rule.min_repeats, rule.max_repeats, rule.target_rel_half_width) == (2, 4, 0.02)
+    assert rule.metric == "runtime"
+    assert campaign.repeats == 2
+    assert len(campaign.runs()) == 2 * 2 * 2
+    assert campaign_from_dict(MINIMAL, "<test>").auto_repeats is None
+
+
+def test_repeats_auto_later_rounds_keep_the_cell_order():
+    campaign = campaign_from_dict(
+        {**MINIMAL, "repeats": "auto", "auto_repeats": {"min_repeats": 2, "max_repeats": 4}},
+        "<test>",
+    )
+    first_cells = [(k.workload, k.config) for k in campaign.runs() if k.repeat == 1]
+    later = [RunKey("synthetic", "zigzag", "rec", 3), RunKey("debian", "x264", "orig", 3)]
+    by_priority = sorted(later, key=campaign.priority, reverse=True)
+    assert [(k.workload, k.config) for k in by_priority] == [
+        c for c in first_cells if c in {("zigzag", "rec"), ("x264", "orig")}
+    ]
+    with pytest.raises(ConfigError, match="not part of campaign"):
+        campaign.priority(RunKey("synthetic", "zigzag", "rec", 5))  # beyond max_repeats
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"repeats": "sometimes"}, "repeats: 'sometimes' is not valid; valid: a number of"),
+        ({"auto_repeats": {"target_ci": 2}}, "auto_repeats.target_ci: 2 is greater than"),
+        ({"auto_repeats": {"min_repeats": 1}}, "auto_repeats.min_repeats: 1 is less than"),
+        ({"auto_repeats": {"min": 3}}, "('min' was unexpected); valid keys: max_repeats"),
+        (
+            {"auto_repeats": {"min_repeats": 6, "max_repeats": 4}},
+            "auto_repeats: need 2 <= min_repeats (6) <= max_repeats (4)",
+        ),
+        ({"auto_repeats": {"metric": "speed"}}, "auto_repeats.metric: unknown metric 'speed'"),
+    ],
+)
+def test_bad_repeats_auto_names_the_bad_value(change, message):
+    with pytest.raises(ConfigError) as err:
+        campaign_from_dict({**MINIMAL, "repeats": "auto", **change}, "camp.yaml")
+    assert str(err.value).startswith("camp.yaml: ")
+    assert message in str(err.value)
+
+
+def test_campaign_plan_of_repeats_auto_lists_round_one_then_the_rule(tmp_path, capsys):
+    import yaml
+
+    from damon_eval import cli
+
+    path = tmp_path / "auto.yaml"
+    settings = {**MINIMAL, "repeats": "auto", "auto_repeats": {"min_repeats": 2}}
+    path.write_text(yaml.safe_dump(settings))
+    assert cli.main(["campaign", "plan", str(path)]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert len(lines) == 2 * 2 * 2 + 1
+    assert lines[0].split() == ["1", "synthetic/zigzag/orig/01"]
+    assert lines[-1] == (
+        "then rounds of one more repeat per cell whose runtime 95% CI half-width is above "
+        "2.0% of its mean, up to 10 repeats (repeats: auto)"
+    )

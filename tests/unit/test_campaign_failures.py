@@ -184,3 +184,15 @@ def test_campaign_status_says_when_no_run_succeeded(tmp_path):
         "12 runs: 0 done, 6 failed (3 build, 3 exit), 6 missing; NO RUN SUCCEEDED"
     )
     assert load_campaign(campaign).name == "quick"
+
+
+def test_campaign_status_of_repeats_auto_counts_the_later_rounds_started(tmp_path):
+    results = tmp_path / "results"
+    write_campaign(results, CampaignSpec(workloads=WORKLOADS, configs=CONFIGS, repeats=3))
+    campaign = _campaign_file(tmp_path, results)
+    settings = yaml.safe_load(campaign.read_text())
+    settings.update(repeats="auto", auto_repeats={"min_repeats": 2, "max_repeats": 4})
+    campaign.write_text(yaml.safe_dump(settings))
+    first = _status(str(campaign)).stdout.splitlines()[0]
+    # round 1: 2 repeats of 6 cells; a third repeat of every cell was started too
+    assert first.endswith("18 runs: 18 done, 0 failed, 0 missing"), first

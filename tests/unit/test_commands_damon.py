@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 
 import pytest
@@ -50,11 +51,18 @@ def test_features_on_a_fake_tree(tmp_path, capsys):
 
 
 def test_features_probe_looks_inside_a_scratch_kdamond(tmp_path, capsys, monkeypatch):
-    from damon_eval.commands import damon as damon_command
+    from damon_eval.machines import select
+    from damon_eval.machines.local import LocalMachine
 
     kernel = FakeKernel(tmp_path)
+
+    @contextlib.contextmanager
+    def fake_kernel_machine(selector, preparation=None):
+        assert selector.kind == "tree" and selector.root == tmp_path and preparation is None
+        yield LocalMachine(kernel.root, fs=kernel.fs)
+
     # The fake kernel's file system acts on writes (creates kdamond directories).
-    monkeypatch.setattr(damon_command, "open_filesystem", lambda args: kernel.fs)
+    monkeypatch.setattr(select, "open_machine", fake_kernel_machine)
     assert main(["damon", "features", "--root", str(tmp_path)]) == 0
     assert "operations      unknown" in capsys.readouterr().out
     assert main(["damon", "features", "--root", str(tmp_path), "--probe", "--json"]) == 0

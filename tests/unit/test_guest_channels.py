@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 
 from damon_eval.errors import GuestError
-from damon_eval.guest.control import ControlChannel
 from damon_eval.guest.qmp import QmpClient, QmpError
+from damon_eval.machines.control import ControlChannel
 
 
 @pytest.fixture

@@ -12,9 +12,10 @@ from fakekernel import FakeKernel
 from damon_eval.errors import GuestError
 from damon_eval.fs import CommandResult, LocalFs
 from damon_eval.guest import capabilities, machine
-from damon_eval.guest.image import Image
-from damon_eval.guest.machine import Guest, Preparation
+from damon_eval.guest.cache import Image
+from damon_eval.guest.machine import Guest
 from damon_eval.guest.state import SavedState, state_key, state_key_inputs
+from damon_eval.machines.preparation import Preparation
 
 
 @pytest.fixture
@@ -196,6 +197,11 @@ def test_facts(image, tmp_path):
     assert facts["kernel_release"] == "6.12.117+deb13-amd64"
     assert facts["boot_kind"] == "restore" and facts["state_key"] == "s1"
     assert "CLOCK_MONOTONIC" in facts["clock_note"]
+    assert facts["kernel"] is None, "an image built before kernels were recorded"
+    kernel = {"form": "source", "release": "6.12.107-damon-eval", "source_sha256": "ab"}
+    manifest = {**image.manifest(), "kernel": kernel}
+    image.manifest_path.write_text(json.dumps(manifest))
+    assert guest.facts()["kernel"] == kernel
 
 
 def test_stopped_guest_refuses_commands(image, tmp_path):

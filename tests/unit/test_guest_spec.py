@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import shutil
+from pathlib import Path
+
 import pytest
 import yaml
+from fake_kernels import make_build_dir
 
 from damon_eval.errors import ConfigError
 from damon_eval.guest import spec as spec_mod
@@ -122,3 +126,70 @@ def test_schema_file_defaults_validate_against_itself():
     schema = spec_mod._schema()
     defaults = {key: prop["default"] for key, prop in schema["properties"].items()}
     parse_spec(yaml.safe_load(yaml.safe_dump(defaults)))
+
+
+# ------------------------------------------------------------ own kernels
+
+
+def _build_dir(root: Path, config: str = "CONFIG_DAMON=y\n") -> Path:
+    return make_build_dir(root, config)
+
+
+def test_spec_with_own_kernel_installs_no_kernel_package(tmp_path):
+    build = _build_dir(tmp_path)
+    spec = parse_spec({"suite": "trixie", "kernel": str(build)})
+    assert spec.kernel is not None and spec.kernel.form == "build"
+    assert "linux-image-amd64" not in spec.all_packages()
+    assert spec.all_packages()[0] == REQUIRED_PACKAGES[0]
+    assert spec.as_dict()["kernel"] == {"form": "build", "path": str(build)}
+    assert "kernel" not in parse_spec({"suite": "trixie"}).as_dict()
+
+
+def test_kernel_package_name_is_the_same_as_kernel_package(tmp_path):
+    by_kernel = parse_spec({"suite": "trixie", "kernel": "linux-image-rt-amd64"})
+    by_package = parse_spec({"suite": "trixie", "kernel_package": "linux-image-rt-amd64"})
+    assert by_kernel == by_package and by_kernel.kernel is None
+    assert image_key(by_kernel) == image_key(by_package)
+    with pytest.raises(ConfigError, match=r"give kernel or kernel_package, not both"):
+        parse_spec({"suite": "trixie", "kernel": "linux-image-amd64", "kernel_package": "xz"})
+
+
+def test_image_key_follows_the_kernels_content(tmp_path):
+    build = _build_dir(tmp_path)
+    package_key = image_key(parse_spec({"suite": "trixie"}))
+    own_key = image_key(parse_spec({"suite": "trixie", "kernel": str(build)}))
+    assert own_key != package_key
+    (build / ".config").write_text("CONFIG_DAMON=y\nCONFIG_ZRAM=y\n")
+    assert image_key(parse_spec({"suite": "trixie", "kernel": str(build)})) != own_key
+    moved = tmp_path / "moved"
+    shutil.copytree(build, moved)
+    assert image_key(parse_spec({"suite": "trixie", "kernel": str(moved)})) == image_key(
+        parse_spec({"suite": "trixie", "kernel": str(build)})
+    ), "the key follows the kernel's content, not its path"
+
+
+def test_spec_kernel_paths_are_from_the_spec_files_directory(tmp_path):
+    _build_dir(tmp_path)
+    (tmp_path / "specs").mkdir()
+    spec_file = tmp_path / "specs" / "own.yaml"
+    spec_file.write_text("suite: trixie\nkernel: {build: ../linux-build}\n")
+    assert load_spec(spec_file).kernel.path == tmp_path / "linux-build"
+    spec_file.write_text("suite: trixie\nkernel: {build: linux-build}\n")
+    with pytest.raises(ConfigError, match=r"own.yaml: kernel build 'linux-build' does not exist"):
+        load_spec(spec_file)
+
+
+def test_schema_checks_the_kernel_mapping():
+    with pytest.raises(ConfigError, match=r"kernel: .* is not valid under any of the given"):
+        parse_spec({"suite": "trixie", "kernel": {"deb": 3}})
+    with pytest.raises(ConfigError, match=r"kernel"):
+        parse_spec({"suite": "trixie", "kernel": {"tree": "x"}})
+
+
+def test_with_kernel_replaces_the_specs_kernel(tmp_path):
+    build = _build_dir(tmp_path)
+    spec = parse_spec({"suite": "trixie"})
+    own = spec.with_kernel({"build": "linux-build"}, tmp_path)
+    assert own.kernel.path == build and own.suite == "trixie"
+    back = own.with_kernel("linux-image-amd64")
+    assert back.kernel is None and image_key(back) == image_key(spec)

@@ -15,7 +15,8 @@ import pytest
 
 from damon_eval.errors import GuestError
 from damon_eval.guest import keys
-from damon_eval.guest.ssh import SshSession, SshTarget, guest_command, guest_script_command
+from damon_eval.machines.ssh import SshSession, SshTarget, remote_command, script_command
+from damon_eval.machines.ssh_keys import load_known_hosts, pin_client
 
 
 class _Server(paramiko.ServerInterface):
@@ -148,7 +149,7 @@ def test_guest_known_hosts_pins_the_port(tmp_path, keyset):
     path = keys.write_guest_known_hosts(image_known_hosts, tmp_path / "kh", 40022)
     line = path.read_text()
     assert line.startswith("[127.0.0.1]:40022 ssh-ed25519 ")
-    loaded = keys.pinned_host_keys(path)
+    loaded = load_known_hosts(path).host_keys
     assert loaded.lookup("[127.0.0.1]:40022")["ssh-ed25519"] == host
 
 
@@ -157,7 +158,7 @@ def test_pin_client_uses_reject_policy_and_only_pinned_keys(tmp_path, keyset):
     path = keys.write_guest_known_hosts(image_known_hosts, tmp_path / "kh", 2222)
     client = paramiko.SSHClient()
     client.get_host_keys().add("[127.0.0.1]:2222", "ssh-ed25519", keyset[3])  # stale entry
-    keys.pin_client(client, path)
+    pin_client(client, path)
     assert isinstance(client._policy, paramiko.RejectPolicy)
     assert client.get_host_keys().lookup("[127.0.0.1]:2222")["ssh-ed25519"] == host
 
@@ -179,14 +180,14 @@ def test_pinned_host_key_is_accepted_and_commands_run(tmp_path, keyset):
         session.connect(time.monotonic() + 20)
         result = session.run("echo 'hi there'", timeout_s=10)
         assert (result.exit_status, result.stdout, result.stderr) == (3, "ran\n", "warn\n")
-        assert server.commands[-1] == guest_command("echo 'hi there'", 10)
+        assert server.commands[-1] == remote_command("echo 'hi there'", 10)
         assert server.commands[-1] == "timeout -k 5 10 sh -c 'echo '\"'\"'hi there'\"'\"''"
         script = "echo one\n" + "x" * 50_000 + "\n"
         started = time.monotonic()
         echoed = session.run_script(script, timeout_s=30)
         assert echoed.stdout == script and echoed.exit_status == 0
         assert time.monotonic() - started < 5, "a 50 KB script must not be sent byte by byte"
-        assert server.commands[-1] == guest_script_command(30)
+        assert server.commands[-1] == script_command(30)
     finally:
         session.close()
         server.close()
@@ -259,7 +260,7 @@ def test_guest_dying_mid_command_is_an_error_not_a_hang(tmp_path, keyset):
 
 
 def test_unresponsive_guest_hits_the_host_side_timeout(tmp_path, keyset, monkeypatch):
-    from damon_eval import ssh  # the shared implementation reads these
+    from damon_eval.machines import ssh
 
     monkeypatch.setattr(ssh, "KILL_AFTER_S", 0)
     monkeypatch.setattr(ssh, "HOST_GRACE_S", 0.5)

@@ -6,6 +6,8 @@ import shutil
 import subprocess
 import sys
 
+import pytest
+
 
 def _tool(name: str) -> str:
     local = shutil.which(name, path=str(__import__("pathlib").Path(sys.executable).parent))
@@ -19,9 +21,12 @@ def test_ruff_reports_nothing(repo_root):
     assert proc.returncode == 0, proc.stdout + proc.stderr
 
 
-def test_snakemake_lint_reports_nothing(repo_root, tmp_path):
+@pytest.mark.parametrize("repeats", ["fixed", "auto"])
+def test_snakemake_lint_reports_nothing(repo_root, tmp_path, repeats):
+    # repeats: auto adds the checkpoint rules of workflow/rules/repeats.smk
+    auto = ["--config", "repeats=auto", f"results_dir={tmp_path}"] if repeats == "auto" else []
     proc = subprocess.run(
-        [_tool("snakemake"), "--lint", "--configfile", "configs/ci.yaml"],
+        [_tool("snakemake"), "--lint", "--configfile", "configs/ci.yaml", *auto],
         cwd=repo_root,
         capture_output=True,
         text=True,

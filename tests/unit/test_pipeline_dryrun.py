@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import yaml
 
 SNAKEMAKE = shutil.which("snakemake", path=str(Path(sys.executable).parent)) or "snakemake"
 
@@ -58,6 +59,43 @@ def test_bad_campaign_stops_before_anything_runs(repo_root):
     )
     assert proc.returncode != 0
     assert "unknown configuration 'nosuch'" in proc.stdout + proc.stderr
+
+
+def test_repeats_auto_plans_min_repeats_then_a_checkpoint(repo_root, tmp_path):
+    # the default campaign's 18 cells, 2 repeats each first; collect waits for the rounds
+    campaign = yaml.safe_load((repo_root / "configs" / "default.yaml").read_text())
+    campaign.update(
+        repeats="auto",
+        auto_repeats={"min_repeats": 2, "max_repeats": 6, "target_ci": 0.02},
+        results_dir=str(tmp_path / "results"),
+    )
+    (tmp_path / "auto.yaml").write_text(yaml.safe_dump(campaign))
+    counts = dry_run(repo_root, "--configfile", str(tmp_path / "auto.yaml"))
+    assert counts["run"] == 36
+    assert counts["repeats_round"] == 1
+    assert counts["repeats_summary"] == 1 and counts["collect"] == 1
+    # `--config repeats=auto` alone takes the default rule: 3 repeats first
+    counts = dry_run(repo_root, "--config", "repeats=auto", f"results_dir={tmp_path}/r")
+    assert counts["run"] == 54 and counts["repeats_round"] == 1
+
+
+def test_campaign_guest_kernel_reaches_the_image_rule(repo_root, tmp_path):
+    build = tmp_path / "linux-build"
+    (build / "arch/x86/boot").mkdir(parents=True)
+    (build / "arch/x86/boot/bzImage").write_bytes(b"bzImage")
+    (build / ".config").write_text("CONFIG_DAMON=y\n")
+    campaign = tmp_path / "own-kernel.yaml"
+    campaign.write_text(
+        "campaign: own-kernel\nworkloads: [synthetic/zigzag]\nconfigs: [orig]\nrepeats: 1\n"
+        f"results_dir: {tmp_path / 'results'}\nguest:\n  kernel: {{build: linux-build}}\n"
+    )
+    proc = subprocess.run(
+        [SNAKEMAKE, str(tmp_path / "results/guest/image.json"), "-n", "--forceall", "-p",
+         "--configfile", str(campaign)],
+        cwd=repo_root, capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert f"""--kernel '{{"build": "{build}"}}'""" in proc.stdout
 
 
 def test_parsec_quick_campaign_plans_69_runs(repo_root):

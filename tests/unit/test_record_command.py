@@ -18,7 +18,7 @@ from fakekernel import FakeKernel
 
 from damon_eval.cli import main
 from damon_eval.errors import ConfigError
-from damon_eval.machines import LocalMachine
+from damon_eval.machines.local import LocalMachine
 from damon_eval.measure.recording import (
     RecordRequest,
     RecordTarget,
@@ -173,7 +173,7 @@ def fake_machine(tmp_path, monkeypatch):
 
 
 def _agent() -> str:
-    from damon_eval.measure.agent import build_agent_locally
+    from damon_eval.agent.build import build_agent_locally
 
     return str(build_agent_locally())
 
@@ -270,8 +270,8 @@ def test_sigterm_in_a_subprocess_stops_cleanly(tmp_path):
         "import os, sys\n"
         f"sys.path.insert(0, {str(Path(__file__).resolve().parents[1])!r})\n"
         "from fakekernel import FakeKernel\n"
-        "from damon_eval.machines import LocalMachine\n"
-        "from damon_eval.measure.agent import build_agent_locally\n"
+        "from damon_eval.machines.local import LocalMachine\n"
+        "from damon_eval.agent.build import build_agent_locally\n"
         "from damon_eval.measure.recording import RecordRequest, parse_target, record\n"
         f"kernel = FakeKernel({str(tmp_path / 'machine')!r})\n"
         "machine = LocalMachine(kernel.root, fs=kernel.fs)\n"

@@ -11,22 +11,25 @@ from pathlib import Path
 import pytest
 from fakekernel import FakeKernel
 
-from damon_eval.damon.controller import DamonController, OwnershipRegistry
+from damon_eval.damon.controller import (
+    DamonController,
+    OwnershipRegistry,
+    foreign_kdamond_threads,
+    refuse_if_damon_busy,
+)
 from damon_eval.errors import DamonBusyError
-from damon_eval.guest.machine import Preparation
-from damon_eval.machines import (
+from damon_eval.machines.local import LocalMachine, parse_facts
+from damon_eval.machines.preparation import (
     PREPARED_STAMP,
-    LocalMachine,
+    Preparation,
     map_prefix,
-    parse_facts,
     prepare_machine,
 )
-from damon_eval.remote import (
+from damon_eval.machines.protocol import kernel_path
+from damon_eval.measure.system import (
     SNAPSHOT_SCRIPT,
     SwapDevice,
     SystemSettings,
-    foreign_kdamond_threads,
-    refuse_if_damon_busy,
     restore_script,
     restore_steps,
 )
@@ -172,7 +175,8 @@ def test_foreign_kdamond_threads_in_a_fake_proc(tmp_path):
         (tmp_path / "proc" / str(pid)).mkdir(parents=True)
         (tmp_path / "proc" / str(pid) / "comm").write_text(comm + "\n")
     machine = LocalMachine(tmp_path)
-    assert foreign_kdamond_threads(machine, ours={77}) == [(88, "kdamond.1")]
+    proc = kernel_path(machine, "/proc")
+    assert foreign_kdamond_threads(machine, ours={77}, proc_dir=proc) == [(88, "kdamond.1")]
 
 
 def test_busy_damon_is_refused_naming_the_kdamond(tmp_path, monkeypatch):
@@ -195,7 +199,11 @@ def test_kdamond_threads_outside_sysfs_are_refused(tmp_path, monkeypatch):
     machine = LocalMachine(kernel.root, fs=kernel.fs)
     registry = OwnershipRegistry(tmp_path / "owned.json")
     with pytest.raises(DamonBusyError, match=r"kdamond\.0 \(pid 4242\) run outside the sysfs"):
-        refuse_if_damon_busy(machine, DamonController(machine.fs, registry=registry))
+        refuse_if_damon_busy(
+            machine,
+            DamonController(machine.fs, registry=registry),
+            proc_dir=kernel_path(machine, "/proc"),
+        )
 
 
 def test_map_prefix_maps_whole_path_components():
@@ -235,7 +243,7 @@ def test_prepare_machine_uploads_builds_once_and_maps_paths(tmp_path):
 
 
 def test_failed_preparation_leaves_no_stamp_and_says_what_failed(tmp_path):
-    from damon_eval.machines import PreparationError
+    from damon_eval.machines.preparation import PreparationError
 
     prep = Preparation(commands=("echo building; echo 'gcc: not found' >&2; exit 127",))
     with pytest.raises(PreparationError) as info:

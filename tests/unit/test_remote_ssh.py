@@ -17,8 +17,8 @@ from test_guest_ssh import FakeSshd, _key_files
 
 from damon_eval.errors import ConfigError, RemoteError
 from damon_eval.guest import keys
-from damon_eval.remote import RemoteMachine, RemoteOptions, RemoteSpec
-from damon_eval.ssh import fingerprint, load_known_hosts
+from damon_eval.machines.remote import RemoteMachine, RemoteOptions, RemoteSpec
+from damon_eval.machines.ssh_keys import fingerprint, load_known_hosts
 
 
 @pytest.mark.parametrize(
@@ -272,7 +272,7 @@ def test_silent_server_hits_the_connect_timeout(tmp_path, keyset):
 
 
 def test_unresponsive_remote_command_hits_the_local_timeout(tmp_path, keyset, monkeypatch):
-    from damon_eval import ssh
+    from damon_eval.machines import ssh
 
     monkeypatch.setattr(ssh, "KILL_AFTER_S", 0)
     monkeypatch.setattr(ssh, "HOST_GRACE_S", 0.5)

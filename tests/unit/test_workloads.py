@@ -8,9 +8,9 @@ import tarfile
 import pytest
 from parsec_tree import fake_parsec_tree
 
+from damon_eval.agent.build import GUEST_AGENT_PATH
 from damon_eval.cli import main
 from damon_eval.errors import ConfigError
-from damon_eval.measure.agent import GUEST_AGENT_PATH
 from damon_eval.workloads import (
     SUITES,
     RunParams,

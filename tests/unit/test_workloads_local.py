@@ -17,7 +17,7 @@ import subprocess
 import pytest
 from agent_helpers import finish, need_compiler, proc_comm, proc_state, read_pid_file, wait_until
 
-from damon_eval.measure.agent import build_agent_locally
+from damon_eval.agent.build import build_agent_locally
 from damon_eval.measure.samples import compute_metrics, load_agent_output
 from damon_eval.workloads import RunParams, WorkloadContext, get_workload
 from damon_eval.workloads.local import local_agent_argv, prepare_locally

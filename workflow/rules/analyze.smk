@@ -3,7 +3,7 @@
 
 rule collect:
     input:
-        results=all_run_results(),
+        results=campaign_run_results,
     output:
         runs=f"{SUMMARY}/runs.csv",
     log:
@@ -122,7 +122,7 @@ rule record_reports:
 rule provenance:
     input:
         campaign=CAMPAIGN_JSON,
-        results=all_run_results(),
+        results=campaign_run_results,
     output:
         page=report(
             f"{SUMMARY}/provenance.html",

@@ -7,6 +7,7 @@ from pathlib import Path
 
 from damon_eval.atomic import atomic_write_json
 from damon_eval.campaign import campaign_from_dict, load_campaign_mapping, resolve_config_path
+from damon_eval.guest.kernels import kernel_option
 
 envvars:
     "PATH",
@@ -29,6 +30,10 @@ else:
 CAMPAIGN = campaign_from_dict(CAMPAIGN_MAPPING, CAMPAIGN_SOURCE)
 RESULTS = CAMPAIGN.settings["results_dir"]
 GUEST_SPEC = str(resolve_config_path(CAMPAIGN.settings["guest"]["spec"]))
+# The campaign's own guest kernel, if any, as `--kernel '<json>'` (absolute paths).
+GUEST_KERNEL_OPTION = kernel_option(
+    CAMPAIGN.settings["guest"].get("kernel"), Path(CAMPAIGN_SOURCE).parent
+)
 RUNS = CAMPAIGN.runs()
 CAMPAIGN_JSON = f"{RESULTS}/campaign.json"
 
@@ -56,11 +61,8 @@ def run_result(key):
 
 
 def all_run_results():
+    """The planned runs (with repeats: auto, round 1; repeats.smk adds the later rounds)."""
     return [run_result(key) for key in RUNS]
-
-
-def run_results_of_config(config_name):
-    return [run_result(key) for key in RUNS if key.config == config_name]
 
 
 def run_priority(wildcards):
@@ -113,4 +115,56 @@ def all_analysis_targets():
         targets += [f"{SUMMARY}/tables/{metric}.html", f"{SUMMARY}/plots/{metric}.png"]
     for key in record_runs():
         targets.append(f"{record_report_dir(key)}/heatmap.png")
+    if CAMPAIGN.auto_repeats is not None:
+        targets.append(f"{SUMMARY}/repeats.html")
     return targets
+
+
+# repeats: auto (repeats.smk): the runs of every round so far.
+AUTO_REPEATS = CAMPAIGN.auto_repeats
+
+
+def run_key(run_id):
+    from damon_eval.campaign import RunKey
+
+    suite, workload, config, repeat = run_id.split("/")
+    return RunKey(suite, workload, config, int(repeat))
+
+
+def round_decisions(number):
+    """Round ``number``'s decisions; raises Snakemake's 'incomplete checkpoint' until it ran."""
+    path = checkpoints.repeats_round.get(round=number).output.decisions
+    return json.loads(Path(path).read_text())
+
+
+def runs_through_round(number):
+    """Run keys of rounds 1 .. ``number``: the runs round ``number``'s checkpoint decides from.
+    Round 1 is the planned runs; round k + 1 the runs round k's decisions name."""
+    keys = list(RUNS)
+    for earlier in range(1, number):
+        keys += [run_key(run_id) for run_id in round_decisions(earlier)["next_runs"]]
+    return keys
+
+
+def last_round():
+    number = 1
+    while round_decisions(number)["next_runs"]:
+        number += 1
+    return number
+
+
+def campaign_run_keys():
+    """Every run of the campaign: the planned ones, or all rounds of repeats: auto."""
+    if AUTO_REPEATS is None:
+        return list(RUNS)
+    return runs_through_round(last_round())  # the last round names no more runs
+
+
+def campaign_run_results(wildcards=None):
+    return [run_result(key) for key in campaign_run_keys()]
+
+
+def campaign_run_results_of_config(config_name):
+    return lambda wildcards: [
+        run_result(key) for key in campaign_run_keys() if key.config == config_name
+    ]

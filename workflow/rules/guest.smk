@@ -26,10 +26,12 @@ rule guest_image:
         f"{RESULTS}/logs/guest_image.log",
     params:
         spec=GUEST_SPEC,
+        kernel=GUEST_KERNEL_OPTION,
     conda:
         "../envs/damon-eval.yaml"
     shell:
-        "damon-eval guest build --spec {params.spec} --manifest {output.manifest} > {log} 2>&1"
+        "damon-eval guest build --spec {params.spec} {params.kernel} "
+        "--manifest {output.manifest} > {log} 2>&1"
 
 
 # PARSEC campaigns: the packages are built once before any run (on the host in

@@ -32,12 +32,12 @@ rule run:
 
 
 # One target per configuration: `snakemake --cores 2 runs_prcl` executes only
-# the prcl runs of the campaign.
+# the prcl runs of the campaign (with repeats: auto, of all its rounds).
 for _config_name in CAMPAIGN.configs:
 
     rule:
         name:
             f"runs_{_config_name}"
         input:
-            run_results_of_config(_config_name),
+            campaign_run_results_of_config(_config_name),
         default_target: False

@@ -2,10 +2,10 @@
 
 One implementation for both kinds of machines the harness reaches over SSH:
 
-* guests (:mod:`damon_eval.guest`): the image's client key only, the image's
+* guests (:mod:`damon_eval.guest.machine`): the image's client key only, the image's
   pinned host key, retries while the guest boots, and errors that name the
   guest and quote its console;
-* remote machines (:mod:`damon_eval.remote`): keys from ssh-agent and/or an
+* remote machines (:mod:`damon_eval.machines.remote`): keys from ssh-agent and/or an
   ``--identity`` file, the user's ``known_hosts``, no retries of
   authentication failures, and host-key errors that say how to add the key.
 
@@ -33,7 +33,6 @@ import os
 import select
 import shlex
 import socket
-import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -42,6 +41,13 @@ from typing import IO, Any
 
 from damon_eval.errors import DamonEvalError, GuestError
 from damon_eval.fs import CommandResult
+from damon_eval.machines.ssh_keys import (
+    RevokedHostKey,
+    host_pattern,
+    is_auth_error,
+    is_host_key_error,
+    pin_client,
+)
 
 log = logging.getLogger(__name__)
 
@@ -88,145 +94,6 @@ class SshTarget:
     def address(self) -> str:
         host = f"[{self.host}]" if ":" in self.host else self.host
         return f"{self.user}@{host}:{self.port}"
-
-
-def host_pattern(host: str, port: int) -> str:
-    """The name OpenSSH and paramiko look a host key up under."""
-    return host if port == 22 else f"[{host}]:{port}"
-
-
-# ------------------------------------------------------------------ host keys
-
-
-class UnknownHostKey(Exception):
-    """The host key is not in the known_hosts file (raised by ``RejectUnknownHost``)."""
-
-    def __init__(self, hostname: str, key: Any) -> None:
-        super().__init__(f"Server {hostname!r} not found in known_hosts")
-        self.hostname = hostname
-        self.key = key
-
-
-class RevokedHostKey(Exception):
-    """The server presented a key the known_hosts file marks ``@revoked``."""
-
-    def __init__(self, hostname: str, key: Any) -> None:
-        super().__init__(f"host key of {hostname!r} is marked @revoked")
-        self.hostname = hostname
-        self.key = key
-
-
-def _missing_host_key_policy():
-    import paramiko
-
-    class RejectUnknownHost(paramiko.RejectPolicy):
-        """RejectPolicy that keeps the presented key, so the error can show its fingerprint."""
-
-        def missing_host_key(self, client, hostname, key):
-            raise UnknownHostKey(hostname, key)
-
-    return RejectUnknownHost()
-
-
-@dataclass(frozen=True, slots=True)
-class KnownHosts:
-    """The usable entries of one known_hosts file.
-
-    ``host_keys`` holds plain and hashed (``|1|...``) entries; lines with
-    markers are not host keys: ``@revoked`` keys are kept in ``revoked`` and
-    refused, ``@cert-authority`` lines are skipped (paramiko does not check
-    host certificates), as are lines paramiko cannot parse.
-    """
-
-    path: Path
-    host_keys: Any  # paramiko.HostKeys
-    revoked: tuple[Any, ...] = ()
-    skipped: tuple[int, ...] = ()
-
-
-def load_known_hosts(path: Path) -> KnownHosts:
-    """Parse ``path`` (raises FileNotFoundError/PermissionError like open())."""
-    import paramiko
-    from paramiko.hostkeys import HostKeyEntry, InvalidHostKey
-
-    host_keys = paramiko.HostKeys()
-    revoked: list[Any] = []
-    skipped: list[int] = []
-    text = Path(path).read_text(errors="replace")
-    for number, raw in enumerate(text.splitlines(), 1):
-        line = raw.strip()
-        if not line or line.startswith("#"):
-            continue
-        marker = None
-        if line.startswith("@"):
-            marker, _, line = line.partition(" ")
-            line = line.strip()
-            if marker != "@revoked":
-                skipped.append(number)
-                continue
-        try:
-            entry = HostKeyEntry.from_line(line, number)
-        except (paramiko.SSHException, InvalidHostKey, ValueError):
-            entry = None
-        if entry is None:
-            skipped.append(number)
-            continue
-        if marker == "@revoked":
-            revoked.append(entry.key)
-            continue
-        for name in entry.hostnames:
-            host_keys.add(name, entry.key.get_name(), entry.key)
-    return KnownHosts(Path(path), host_keys, tuple(revoked), tuple(skipped))
-
-
-def pin_client(
-    client: Any, known_hosts_path: Path, *, remember_unknown: bool = False
-) -> KnownHosts:
-    """Make a :class:`paramiko.SSHClient` accept only the keys in ``known_hosts_path``.
-
-    Replaces any previously loaded keys (Fabric starts with an empty set and
-    AutoAddPolicy) and rejects every unknown host or key: with
-    :class:`~paramiko.client.RejectPolicy`, or with ``remember_unknown`` a
-    subclass of it that raises :class:`UnknownHostKey` carrying the key.
-    """
-    import paramiko
-
-    known = load_known_hosts(known_hosts_path)
-    client.set_missing_host_key_policy(
-        _missing_host_key_policy() if remember_unknown else paramiko.RejectPolicy()
-    )
-    host_keys = client.get_host_keys()
-    host_keys.clear()
-    for hostname, entries in known.host_keys.items():
-        for keytype, key in entries.items():
-            host_keys.add(hostname, keytype, key)
-    return known
-
-
-def fingerprint(key: Any) -> str:
-    """OpenSSH-style ``SHA256:...`` fingerprint of a paramiko key."""
-    import base64
-    import hashlib
-
-    digest = base64.b64encode(hashlib.sha256(key.asbytes()).digest()).decode().rstrip("=")
-    return f"SHA256:{digest}"
-
-
-def is_host_key_error(exc: BaseException) -> bool:
-    import paramiko
-
-    if isinstance(exc, paramiko.BadHostKeyException | UnknownHostKey | RevokedHostKey):
-        return True
-    return isinstance(exc, paramiko.SSHException) and "not found in known_hosts" in str(exc)
-
-
-def _is_auth_error(exc: BaseException) -> bool:
-    import paramiko
-
-    if isinstance(exc, paramiko.AuthenticationException):
-        return True
-    # paramiko's words when no key was offered or accepted and no password given
-    return isinstance(exc, paramiko.SSHException) and "No authentication methods" in str(exc)
 
 
 # ----------------------------------------------------------------- connecting
@@ -313,10 +180,6 @@ class SshSession:
         _quiet_paramiko()
 
     @property
-    def guest_name(self) -> str:  # the name guests used before remote machines existed
-        return self.name
-
-    @property
     def label(self) -> str:
         return f"{self.kind} {self.name}"
 
@@ -375,7 +238,7 @@ class SshSession:
                 if is_host_key_error(exc):
                     message = (self._host_key_message or self._default_host_key_message)(exc)
                     raise self.error(message) from exc
-                if not self._retry_auth and _is_auth_error(exc):
+                if not self._retry_auth and is_auth_error(exc):
                     raise self.error(self._auth_message(exc)) from exc
                 if not self._retry_auth and isinstance(exc, socket.gaierror):
                     raise self.error(
@@ -637,45 +500,13 @@ class SshSession:
 
     def interactive_shell(self) -> int:
         """An interactive login shell on a pty (the terminal in raw mode); its exit status."""
+        from damon_eval.machines.terminal import relay_terminal
+
         connection = self._ensure("opening a shell")
         channel = connection.transport.open_session(timeout=SESSION_OPEN_TIMEOUT_S)
-        stdin_fd = sys.stdin.fileno()
-        is_tty = os.isatty(stdin_fd)
-        size = os.get_terminal_size(stdin_fd) if is_tty else os.terminal_size((80, 24))
-        channel.get_pty(term=os.environ.get("TERM", "vt100"), width=size.columns,
-                        height=size.lines)  # fmt: skip
-        channel.invoke_shell()
-        saved = None
-        if is_tty:
-            import termios
-            import tty
 
-            saved = termios.tcgetattr(stdin_fd)
-            tty.setraw(stdin_fd)
-        try:
-            stdin_open = True
-            while not channel.exit_status_ready() or channel.recv_ready():
-                readable = [channel] + ([stdin_fd] if stdin_open else [])
-                ready, _, _ = select.select(readable, [], [], 0.5)
-                if channel in ready:
-                    data = channel.recv(32768)
-                    if not data:
-                        break
-                    os.write(sys.stdout.fileno(), data)
-                if stdin_fd in ready:
-                    data = os.read(stdin_fd, 4096)
-                    if data:
-                        channel.sendall(data)
-                    else:
-                        stdin_open = False
-                        channel.shutdown_write()
-                if not self._alive():
-                    raise self._dead_error("during the interactive shell")
-        finally:
-            if saved is not None:
-                import termios
+        def check_alive() -> None:
+            if not self._alive():
+                raise self._dead_error("during the interactive shell")
 
-                termios.tcsetattr(stdin_fd, termios.TCSADRAIN, saved)
-        status = channel.recv_exit_status()
-        channel.close()
-        return status
+        return relay_terminal(channel, check_alive)

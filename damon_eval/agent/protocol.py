@@ -1,12 +1,5 @@
-"""Host side of ``de-agent``, the measurement agent that runs inside the guest.
-
-The agent (``damon_eval/data/agent/de-agent.c``) is the only harness process
-in the guest while a workload runs.  This module
-
-* builds it (a compile command for the guest, and a local build for tests),
-* writes its command line (:class:`AgentInvocation`),
-* speaks its line protocol over the control channel (:class:`AgentControl`,
-  :func:`parse_message`, :func:`format_go`).
+"""The agent's command line (:class:`AgentInvocation`) and its line protocol over
+the control channel (:class:`AgentControl`, :func:`parse_message`, :func:`format_go`).
 
 The protocol and the files the agent writes are documented in
 ``docs/agent.md``; parsing those files lives in :mod:`damon_eval.measure.samples`.
@@ -15,36 +8,22 @@ The protocol and the files the agent writes are documented in
 from __future__ import annotations
 
 import errno
-import hashlib
 import logging
 import os
 import re
 import select
 import shlex
-import shutil
-import subprocess
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal, Protocol
 
-from damon_eval.errors import ConfigError, DamonEvalError, GuestError
-from damon_eval.guest.control import ControlChannel, ControlTimeout
-from damon_eval.paths import DATA_DIR, cache_dir
+from damon_eval.agent.build import GUEST_AGENT_PATH, AgentError, AgentTimeout
+from damon_eval.errors import ConfigError, GuestError
+from damon_eval.machines.control import ControlChannel, ControlTimeout
 
 log = logging.getLogger(__name__)
-
-AGENT_SOURCE_PATH = DATA_DIR / "agent" / "de-agent.c"
-AGENT_CFLAGS: tuple[str, ...] = ("-std=c11", "-O2", "-Wall", "-Wextra", "-Werror")
-
-# Where the guest keeps harness files (the guest image builder uses the same paths).
-GUEST_PREFIX = "/opt/damon-eval"
-GUEST_AGENT_PATH = f"{GUEST_PREFIX}/bin/de-agent"
-GUEST_AGENT_SOURCE_PATH = f"{GUEST_PREFIX}/src/de-agent.c"
-# virtio-serial port name: QEMU `-device virtserialport,name=...`; udev links it here.
-CONTROL_PORT_NAME = "org.damon-eval.ctl"
-GUEST_CONTROL_PATH = f"/dev/virtio-ports/{CONTROL_PORT_NAME}"
 
 HoldMode = Literal["exec", "child", "none"]
 HOLD_MODES: tuple[str, ...] = ("exec", "child", "none")
@@ -56,92 +35,6 @@ GO_KEYS: tuple[str, ...] = ("kdamond_dir", "trace_pipe", "record", "timeout_s", 
 AGENT_EXIT_OK = 0
 AGENT_EXIT_WORKLOAD_FAILED = 1
 AGENT_EXIT_HARNESS = 2
-
-
-class AgentError(DamonEvalError):
-    """The agent could not be built, refused a request, or broke its protocol."""
-
-
-class AgentTimeout(AgentError):
-    """The agent did not send an expected message in time."""
-
-
-# --------------------------------------------------------------------------
-# building
-# --------------------------------------------------------------------------
-
-
-def compile_command(
-    source: str | Path, output: str | Path, *, cc: str = "gcc", static: bool = True
-) -> list[str]:
-    """The compiler command line for the agent.
-
-    ``cc`` may be ``musl-gcc``: a static musl build has about a fifth of the
-    resident size of a static glibc one (see docs/benchmarks.md).
-    """
-    command = [cc, *AGENT_CFLAGS]
-    if static:
-        command.append("-static")
-    return [*command, "-o", str(output), str(source)]
-
-
-def guest_build_script(
-    source: str = GUEST_AGENT_SOURCE_PATH, output: str = GUEST_AGENT_PATH
-) -> str:
-    """A POSIX shell script that builds the agent inside the guest.
-
-    It prefers ``musl-gcc`` (Debian package ``musl-tools``) and falls back to
-    ``gcc -static``; it prints which compiler it used.
-    """
-    strict = shlex.join(compile_command(source, output, cc="$cc")).replace("'$cc'", '"$cc"')
-    lenient = strict.replace(" -Werror", "")
-    return (
-        "set -e\n"
-        f"mkdir -p {shlex.quote(str(Path(output).parent))}\n"
-        "if command -v musl-gcc >/dev/null 2>&1; then cc=musl-gcc; else cc=gcc; fi\n"
-        # a warning new in a newer compiler must not leave the guest without an agent
-        f"if {strict}; then\n"
-        '  echo "de-agent built with $cc"\n'
-        "else\n"
-        f"  {lenient}\n"
-        '  echo "de-agent built with $cc WITHOUT -Werror: see the warnings above"\n'
-        "fi\n"
-    )
-
-
-def local_compilers() -> list[str]:
-    """Compilers on this machine that can build the agent, preferred first."""
-    return [cc for cc in ("musl-gcc", "gcc") if shutil.which(cc)]
-
-
-def build_agent_locally(
-    output_dir: Path | None = None, *, cc: str | None = None, static: bool = True
-) -> Path:
-    """Compile the agent on this machine; cached by source hash, compiler and mode."""
-    compilers = local_compilers()
-    if cc is None:
-        if not compilers:
-            raise AgentError("cannot build de-agent: neither musl-gcc nor gcc is installed")
-        cc = compilers[0]
-    source = AGENT_SOURCE_PATH.read_bytes()
-    key = hashlib.sha256(source + f"{cc} {static}".encode()).hexdigest()[:16]
-    output_dir = output_dir or (cache_dir() / "agent")
-    output_dir.mkdir(parents=True, exist_ok=True)
-    binary = output_dir / f"de-agent-{key}"
-    if binary.exists():
-        return binary
-    tmp = output_dir / f".de-agent-{key}.{os.getpid()}.tmp"
-    proc = subprocess.run(
-        compile_command(AGENT_SOURCE_PATH, tmp, cc=cc, static=static),
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    if proc.returncode != 0:
-        tmp.unlink(missing_ok=True)
-        raise AgentError(f"building de-agent with {cc} failed: {proc.stderr.strip()}")
-    tmp.replace(binary)
-    return binary
 
 
 # --------------------------------------------------------------------------
@@ -308,7 +201,7 @@ def format_go(**params: str | int | float) -> str:
 class FdChannel:
     """Lines over file descriptors: a pty (a character device like the
     virtio-serial port) or FIFOs.  The same interface as the guest's
-    :class:`~damon_eval.guest.control.ControlChannel`."""
+    :class:`~damon_eval.machines.control.ControlChannel`."""
 
     def __init__(self, read_fd: int, write_fd: int) -> None:
         self.read_fd = read_fd
@@ -362,7 +255,7 @@ class LineChannel(Protocol):
 @dataclass
 class AgentControl:
     """The host end of the agent's protocol over a line channel: the guest's
-    virtio-serial port (:class:`~damon_eval.guest.control.ControlChannel`) or
+    virtio-serial port (:class:`~damon_eval.machines.control.ControlChannel`) or
     file descriptors (:class:`FdChannel`)."""
 
     channel: LineChannel
