@@ -159,7 +159,7 @@ def _ppid(pid: int) -> int:
 def agent(tmp_path_factory) -> Path:
     from agent_helpers import need_compiler
 
-    from damon_eval.measure.agent import build_agent_locally
+    from damon_eval.agent.build import build_agent_locally
 
     need_compiler()
     return build_agent_locally(tmp_path_factory.mktemp("agent-build"))
