@@ -398,10 +398,27 @@ def _image_spec(source: ParsecSource):
     return spec if source.image_kernel is None else spec.with_kernel(source.image_kernel)
 
 
+def campaign_image(source: ParsecSource):
+    """The built guest image the campaign's runs boot (PARSEC is built in its userland)."""
+    from damon_eval.guest.cache import cached_image
+
+    image = cached_image(_image_spec(source))
+    if image is None:
+        raise GuestError(
+            f"the guest image for spec {source.image_spec or 'default'} is not built; "
+            "run `damon-eval guest build` first (the pipeline's guest_image rule does)"
+        )
+    return image
+
+
+def image_userland_digest(image) -> str:
+    """What of an image a build depends on: its installed packages and their versions
+    (not the harness code that built it, so a harness change keeps the build)."""
+    return files_digest(image.packages_path)
+
+
 def host_build_inputs(source: ParsecSource) -> dict[str, object]:
     """What a host build of the campaign's PARSEC packages needs, and its identity."""
-    from damon_eval.guest.spec import image_key
-
     workloads = _campaign_workloads(source)
     if not workloads:
         raise ConfigError("the campaign has no parsec3/ or splash2x/ workloads to build")
@@ -410,7 +427,7 @@ def host_build_inputs(source: ParsecSource) -> dict[str, object]:
     identity = {
         "source": source_digest(source.path),
         "packages": sorted(w.package for w in workloads),
-        "image_key": image_key(_image_spec(source)),
+        "image_userland": image_userland_digest(campaign_image(source)),
         "guest_root": root,
         "bldconf": f"{BUILD_CONFIG}:{files_digest(BLDCONF_PATH)}",
         "patches": [(p.name, files_digest(p)) for p in patches],
@@ -431,7 +448,7 @@ def host_build_inputs(source: ParsecSource) -> dict[str, object]:
         "key": host_build_key(
             source=identity["source"],
             packages=identity["packages"],
-            image_key=identity["image_key"],
+            image_userland=identity["image_userland"],
             guest_root=root,
             bldconf=identity["bldconf"],
             patches=identity["patches"],
@@ -461,15 +478,7 @@ def require_host_build(source: ParsecSource) -> HostBuild:
 
 def build_parsec_on_host(source: ParsecSource, progress=print) -> HostBuild:
     """Build the campaign's PARSEC packages in a chroot of its (already built) image."""
-    from damon_eval.guest.cache import cached_image
-
-    spec = _image_spec(source)
-    image = cached_image(spec)
-    if image is None:
-        raise GuestError(
-            f"the guest image for spec {source.image_spec or 'default'} is not built; "
-            "run `damon-eval guest build` first"
-        )
+    image = campaign_image(source)
     inputs = host_build_inputs(source)
     return build_on_host(
         key=str(inputs["key"]),

@@ -7,7 +7,7 @@ mount needed) has the same gcc, libraries and paths as the booted guest, so a
 build there, at the guest's own ``guest_root``, gives the binaries the guest
 would have built.  The built tree is packed into one archive under
 ``<cache>/parsec/built/<key>/``, keyed by the PARSEC source, the package list,
-the image, the build configuration and the patches; the guest preparation
+the image's installed packages, the build configuration and the patches; the guest preparation
 then only unpacks it.  Package build failures are recorded per package
 (``.damon-eval-build/<pkg>.failed`` and ``<pkg>.log`` in the tree), exactly as
 in a guest build, so they fail only that package's runs.
@@ -60,7 +60,7 @@ def host_build_key(
     *,
     source: str,
     packages: Sequence[str],
-    image_key: str,
+    image_userland: str,
     guest_root: str,
     bldconf: str,
     patches: Sequence[tuple[str, str]],
@@ -69,11 +69,11 @@ def host_build_key(
     identity = {
         "source": source,
         "packages": sorted(packages),
-        "image": image_key,
+        "image_userland": image_userland,
         "guest_root": guest_root,
         "bldconf": bldconf,
         "patches": sorted(patches),
-        "layout": 1,
+        "layout": 2,
     }
     return hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()[:16]
 

@@ -427,8 +427,14 @@ def test_campaign_guest_kernel_reaches_the_image_from_the_campaigns_directory(
 
     monkeypatch.setattr(damon_eval.guest, "ensure_image", fake_ensure_image)
     monkeypatch.setattr(machine.Guest, "start", lambda *a, **k: pytest.fail("no boot"))
-    factory = run.default_guest_factory(campaign, tmp_path / "work")
-    with pytest.raises(RuntimeError, match="stop before booting"), factory:
+    from damon_eval.machines.preparation import Preparation
+    from damon_eval.machines.select import open_machine
+
+    selector = run.campaign_guest(campaign).with_work_dir(tmp_path / "work")
+    with (
+        pytest.raises(RuntimeError, match="stop before booting"),
+        open_machine(selector, Preparation()),
+    ):
         pass
     assert seen["kernel"] == KernelChoice("build", path=tmp_path / "linux-build")
     with pytest.raises(ConfigError, match=r"guest"):

@@ -7,7 +7,7 @@ import json
 import pytest
 from parsec_tree import fake_parsec_tree
 
-from damon_eval.errors import ConfigError
+from damon_eval.errors import ConfigError, GuestError
 from damon_eval.workloads import (
     RunParams,
     WorkloadContext,
@@ -32,6 +32,21 @@ def _context(tmp_path, build="host", workloads=WORKLOADS, **parsec):
     )
 
 
+def _fake_image(packages="gcc 14.2.0-19\ng++ 14.2.0-19\n"):
+    """A cached image for guest/parsec.yaml: only what a host build reads of it."""
+    from damon_eval.guest.cache import images_dir
+    from damon_eval.guest.spec import image_key, load_spec
+    from damon_eval.paths import configs_dir
+
+    path = images_dir() / image_key(load_spec(configs_dir() / "guest" / "parsec.yaml"))
+    (path / "ssh").mkdir(parents=True, exist_ok=True)
+    for name in ("base.qcow2", "vmlinuz", "initrd.img", "known_hosts", "ssh/id_ed25519"):
+        (path / name).write_text("")
+    (path / "manifest.json").write_text("{}")
+    (path / "packages.txt").write_text(packages)
+    return path
+
+
 def test_build_mode_is_validated_and_auto_follows_what_the_host_can(tmp_path, monkeypatch):
     with pytest.raises(ConfigError, match=r"parsec.build 'chroot' is not one of auto, host, guest"):
         _context(tmp_path, build="chroot")
@@ -53,7 +68,14 @@ def test_the_campaign_packages_and_spec_key_the_host_build(tmp_path, monkeypatch
     monkeypatch.setenv("DAMON_EVAL_CACHE", str(tmp_path / "cache"))
     context = _context(tmp_path)
     assert context.parsec.campaign_packages == ("parsec3/streamcluster", "splash2x/fft")
+    with pytest.raises(GuestError, match=r"guest image for spec guest/parsec.yaml is not built"):
+        host_build_inputs(context.parsec)
+    _fake_image()
     inputs = host_build_inputs(context.parsec)
+    # The image's userland keys the build, not the harness code that built the image.
+    _fake_image("gcc 14.2.0-20\n")
+    assert host_build_inputs(context.parsec)["key"] != inputs["key"]
+    _fake_image()
     assert inputs["identity"]["packages"] == ["splash2x.fft", "streamcluster"]
     assert [name for name, _ in inputs["package_commands"]] == ["streamcluster", "splash2x.fft"]
     assert (
@@ -61,14 +83,19 @@ def test_the_campaign_packages_and_spec_key_the_host_build(tmp_path, monkeypatch
     )
     assert "gcc-damon-eval.bldconf" in inputs["setup_command"]
     base = dict(
-        source="s", packages=["a", "b"], image_key="i", guest_root="/opt/p", bldconf="c", patches=[]
+        source="s",
+        packages=["a", "b"],
+        image_userland="i",
+        guest_root="/opt/p",
+        bldconf="c",
+        patches=[],
     )
     key = host_build_key(**base)
     assert host_build_key(**{**base, "packages": ["b", "a"]}) == key  # order does not matter
     for name, value in [
         ("source", "s2"),
         ("packages", ["a"]),
-        ("image_key", "j"),
+        ("image_userland", "j"),
         ("guest_root", "/opt/q"),
         ("bldconf", "d"),
         ("patches", [("x.patch", "h")]),
@@ -79,6 +106,7 @@ def test_the_campaign_packages_and_spec_key_the_host_build(tmp_path, monkeypatch
 def test_prepare_uploads_the_built_archive_or_says_how_to_build_it(tmp_path, monkeypatch):
     monkeypatch.setenv("DAMON_EVAL_CACHE", str(tmp_path / "cache"))
     context = _context(tmp_path)
+    _fake_image()
     workload = get_workload("splash2x/fft")
     with pytest.raises(WorkloadUnavailable, match=r"damon-eval parsec build CAMPAIGN"):
         workload.prepare(context, RunParams(out_dir="/r"))
