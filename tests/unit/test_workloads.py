@@ -428,7 +428,8 @@ def test_parsec_run_provenance_names_the_build_config_and_patches(tmp_path, monk
             "workloads": ["splash2x/raytrace"],
             "configs": ["orig"],
             "guest": {"spec": "guest/parsec.yaml"},
-            "parsec": {"path": str(tree), "input": "simdev"},
+            # built in the guest: no host build (nor image) needed to plan the run
+            "parsec": {"path": str(tree), "input": "simdev", "build": "guest"},
         },
         "inline",
     )
