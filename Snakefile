@@ -20,3 +20,4 @@ rule all:
     input:
         all_run_results(),
         all_analysis_targets(),
+        f"{SUMMARY}/outcome.txt",

@@ -44,7 +44,8 @@ COMMANDS = (
     Command(
         "campaign",
         "campaign",
-        "validate a campaign (check) or list its runs in execution order (plan)",
+        "validate a campaign (check), list its runs in execution order (plan), or show which "
+        "are done, failed or missing (status)",
     ),
     Command("collect", "collect", "read every results/runs/**/result.json into one tidy runs.csv"),
     Command("damon", "damon", "show the kernel's DAMON features and kdamonds (read-only)"),

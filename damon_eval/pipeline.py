@@ -10,6 +10,7 @@ from __future__ import annotations
 import html
 import json
 import logging
+import sys
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -17,6 +18,7 @@ from typing import Any
 import jinja2
 
 from damon_eval.analysis import adaptive, compare, headlines, plots, reference, tables
+from damon_eval.analysis.failures import check_some_run_succeeded, summarize_failures
 from damon_eval.analysis.runtable import (
     load_result,
     ok_values,
@@ -105,10 +107,19 @@ def metric_step(runs_csv: Path, metric: str, out_dir: Path, configs: Sequence[st
     plots.plot_table(table, stem_plot)
 
 
-def summary_step(runs_csv: Path, out_dir: Path, configs: Sequence[str]) -> None:
-    """Headline sentences and the comparison with the published tables."""
+def summary_step(
+    runs_csv: Path, out_dir: Path, configs: Sequence[str], campaign: str = "campaign"
+) -> None:
+    """Headline sentences and the comparison with the published tables, each opening with
+    the failure box when runs failed; the box alone in ``failures.{json,txt,rst}``."""
     out_dir = Path(out_dir)
     runs = read_runs_csv(Path(runs_csv))
+    failures = summarize_failures(runs, campaign, configs)
+    atomic_write_json(out_dir / "failures.json", failures.to_dict())
+    atomic_write_text(out_dir / "failures.txt", failures.to_text())
+    atomic_write_text(out_dir / "failures.rst", failures.to_rst())
+    box_html = failures.to_html()
+    box_text = failures.to_text() if failures.any else ""
     values = ok_values(runs)
     present = [c for c in configs if c in set(values["config"])]
     built = {}
@@ -134,9 +145,9 @@ def summary_step(runs_csv: Path, out_dir: Path, configs: Sequence[str]) -> None:
         },
     )
     atomic_write_text(
-        out_dir / "headlines.html", standalone_page("Headlines", reproduced.to_html())
+        out_dir / "headlines.html", standalone_page("Headlines", box_html + reproduced.to_html())
     )
-    atomic_write_text(out_dir / "headlines.rst", reproduced.to_rst())
+    atomic_write_text(out_dir / "headlines.rst", failures.to_rst() + reproduced.to_rst())
     accels = sorted(set(values["accel"].dropna())) if not values.empty else []
     kernels = sorted(set(values["guest_kernel"].dropna())) if not values.empty else []
     comparisons = [
@@ -148,18 +159,47 @@ def summary_step(runs_csv: Path, out_dir: Path, configs: Sequence[str]) -> None:
     ]
     atomic_write_text(
         out_dir / "compare-seed.txt",
-        "\n".join(compare.render_comparison_text(c) for c in comparisons)
-        or "no table with an orig baseline to compare\n",
+        box_text
+        + (
+            "\n".join(compare.render_comparison_text(c) for c in comparisons)
+            or "no table with an orig baseline to compare\n"
+        ),
     )
     atomic_write_text(out_dir / "compare-seed.csv", compare.render_comparison_csv(comparisons))
     atomic_write_text(
         out_dir / "compare-seed.html",
         standalone_page(
             "Published vs reproduced",
-            "\n".join(compare.render_comparison_html(c) for c in comparisons)
-            or "<p>No table with an orig baseline to compare.</p>",
+            box_html
+            + (
+                "\n".join(compare.render_comparison_html(c) for c in comparisons)
+                or "<p>No table with an orig baseline to compare.</p>"
+            ),
         ),
     )
+
+
+def outcome_step(failures_json: Path, out_text: Path) -> None:
+    """The pipeline's last step: fails (so Snakemake exits non-zero) when no run of the
+    campaign succeeded, after every summary and report page was written."""
+    from damon_eval.analysis.failures import FailureSummary
+
+    data = json.loads(Path(failures_json).read_text())
+    summary = FailureSummary(
+        campaign=data["campaign"],
+        nr_runs=data["nr_runs"],
+        nr_ok=data["nr_ok"],
+        by_kind=tuple(data["failed_by_kind"].items()),
+        empty_cells=tuple((w, tuple(c)) for w, c in data["cells_without_ok_run"].items()),
+    )
+    try:
+        check_some_run_succeeded(summary)
+    except DamonEvalError as exc:
+        print(f"damon-eval: error: {exc}", file=sys.stderr)
+        raise
+    if summary.any:
+        print(f"damon-eval: warning: {summary.headline()}", file=sys.stderr)
+    atomic_write_text(Path(out_text), summary.to_text())
 
 
 def repeats_round_step(
@@ -266,7 +306,19 @@ def record_step(result_json: Path, out_dir: Path) -> None:
     result = json.loads(result_json.read_text())
     out_dir.mkdir(parents=True, exist_ok=True)
     record_info = result.get("record")
-    if result["status"] != "ok" or not record_info:
+    if result["status"] != "ok":
+        # A failed run has no record; its pages say so instead of failing the pipeline
+        # before the summary (and its failure box) is written.
+        failure = result.get("failure") or {}
+        message = f"no record: the run failed ({failure.get('kind', '?')})"
+        for name in ("heatmap", "wss_sz", "wss_time"):
+            plots.plot_message(message, out_dir / name, formats=("png",))
+        atomic_write_text(out_dir / "accuracy.csv", f"note\n{message}\n")
+        atomic_write_json(
+            out_dir / "record.json", {"run": result["run"], "record": None, "failure": failure}
+        )
+        return
+    if not record_info:
         raise DamonEvalError(f"{result_json}: no record (status {result['status']})")
     record = load_record(result_json.parent / record_info["file"], allow_partial=True)
     # The hottest used range: a process's largest mapping is often idle (see docs/reports.md).

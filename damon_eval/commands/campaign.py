@@ -1,9 +1,11 @@
-"""``damon-eval campaign check|plan FILE``: validate a campaign and show its runs."""
+"""``damon-eval campaign check|plan|status FILE``: validate a campaign, show its runs, and
+which of them are done, failed (with the failure kind and reason) or missing."""
 
 from __future__ import annotations
 
 import argparse
 import json
+from pathlib import Path
 
 from damon_eval.errors import ConfigError
 from damon_eval.workloads import PARSEC_HOW_TO
@@ -18,12 +20,22 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     check.add_argument("--json", action="store_true", help="print the resolved campaign as JSON")
     plan = sub.add_parser("plan", help="list the runs in execution order")
     plan.add_argument("campaign", help="campaign YAML or the pipeline's campaign.json")
+    status = sub.add_parser(
+        "status",
+        help="list failed and missing runs (failure kind and reason) and count the done ones",
+    )
+    status.add_argument("campaign", help="campaign YAML or the pipeline's campaign.json")
+    status.add_argument("--results", help="results directory (default: the campaign's results_dir)")
+    status.add_argument("--all", action="store_true", help="list the done runs too")
+    status.add_argument("--json", action="store_true", help="print every run's state as JSON")
 
 
 def run(args: argparse.Namespace) -> int:
     from damon_eval.measure.run import load_campaign_argument
 
     campaign = load_campaign_argument(args.campaign)
+    if args.action == "status":
+        return _status(campaign, args)
     if args.action == "plan":
         for number, key in enumerate(campaign.runs(), start=1):
             print(f"{number:4d} {key.relative_dir}")
@@ -65,4 +77,19 @@ def run(args: argparse.Namespace) -> int:
             f"{len(campaign.configs)} configurations x {repeats}, "
             f"order {campaign.settings['order']}; all workloads available"
         )
+    return 0
+
+
+def _status(campaign, args: argparse.Namespace) -> int:
+    from damon_eval.campaign_status import campaign_status
+
+    results = Path(args.results) if args.results else Path(campaign.settings["results_dir"])
+    status = campaign_status(campaign, results)
+    if args.json:
+        print(json.dumps(status.to_dict(), indent=2))
+        return 0
+    print(status.headline())
+    for run in status.runs:
+        if run.state != "done" or args.all:
+            print(run.line())
     return 0

@@ -448,6 +448,7 @@ def _provenance(plan: RunPlan, parts: dict[str, Any] | None) -> dict[str, Any]:
             "id": plan.workload.id,
             "version": plan.workload.version(plan.context),
             "guest_versions": parts.get("workload_versions"),
+            "build": plan.workload.build_provenance(plan.context),
             "command": shlex.join(run_plan.command),
             "hold": run_plan.hold,
             "scale": plan.params.scale,

@@ -265,6 +265,11 @@ class Workload:
         when the preparation could not build this workload (a ``build`` failure)."""
         return None
 
+    def build_provenance(self, context: WorkloadContext) -> dict | None:
+        """How the guest built this workload, when the harness builds it with a
+        configuration and patches of its own (PARSEC); None otherwise."""
+        return None
+
     def run_plan(self, context: WorkloadContext, params: RunParams) -> RunPlan:
         raise NotImplementedError
 

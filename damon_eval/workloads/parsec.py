@@ -19,6 +19,7 @@ parsecmgmt, not a shell) and the runtime is its own.
 
 from __future__ import annotations
 
+import hashlib
 import shlex
 from dataclasses import dataclass
 from pathlib import Path
@@ -123,6 +124,15 @@ PARSEC_BUILD_PACKAGES: tuple[str, ...] = (
     "zstd",
     "xz-utils",
 )
+# The PARSEC 3.0 distribution archive each input size's inputs/input_<size>.tar comes from.
+INPUT_ARCHIVES = {
+    "test": "parsec-3.0-core.tar.gz",
+    "simdev": "parsec-3.0-core.tar.gz",
+    "simsmall": "parsec-3.0-input-sim.tar.gz (simsmall, simmedium, simlarge)",
+    "simmedium": "parsec-3.0-input-sim.tar.gz (simsmall, simmedium, simlarge)",
+    "simlarge": "parsec-3.0-input-sim.tar.gz (simsmall, simmedium, simlarge)",
+    "native": "parsec-3.0-input-native.tar.gz",
+}
 GUEST_UPLOAD_DIR = "/var/tmp/damon-eval/parsec-upload"
 BUILD_CONFIG = "gcc-damon-eval"
 PARSEC_DATA_DIR = DATA_DIR / "parsec"
@@ -133,6 +143,19 @@ BUILD_STATE_DIR = ".damon-eval-build"
 def package_patches(package: str) -> list[Path]:
     """``data/parsec/patches/<package>--*.patch``: applied (patch -p1) to the guest's copy."""
     return sorted((PARSEC_DATA_DIR / "patches").glob(f"{package}--*.patch"))
+
+
+def _sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def build_provenance(package: str) -> dict:
+    """How ``package`` is built: the build configuration and the patches, with hashes."""
+    return {
+        "config": BUILD_CONFIG,
+        "config_sha256": _sha256(BLDCONF_PATH),
+        "patches": [{"name": p.name, "sha256": _sha256(p)} for p in package_patches(package)],
+    }
 
 
 def install_build_config_command(root: str) -> str:
@@ -148,18 +171,45 @@ def install_build_config_command(root: str) -> str:
     )
 
 
-def build_command(root: str, package: str, package_dir: str, patches: list[Path]) -> str:
-    """Guest sh: patch and build one package; a failure is recorded (``<pkg>.failed`` and
-    ``<pkg>.log``), not raised, so it fails only that package's runs."""
-    r, state = shlex.quote(root), shlex.quote(f"{root}/{BUILD_STATE_DIR}/{package}")
-    patch = "".join(
-        f"patch -d {r} -p1 -N -r - < {GUEST_UPLOAD_DIR}/patches/{p.name} && " for p in patches
-    )
-    built = f"ls {shlex.quote(package_dir)}/inst/*.{BUILD_CONFIG}/bin/* >/dev/null 2>&1"
+def patch_command(root: str, patch: str, reason_file: str) -> str:
+    """Guest sh: apply ``patch`` with ``patch -p1 --forward`` semantics: applied when it
+    applies, skipped when already applied (it reverses cleanly), otherwise fails, writing
+    one line that names the patch to ``reason_file`` and patch's own output after it."""
+    r, p, why = shlex.quote(root), shlex.quote(patch), shlex.quote(reason_file)
+    name = shlex.quote(Path(patch).name)
     return (
-        f"mkdir -p {r}/{BUILD_STATE_DIR} && cd {r} && rm -f {state}.failed && "
-        f"if {{ {patch}PARSECDIR={r} ./bin/parsecmgmt -a build -p {package} -c {BUILD_CONFIG}; }} "
-        f"> {state}.log 2>&1 && {built}; then :; else touch {state}.failed; fi"
+        f"if patch -d {r} -p1 --forward --dry-run -s < {p} >/dev/null 2>&1; then "
+        f"patch -d {r} -p1 --forward -s -r - < {p}; "
+        f"elif patch -d {r} -p1 -R --dry-run -s -f < {p} >/dev/null 2>&1; then "
+        f"echo 'damon-eval: patch '{name}' already applied'; "
+        f"else echo 'patch '{name}' does not apply to the PARSEC tree "
+        f"(patch -p1 --forward; is it PARSEC 3.0?)' > {why}; "
+        f"patch -d {r} -p1 --forward --dry-run < {p}; false; fi"
+    )
+
+
+def build_command(root: str, package: str, package_dir: str, patches: list[Path]) -> str:
+    """Guest sh: patch and build one package; a failure is recorded (``<pkg>.failed``, whose
+    first line says why, and ``<pkg>.log``), not raised, so it fails only that package's runs."""
+    r, state = shlex.quote(root), f"{root}/{BUILD_STATE_DIR}/{package}"
+    q_state, why = shlex.quote(state), f"{state}.why"
+    q_why = shlex.quote(why)
+    steps = [patch_command(root, f"{GUEST_UPLOAD_DIR}/patches/{p.name}", why) for p in patches]
+    steps.append(
+        f"{{ PARSECDIR={r} ./bin/parsecmgmt -a build -p {package} -c {BUILD_CONFIG} || "
+        f"{{ echo 'parsecmgmt -a build -p {package} -c {BUILD_CONFIG} failed' > {q_why}; "
+        f"false; }}; }}"
+    )
+    steps.append(
+        f"{{ ls {shlex.quote(package_dir)}/inst/*.{BUILD_CONFIG}/bin/* >/dev/null 2>&1 || "
+        f"{{ echo 'parsecmgmt -a build -p {package} -c {BUILD_CONFIG} installed no binary "
+        f"in inst/*.{BUILD_CONFIG}/bin' > {q_why}; false; }}; }}"
+    )
+    return (
+        f"mkdir -p {r}/{BUILD_STATE_DIR} && cd {r} && rm -f {q_state}.failed {q_why} && "
+        f"if ( {' && '.join(steps)} ) > {q_state}.log 2>&1; then :; "
+        f"else cat {q_why} > {q_state}.failed 2>/dev/null || "
+        f"echo 'parsecmgmt -a build -p {package} -c {BUILD_CONFIG} failed' > {q_state}.failed; fi"
     )
 
 
@@ -232,10 +282,8 @@ class ParsecWorkload(Workload):
             if not has(input_tar):
                 return False, (
                     f"{source.path} lacks {input_tar} (input {size!r}; it comes from "
-                    f"parsec-3.0-input-{'sim' if size.startswith('sim') else size}.tar.gz"
-                    f"{'' if size in ('test', 'native') else ' (simsmall, simmedium, simlarge)'}"
-                    f"; test and simdev inputs from parsec-3.0-core.tar.gz); choose another "
-                    f"size with parsec.inputs: {{{self.id}: <size>}}"
+                    f"{INPUT_ARCHIVES[size]}); choose another size with "
+                    f"parsec.inputs: {{{self.id}: <size>}}"
                 )
         return True, f"PARSEC {source.path}, input {size}"
 
@@ -290,15 +338,17 @@ class ParsecWorkload(Workload):
         )
 
     def build_check(self, context: WorkloadContext) -> str:
-        """Guest sh that fails, printing the last 20 lines of the build log, when the
-        package did not build in the preparation."""
+        """Guest sh that fails, printing why (one line) and the last 20 lines of the build
+        log, when the package did not build in the preparation."""
         state = shlex.quote(f"{self._root(context)}/{BUILD_STATE_DIR}/{self.package}")
         return (
             f"if [ -e {state}.failed ]; then "
-            f"echo 'parsecmgmt -a build -p {self.package} -c {BUILD_CONFIG} failed; "
-            f"its log ends:'; "
+            f'echo "$(head -n 1 {state}.failed); its log ends:"; '
             f"tail -n 20 {state}.log; exit 1; fi"
         )
+
+    def build_provenance(self, context: WorkloadContext) -> dict | None:
+        return build_provenance(self.package)
 
     def run_plan(self, context: WorkloadContext, params: RunParams) -> RunPlan:
         self._require(context)

@@ -91,3 +91,8 @@ def test_campaign_guest_kernel_reaches_the_image_rule(repo_root, tmp_path):
     )  # fmt: skip
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert f"""--kernel '{{"build": "{build}"}}'""" in proc.stdout
+
+
+def test_parsec_quick_campaign_plans_69_runs(repo_root):
+    # 23 workloads x orig, rec, prcl x 1 repeat (availability is `campaign check`'s job)
+    assert dry_run(repo_root, "--configfile", "configs/parsec-quick.yaml")["run"] == 69

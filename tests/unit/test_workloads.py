@@ -234,7 +234,7 @@ def test_parsec_input_checks_name_the_file_and_the_archive(tmp_path, monkeypatch
         ok, reason = get_workload("parsec3/canneal").available(context)
         assert not ok
         assert "pkgs/kernels/canneal/inputs/input_simsmall.tar" in reason
-        assert "parsec-3.0-input-sim.tar.gz" in reason
+        assert "parsec-3.0-input-sim.tar.gz" in reason and "core" not in reason
         # parameter-input packages run at any size
         assert get_workload("splash2x/radix").available(context)[0]
         assert get_workload("parsec3/streamcluster").available(context)[0]
@@ -271,7 +271,9 @@ def test_parsec_build_failure_is_recorded_not_raised(tmp_path):
     subprocess.run(["sh", "-c", command], check=True, env={"FAIL": "1", "PATH": "/usr/bin:/bin"})
     failed = subprocess.run(["sh", "-c", check], capture_output=True, text=True)
     assert failed.returncode == 1
-    assert "failed; its log ends:" in failed.stdout.splitlines()[0]
+    assert failed.stdout.splitlines()[0] == (
+        "parsecmgmt -a build -p canneal -c gcc-damon-eval failed; its log ends:"
+    )
     assert "building -a build -p canneal -c gcc-damon-eval" in failed.stdout
     # parsecmgmt succeeds but installs no binary: still a failure.
     subprocess.run(["sh", "-c", command], check=True, env={"PATH": "/usr/bin:/bin"})
@@ -403,3 +405,50 @@ def test_parsec_needs_a_build_capable_guest_spec(tmp_path, monkeypatch):
     )
     assert set(PARSEC_BUILD_PACKAGES) <= parsec.guest_packages
     assert get_workload("splash2x/fft").available(parsec)[0]
+
+
+def test_parsec_run_provenance_names_the_build_config_and_patches(tmp_path, monkeypatch):
+    """What a PARSEC run writes in result.json (here a build failure) fits the schema."""
+    import hashlib
+    import json
+
+    from damon_eval.campaign import RunKey, campaign_from_dict
+    from results_factory import CampaignSpec, RunSpec, make_result, write_result
+
+    from damon_eval.analysis.errors import ResultFileError
+    from damon_eval.analysis.runtable import load_result
+    from damon_eval.measure import run as run_module
+    from damon_eval.workloads.parsec import BLDCONF_PATH
+
+    monkeypatch.setenv("DAMON_EVAL_CACHE", str(tmp_path / "cache"))
+    tree = _fake_tree(tmp_path / "parsec-3.0", input_size="simdev")
+    campaign = campaign_from_dict(
+        {
+            "campaign": "p",
+            "workloads": ["splash2x/raytrace"],
+            "configs": ["orig"],
+            "guest": {"spec": "guest/parsec.yaml"},
+            # built in the guest: no host build (nor image) needed to plan the run
+            "parsec": {"path": str(tree), "input": "simdev", "build": "guest"},
+        },
+        "inline",
+    )
+    key = RunKey("splash2x", "raytrace", "orig", 1)
+    request = run_module.RunRequest(campaign, key, tmp_path / "r" / "result.json")
+    plan = run_module.plan_run(request)
+    build = run_module._provenance(plan, {})["workload"]["build"]
+    assert build["config"] == "gcc-damon-eval"
+    assert build["config_sha256"] == hashlib.sha256(BLDCONF_PATH.read_bytes()).hexdigest()
+    assert [p["name"] for p in build["patches"]] == ["splash2x.raytrace--string-h.patch"]
+    spec = RunSpec("splash2x", "raytrace", "orig", 1, status="failed", failure_kind="build")
+    result = make_result(spec, CampaignSpec(workloads=["splash2x/raytrace"]))
+    result["provenance"]["workload"]["build"] = build
+    path = write_result(tmp_path / "results", result)
+    loaded = load_result(path, tmp_path / "results")
+    assert loaded.failure_kind == "build"
+    result["provenance"]["workload"]["build"] = {**build, "config_sha256": "nothex"}
+    path.write_text(json.dumps(result))
+    with pytest.raises(ResultFileError, match=r"provenance\.workload\.build\.config_sha256"):
+        load_result(path, tmp_path / "results")
+    # a workload the harness does not build records null
+    assert get_workload("synthetic/hotcold").build_provenance(plan.context) is None

@@ -64,10 +64,14 @@ rule summary:
         ),
         compare_text=f"{SUMMARY}/compare-seed.txt",
         compare_csv=f"{SUMMARY}/compare-seed.csv",
+        failures=f"{SUMMARY}/failures.json",
+        failures_text=f"{SUMMARY}/failures.txt",
+        failures_rst=f"{SUMMARY}/failures.rst",
     log:
         f"{RESULTS}/logs/summary.log",
     params:
         configs=CAMPAIGN.configs,
+        campaign=CAMPAIGN.name,
     conda:
         "../envs/damon-eval.yaml"
     script:
@@ -131,3 +135,19 @@ rule provenance:
         "../envs/damon-eval.yaml"
     script:
         "../scripts/provenance.py"
+
+
+# Last: fails (Snakemake exits non-zero) when no run of the campaign succeeded, once
+# every table, page and plot is written.
+rule outcome:
+    input:
+        failures=rules.summary.output.failures,
+        written=all_analysis_targets(),
+    output:
+        outcome=f"{SUMMARY}/outcome.txt",
+    log:
+        f"{RESULTS}/logs/outcome.log",
+    conda:
+        "../envs/damon-eval.yaml"
+    script:
+        "../scripts/outcome.py"

@@ -77,6 +77,16 @@ def attempt_number(wildcards, attempt):
 SUMMARY = f"{RESULTS}/summary"
 
 
+def failure_box_rst():
+    """The summary's failure box (rST), once written: the report's front page opens with it."""
+    path = Path(f"{SUMMARY}/failures.rst")
+    return path.read_text() if path.is_file() else ""
+
+
+# workflow/report/workflow.rst can read only the config; the campaign was read from it above.
+config["_report_failure_box"] = failure_box_rst()
+
+
 def report_metrics():
     from damon_eval.pipeline import REPORT_METRICS
 

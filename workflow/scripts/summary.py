@@ -14,4 +14,5 @@ run_logged(
     snakemake.input.runs,
     Path(snakemake.output.headlines).parent,
     snakemake.params.configs,
+    snakemake.params.campaign,
 )
