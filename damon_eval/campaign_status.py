@@ -12,7 +12,8 @@ from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
-from damon_eval.campaign import Campaign, RunKey
+from damon_eval.config.campaign import Campaign
+from damon_eval.config.runkey import RunKey
 
 REASON_CHARS = 160
 

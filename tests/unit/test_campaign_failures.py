@@ -10,7 +10,6 @@ from pathlib import Path
 
 import pytest
 import yaml
-from damon_eval.campaign import load_campaign
 from results_factory import CampaignSpec, make_result, run_specs, write_campaign
 
 from damon_eval.analysis.failures import (
@@ -19,6 +18,7 @@ from damon_eval.analysis.failures import (
     summarize_failures,
 )
 from damon_eval.analysis.runtable import collect_runs, write_runs_csv
+from damon_eval.config.campaign import load_campaign
 from damon_eval.pipeline import outcome_step, summary_step
 
 WORKLOADS = ("parsec3/canneal", "splash2x/fft")

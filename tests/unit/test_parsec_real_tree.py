@@ -332,8 +332,7 @@ SIZES_BY_LARGENESS = tuple(reversed(INPUT_SIZES))
 
 
 def test_parsec_quick_uses_the_largest_input_the_shared_tarball_has(monkeypatch, tmp_path):
-    from damon_eval.campaign import load_campaign
-
+    from damon_eval.config.campaign import load_campaign
     from damon_eval.workloads.parsec_source import tarball_members, tree_relative_members
 
     _need_tarball()

@@ -412,11 +412,12 @@ def test_parsec_run_provenance_names_the_build_config_and_patches(tmp_path, monk
     import hashlib
     import json
 
-    from damon_eval.campaign import RunKey, campaign_from_dict
     from results_factory import CampaignSpec, RunSpec, make_result, write_result
 
     from damon_eval.analysis.errors import ResultFileError
     from damon_eval.analysis.runtable import load_result
+    from damon_eval.config.campaign import campaign_from_dict
+    from damon_eval.config.runkey import RunKey
     from damon_eval.measure import run as run_module
     from damon_eval.workloads.parsec import BLDCONF_PATH
 
