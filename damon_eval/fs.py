@@ -314,8 +314,13 @@ r() {
   n=0
   if { while IFS= read -r l || [ -n "$l" ]; do n=1; printf '%s\n' "$l"; done < "$1"; } 2>"$T"
   then
-    # Nothing read: an empty file, or a read error `read` cannot tell from EOF.
-    if [ "$n" = 0 ] && ! cat -- "$1" 2>"$T" >/dev/null; then rf; fi
+    # Nothing read: an empty file, a read error `read` cannot tell from EOF, or a file
+    # that fails reads shorter than its text (debugfs damon/schemes: bash's `read`
+    # reads byte by byte, the kernel answers ENOMEM); cat reads in large blocks.
+    if [ "$n" = 0 ]; then
+      c=$(cat -- "$1" 2>"$T") || rf
+      [ -z "$c" ] || printf '%s\n' "$c"
+    fi
     o end
   else rf; fi
 }

@@ -136,7 +136,7 @@ class FakeKernel:
 
     root: Path
     sysfs: frozenset[str] | None = FULL_SYSFS
-    debugfs: str | None = None  # None, "seed" or "mainline"
+    debugfs: str | None = None  # None, "seed", "mainline" or "deprecated" (6.9+ names)
     tracefs: bool = True
     avail_operations: tuple[str, ...] = ("vaddr", "fvaddr", "paddr")
     live_pids: set[int] | None = None
@@ -580,7 +580,9 @@ class FakeKernel:
 
     def _make_debugfs(self) -> None:
         self._file(f"{DEBUGFS}/attrs", "5000 100000 1000000 10 1000")
-        self._file(f"{DEBUGFS}/monitor_on", "off")
+        self._file(f"{DEBUGFS}/{self.monitor_name}", "off")
+        if self.debugfs == "deprecated":
+            self._file(f"{DEBUGFS}/DEPRECATED", "")
         self._file(f"{DEBUGFS}/schemes", "")
         if self.debugfs == "seed":
             self._file(f"{DEBUGFS}/pids", "")
@@ -593,6 +595,10 @@ class FakeKernel:
             self._file(f"{DEBUGFS}/rm_contexts", "")
 
     @property
+    def monitor_name(self) -> str:
+        return "monitor_on_DEPRECATED" if self.debugfs == "deprecated" else "monitor_on"
+
+    @property
     def schemes_form(self) -> int:
         if self.debugfs_schemes_form is not None:
             return self.debugfs_schemes_form
@@ -600,7 +606,7 @@ class FakeKernel:
 
     def _debugfs_write(self, path: str, value: str) -> None:
         name = PurePosixPath(path).name
-        if self._debugfs_on and name != "monitor_on":
+        if self._debugfs_on and name != self.monitor_name:
             raise _fail(errno.EBUSY)
         if name == "attrs":
             numbers = value.split()
@@ -635,7 +641,7 @@ class FakeKernel:
             if len(parts) != 2 or not parts[0].isdigit():
                 raise _fail(errno.EINVAL)
             self._store(path, " ".join(parts))
-        elif name == "monitor_on":
+        elif name == self.monitor_name:
             if value == "on":
                 if self._debugfs_on:
                     raise _fail(errno.EBUSY)
@@ -658,13 +664,13 @@ class FakeKernel:
 
     def debugfs_stop(self) -> None:
         self._debugfs_on = False
-        self._store(f"{DEBUGFS}/monitor_on", "off")
+        self._store(f"{DEBUGFS}/{self.monitor_name}", "off")
         if self.debugfs != "seed":
             self._store(f"{DEBUGFS}/kdamond_pid", "none")
 
     def seed_debugfs_running(self, pid: int = 4242) -> None:
         self._debugfs_on = True
-        self._store(f"{DEBUGFS}/monitor_on", "on")
+        self._store(f"{DEBUGFS}/{self.monitor_name}", "on")
         if self.debugfs != "seed":
             self._store(f"{DEBUGFS}/kdamond_pid", str(pid))
 

@@ -46,6 +46,9 @@ from damon_eval.fs import FileSystem, ListDir, ListDirIfExists, Op, Read, ReadIf
 log = logging.getLogger(__name__)
 
 DEBUGFS_DAMON = "/sys/kernel/debug/damon"
+MONITOR_ON = "monitor_on"
+# 6.9 renamed it (with a DEPRECATED notice file) so that users notice the deprecation.
+MONITOR_ON_DEPRECATED = "monitor_on_DEPRECATED"
 
 ACTION_NUMBERS = {"willneed": 0, "cold": 1, "pageout": 2, "hugepage": 3, "nohugepage": 4, "stat": 5}
 WATERMARK_METRIC_NUMBERS = {"none": 0, "free_mem_rate": 1}
@@ -142,18 +145,25 @@ class DebugfsBackend(DamonBackend):
         return self._files
 
     @property
+    def monitor_file(self) -> str:
+        """``monitor_on``; 6.9+ kernels renamed it ``monitor_on_DEPRECATED``."""
+        return MONITOR_ON_DEPRECATED if MONITOR_ON_DEPRECATED in self.files() else MONITOR_ON
+
+    @property
     def targets_file(self) -> str:
         return "target_ids" if "target_ids" in self.files() else "pids"
 
     def probe_ops(self) -> list[Op]:
         return [
             ListDirIfExists(self.damon_dir),
-            ReadIfExists(self.path("monitor_on")),
+            ReadIfExists(self.path(MONITOR_ON)),
+            ReadIfExists(self.path(MONITOR_ON_DEPRECATED)),
             ReadIfExists(self.path("kdamond_pid")),
         ]
 
     def present_in(self, probe: TargetProbe) -> bool:
-        return "monitor_on" in (probe.get(ListDirIfExists(self.damon_dir)) or ())
+        listing = probe.get(ListDirIfExists(self.damon_dir)) or ()
+        return MONITOR_ON in listing or MONITOR_ON_DEPRECATED in listing
 
     def adopt(self, probe: TargetProbe) -> None:
         listing = probe.get(ListDirIfExists(self.damon_dir))
@@ -161,20 +171,22 @@ class DebugfsBackend(DamonBackend):
             self._files = frozenset(listing)
 
     def _probed_state(self, probe: TargetProbe) -> tuple[str, int | None]:
-        state = probe.get(ReadIfExists(self.path("monitor_on")))
+        state = probe.get(ReadIfExists(self.path(MONITOR_ON)))
+        if state is None:
+            state = probe.get(ReadIfExists(self.path(MONITOR_ON_DEPRECATED)))
         if state is None:
             return self._read_state()
         pid = probe.get(ReadIfExists(self.path("kdamond_pid")))
         return state.strip(), _pid(pid) if pid is not None else None
 
     def _state_ops(self) -> list[Op]:
-        ops: list[Op] = [Read(self.path("monitor_on"))]
+        ops: list[Op] = [Read(self.path(self.monitor_file))]
         if "kdamond_pid" in self.files():
             ops.append(Read(self.path("kdamond_pid")))
         return ops
 
     def _read_state(self) -> tuple[str, int | None]:
-        values = self.run(self._state_ops(), f"reading {self.path('monitor_on')}")
+        values = self.run(self._state_ops(), f"reading {self.path(self.monitor_file)}")
         pid = _pid(values[1]) if len(values) > 1 else None
         return values[0].strip(), pid
 
@@ -243,10 +255,10 @@ class DebugfsBackend(DamonBackend):
         state, pid = self._probed_state(probe)
         if state == "on":
             raise DamonBusyError(
-                f"DAMON debugfs monitoring is on ({self.path('monitor_on')}, kdamond pid "
+                f"DAMON debugfs monitoring is on ({self.path(self.monitor_file)}, kdamond pid "
                 f"{pid if pid is not None else 'unknown'}) and was not started by this "
                 "damon-eval session; debugfs refuses every write while it is on (EBUSY). Nothing "
-                f"was changed; stop it first (echo off > {self.path('monitor_on')})"
+                f"was changed; stop it first (echo off > {self.path(self.monitor_file)})"
             )
         self._write_attrs_and_targets(context)
         if "init_regions" in self.files():
@@ -254,7 +266,7 @@ class DebugfsBackend(DamonBackend):
         self._write_record(record)
         if "schemes" in self.files():
             self._write_schemes(context)
-        ops: list[Op] = [Write(self.path("monitor_on"), "on"), *self._state_ops()]
+        ops: list[Op] = [Write(self.path(self.monitor_file), "on"), *self._state_ops()]
         try:
             values = self.fs.execute(ops)
         except FsError as exc:
@@ -266,8 +278,8 @@ class DebugfsBackend(DamonBackend):
             raise translate_fs_error(exc, "turning DAMON debugfs monitoring on") from exc
         if values[1].strip() != "on":
             raise DamonError(
-                f"monitoring did not start: {self.path('monitor_on')} reads {values[1]!r} right "
-                "after 'on' (did the target process exit?)"
+                f"monitoring did not start: {self.path(self.monitor_file)} reads {values[1]!r} "
+                "right after 'on' (did the target process exit?)"
             )
         kdamond_pid = _pid(values[2]) if "kdamond_pid" in self.files() else None
         return KdamondHandle(
@@ -457,7 +469,7 @@ class DebugfsBackend(DamonBackend):
             return False
         try:
             self.run(
-                [Write(self.path("monitor_on"), "off")], "turning DAMON debugfs monitoring off"
+                [Write(self.path(self.monitor_file), "off")], "turning DAMON debugfs monitoring off"
             )
         except DamonError:
             if self._read_state()[0] != "on":

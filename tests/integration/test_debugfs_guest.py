@@ -82,9 +82,11 @@ def _sleeper(guest) -> int:
 
 
 def test_the_kernel_has_both_interfaces(dbgfs_guest):
-    assert dbgfs_guest.fs.exists(f"{DEBUGFS_DAMON}/monitor_on")
+    # 6.9+ (so 6.12) names the file monitor_on_DEPRECATED; the back end finds either.
+    assert dbgfs_guest.fs.exists(f"{DEBUGFS_DAMON}/monitor_on_DEPRECATED")
+    assert DebugfsBackend(dbgfs_guest.fs).monitor_file == "monitor_on_DEPRECATED"
     assert dbgfs_guest.fs.exists("/sys/kernel/mm/damon/admin/kdamonds")
-    assert dbgfs_guest.fs.read(f"{DEBUGFS_DAMON}/monitor_on").strip() == "off"
+    assert dbgfs_guest.fs.read(f"{DEBUGFS_DAMON}/monitor_on_DEPRECATED").strip() == "off"
 
 
 def test_debugfs_back_end_monitors_and_applies_a_scheme(dbgfs_guest):
@@ -109,6 +111,6 @@ def test_debugfs_back_end_monitors_and_applies_a_scheme(dbgfs_guest):
         assert stats.nr_tried > 0 and stats.sz_tried > 0, stats
         assert backend.is_running(handle)
         assert backend.turn_off(handle) is True
-        assert guest.fs.read(f"{DEBUGFS_DAMON}/monitor_on").strip() == "off"
+        assert guest.fs.read(f"{DEBUGFS_DAMON}/{backend.monitor_file}").strip() == "off"
     finally:
         guest.run(f"kill {pid}", timeout_s=30)

@@ -184,3 +184,24 @@ def test_scheme_fields_forms():
     assert scheme_fields(raw, 7) == [4096, 2**64 - 1, 0, 1, 70, 2**32 - 1, 2]
     assert scheme_fields(raw, 7, zero_means_unlimited=True)[1] == 0
     assert len(scheme_fields(raw, 18)) == 18
+
+
+@pytest.mark.parametrize("busy", [False, True])
+def test_6_9_renamed_monitor_file_is_driven_and_guarded(tmp_path, busy):
+    # Found on a real 6.12 kernel: 6.9+ renames monitor_on to monitor_on_DEPRECATED.
+    kernel = FakeKernel(tmp_path, sysfs=None, debugfs="deprecated")
+    if busy:
+        kernel.seed_debugfs_running(pid=4242)
+    backend = debugfs_backend(kernel)
+    assert backend.monitor_file == "monitor_on_DEPRECATED"
+    if busy:
+        with pytest.raises(DamonBusyError, match=r"monitor_on_DEPRECATED.*kdamond pid 4242"):
+            backend.start(ethp_kdamond())
+        assert kernel.writes == []
+        return
+    handle = backend.start(ethp_kdamond())
+    assert kernel.read(f"{DEBUGFS}/monitor_on_DEPRECATED") == "on"
+    assert backend.kdamonds()[0].state == "on"
+    assert handle.pid == int(kernel.read(f"{DEBUGFS}/kdamond_pid"))
+    assert backend.turn_off(handle) is True
+    assert kernel.read(f"{DEBUGFS}/monitor_on_DEPRECATED") == "off"

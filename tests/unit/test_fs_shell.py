@@ -268,3 +268,18 @@ def test_write_errno_with_dash_alone_is_not_guessed(tree, tmp_path):
         fs.execute([Write("/sys/full", "on"), Write("/sys/value", "9")])
     assert info.value.errno is None and "I/O error" in str(info.value)
     assert (tree / "sys" / "value").read_text() == "42\n"
+
+
+def test_file_that_fails_short_reads_is_read_whole(tree):
+    # debugfs damon/schemes (6.12) fails reads shorter than its text with ENOMEM, and
+    # bash's `read` reads byte by byte: the value must come from a whole-file read.
+    def runner(script: str):
+        # Shadow the builtin in the inner shell the script execs.
+        return local_sh_runner(script.replace("_END'\n", "_END'\nread() { return 1; }\n", 1))
+
+    fs = ShellFs(runner, root=str(tree))
+    assert fs.execute([Read("/sys/value"), Read("/sys/multi"), Read("/sys/quote")]) == [
+        "42",
+        "a b\nc d",
+        "",
+    ]
