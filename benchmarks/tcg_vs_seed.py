@@ -103,7 +103,8 @@ def render(results: Path, rows: list[dict[str, str]], facts: dict[str, str]) -> 
         "",
         f"Measured {when} by `benchmarks/tcg_vs_seed.py {results}`: campaign totals "
         f"(sum over {facts['workloads']}) against the seed's totals (eval-v18: 25 "
-        f"PARSEC3/SPLASH-2X workloads, KVM, Linux v5.7 + DAMON v16).  Runs: {facts['runs']}, accelerator "
+        f"PARSEC3/SPLASH-2X workloads, KVM, Linux v5.7 + DAMON v16).  "
+        f"Runs: {facts['runs']}, accelerator "
         f"{facts['accel']}, guest kernel {facts['kernel']}, host load average "
         f"{os.getloadavg()[0]:.1f} at writing.",
         "",
