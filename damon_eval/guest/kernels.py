@@ -338,7 +338,9 @@ def kernel_option(value: Any, base: Path | None = None) -> str:
     how the pipeline passes a campaign's kernel, its paths made absolute."""
     if value is None:
         return ""
-    return "--kernel " + shlex.quote(json.dumps(resolve_kernel(value, base).as_spec_value()))
+    spec = resolve_kernel(value, base).as_spec_value()
+    # A package name goes as itself: parse_kernel_option reads only mappings as JSON.
+    return "--kernel " + shlex.quote(spec if isinstance(spec, str) else json.dumps(spec))
 
 
 def parse_kernel_option(text: str) -> Any:
