@@ -62,10 +62,24 @@ def _no_values_note(metric: str, reason: str) -> str:
     return f"{metric}: no table: {reason}\n"
 
 
-def metric_step(runs_csv: Path, metric: str, out_dir: Path, configs: Sequence[str]) -> None:
-    """One metric's table (text, annotated text, CSV, HTML) and overhead plot (PNG, SVG)."""
+def of_kernel(runs, kernel: str | None):
+    """The runs of one kernel of a ``kernels:`` campaign (all runs for None or "").
+
+    The configuration tables compare configurations on one kernel: mixing two
+    kernels' runs in a cell would average them.
+    """
+    if not kernel:
+        return runs
+    return runs[runs["kernel"] == kernel]
+
+
+def metric_step(
+    runs_csv: Path, metric: str, out_dir: Path, configs: Sequence[str], kernel: str | None = None
+) -> None:
+    """One metric's table (text, annotated text, CSV, HTML) and overhead plot (PNG, SVG);
+    with ``kernel``, of that kernel's runs only (a ``kernels:`` campaign's base)."""
     out_dir = Path(out_dir)
-    runs = read_runs_csv(Path(runs_csv))
+    runs = of_kernel(read_runs_csv(Path(runs_csv)), kernel)
     present = [c for c in configs if c in set(runs["config"])]
     of_metric = ok_values(runs)
     of_metric = of_metric[of_metric["metric"] == metric]
@@ -108,13 +122,20 @@ def metric_step(runs_csv: Path, metric: str, out_dir: Path, configs: Sequence[st
 
 
 def summary_step(
-    runs_csv: Path, out_dir: Path, configs: Sequence[str], campaign: str = "campaign"
+    runs_csv: Path,
+    out_dir: Path,
+    configs: Sequence[str],
+    campaign: str = "campaign",
+    kernel: str | None = None,
 ) -> None:
     """Headline sentences and the comparison with the published tables, each opening with
-    the failure box when runs failed; the box alone in ``failures.{json,txt,rst}``."""
+    the failure box when runs failed; the box alone in ``failures.{json,txt,rst}``.
+    With ``kernel`` (a ``kernels:`` campaign's base) the tables are of its runs; the
+    failure box counts every kernel's."""
     out_dir = Path(out_dir)
-    runs = read_runs_csv(Path(runs_csv))
-    failures = summarize_failures(runs, campaign, configs)
+    all_runs = read_runs_csv(Path(runs_csv))
+    failures = summarize_failures(all_runs, campaign, configs)
+    runs = of_kernel(all_runs, kernel)
     atomic_write_json(out_dir / "failures.json", failures.to_dict())
     atomic_write_text(out_dir / "failures.txt", failures.to_text())
     atomic_write_text(out_dir / "failures.rst", failures.to_rst())
@@ -176,6 +197,60 @@ def summary_step(
                 or "<p>No table with an orig baseline to compare.</p>"
             ),
         ),
+    )
+
+
+def kernel_ab_step(
+    runs_csv: Path,
+    out_dir: Path,
+    base: str,
+    others: Sequence[str],
+    configs: Sequence[str],
+    metrics: Sequence[str] = SEED_TABLE_METRICS,
+) -> None:
+    """A ``kernels:`` campaign's comparison: every other kernel against ``base``, per
+    configuration and metric (:mod:`damon_eval.analysis.kernel_ab`), with a headline
+    sentence each; ``kernels.{txt,csv,html,rst}`` in ``out_dir``."""
+    from damon_eval.analysis import kernel_ab
+
+    out_dir = Path(out_dir)
+    runs = read_runs_csv(Path(runs_csv))
+    values = ok_values(runs)
+    present = [c for c in configs if c in set(values["config"])]
+    chosen = [m for m in metrics if m in set(values["metric"])]
+    texts, rows, sections, sentences = [], [], [], []
+    for patched in others:
+        kernels_here = set(values["kernel"])
+        if base not in kernels_here or patched not in kernels_here or not present or not chosen:
+            sentence = f"{patched} against {base}: no successful runs of both to compare."
+            sentences.append(sentence)
+            texts.append(sentence + "\n")
+            sections.append(f"<p>{html.escape(sentence)}</p>")
+            continue
+        comparison = kernel_ab.compare_kernels(
+            runs, base=base, patched=patched, configs=present, metrics=chosen
+        )
+        sentence = kernel_ab.headline(comparison)
+        sentences.append(sentence)
+        texts.append(kernel_ab.render_text(comparison))
+        sections.append(f"<p><strong>{html.escape(sentence)}</strong></p>")
+        for (config, metric), table in comparison.tables.items():
+            sections.append(f"<h3>{html.escape(metric)}, configuration {html.escape(config)}</h3>")
+            sections.append(tables.render_html(table))
+            sections.append(
+                f'<pre class="seed-form">{html.escape(tables.render_text(table))}</pre>'
+            )
+            for row in tables.csv_rows(table):
+                kernel = row.pop("config")  # the A/B table's columns are the kernels
+                rows.append({"base": base, "patched": patched, "config": config,
+                             "kernel": kernel, **row})  # fmt: skip
+    atomic_write_text(out_dir / "kernels.txt", "\n".join(texts))
+    atomic_write_text(out_dir / "kernels.rst", "".join(f"**{s}**\n\n" for s in sentences))
+    import pandas as pd
+
+    atomic_write_text(out_dir / "kernels.csv", pd.DataFrame(rows).to_csv(index=False))
+    atomic_write_text(
+        out_dir / "kernels.html", standalone_page("Kernel comparison", "\n".join(sections))
     )
 
 

@@ -3,6 +3,7 @@
 One row per run and metric::
 
     suite, workload, config, repeat, metric, value,          <- the observation
+    kernel,                                                  <- kernels: name ("" without)
     status, attempt, failure_kind,                           <- how the run ended
     accel, guest_kernel, image_hash, harness_revision,       <- provenance
     result_path                                              <- relative to RESULTS_DIR
@@ -36,6 +37,7 @@ RUNS_COLUMNS: tuple[str, ...] = (
     "repeat",
     "metric",
     "value",
+    "kernel",
     "status",
     "attempt",
     "failure_kind",
@@ -49,6 +51,7 @@ RUNS_COLUMNS: tuple[str, ...] = (
 REQUIRED_COLUMNS: tuple[str, ...] = RUNS_COLUMNS[:6]
 # What a missing optional column means: a successful first attempt of unknown provenance.
 COLUMN_DEFAULTS: dict[str, object] = {
+    "kernel": "",
     "status": "ok",
     "attempt": 1,
     "failure_kind": "",
@@ -79,6 +82,7 @@ class RunResult:
     image_hash: str
     harness_revision: str
     result_path: str
+    kernel: str = ""  # the campaign's kernel name (kernels:)
 
     @property
     def workload_id(self) -> str:
@@ -89,7 +93,7 @@ def load_result(path: Path, results_dir: Path | None = None) -> RunResult:
     """Read and validate one ``result.json``.
 
     With ``results_dir`` the file must sit at
-    ``runs/<suite>/<workload>/<config>/<NN>/result.json`` below it, matching
+    ``runs/[<kernel>/]<suite>/<workload>/<config>/<NN>/result.json`` below it, matching
     its ``run`` object, and ``result_path`` is recorded relative to it.
     """
     path = Path(path)
@@ -118,7 +122,9 @@ def load_result(path: Path, results_dir: Path | None = None) -> RunResult:
     if results_dir is not None:
         relative_path = path.relative_to(results_dir)
         relative = relative_path.as_posix()
-        key = RunKey(run["suite"], run["workload"], run["config"], int(run["repeat"]))
+        key = RunKey(
+            run["suite"], run["workload"], run["config"], int(run["repeat"]), run.get("kernel", "")
+        )
         expected = Path("runs", key.relative_dir, "result.json")
         if relative_path != expected:
             raise ResultFileError(f"{path}: run {key} belongs in {expected}, not {relative}")
@@ -141,6 +147,7 @@ def load_result(path: Path, results_dir: Path | None = None) -> RunResult:
         image_hash=_image_identity(guest),
         harness_revision=provenance["harness_revision"],
         result_path=relative,
+        kernel=run.get("kernel", ""),
     )
 
 
@@ -172,7 +179,7 @@ def _check_status(data: object, path: Path) -> None:
 
 
 def find_result_files(results_dir: Path) -> list[Path]:
-    """Every ``runs/*/*/*/*/result.json`` below ``results_dir``, sorted."""
+    """Every ``runs/[*/]*/*/*/*/result.json`` below ``results_dir``, sorted."""
     results_dir = Path(results_dir)
     runs_dir = results_dir / "runs"
     if not runs_dir.is_dir():
@@ -180,7 +187,7 @@ def find_result_files(results_dir: Path) -> list[Path]:
             f"{results_dir}: no runs/ directory (expected "
             f"{runs_dir}/<suite>/<workload>/<config>/<NN>/result.json)"
         )
-    return sorted(runs_dir.glob("*/*/*/*/result.json"))
+    return sorted([*runs_dir.glob("*/*/*/*/result.json"), *runs_dir.glob("*/*/*/*/*/result.json")])
 
 
 def rows_of(result: RunResult) -> list[dict]:
@@ -190,6 +197,7 @@ def rows_of(result: RunResult) -> list[dict]:
         "workload": result.workload,
         "config": result.config,
         "repeat": result.repeat,
+        "kernel": result.kernel,
         "status": result.status,
         "attempt": result.attempt,
         "failure_kind": result.failure_kind,
@@ -218,7 +226,7 @@ def _canonical(frame: pd.DataFrame) -> pd.DataFrame:
     order = frame["metric"].map(lambda m: _METRIC_ORDER.get(m, -1))
     frame = (
         frame.assign(_order=order)
-        .sort_values(["suite", "workload", "config", "repeat", "_order"], kind="stable")
+        .sort_values(["kernel", "suite", "workload", "config", "repeat", "_order"], kind="stable")
         .drop(columns="_order")
         .reset_index(drop=True)
     )
@@ -263,6 +271,7 @@ def read_runs_csv(path: Path) -> pd.DataFrame:
     filled = {c: v for c, v in COLUMN_DEFAULTS.items() if c not in frame.columns}
     for column, default in filled.items():
         frame[column] = default
+    filled.pop("kernel", None)  # a table of one kernel needs no note
     frame = frame.loc[:, list(RUNS_COLUMNS)]
     try:
         frame["value"] = pd.to_numeric(frame["value"].replace("", math.nan), errors="raise")

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from damon_eval.config.configuration import RunConfiguration, load_configuration
-from damon_eval.config.runkey import RunKey
+from damon_eval.config.runkey import RunKey, check_kernel_name
 from damon_eval.errors import ConfigError
 from damon_eval.paths import configs_dir, resolve_config_path
 from damon_eval.schema import load_yaml, validate
@@ -36,6 +36,37 @@ class Campaign:
         return list(self.settings["configs"])
 
     @property
+    def kernels(self) -> dict[str, Any]:
+        """``kernels:`` (name -> kernel value), in the campaign's order; empty without."""
+        return dict(self.settings.get("kernels") or {})
+
+    @property
+    def kernel_names(self) -> list[str]:
+        """The kernel names of the run matrix: ``[""]`` (one unnamed kernel) without kernels:."""
+        return list(self.kernels) or [""]
+
+    @property
+    def base_kernel(self) -> str | None:
+        """The kernel the others are compared against: the first of ``kernels:``."""
+        return next(iter(self.kernels), None)
+
+    def kernel_value(self, name: str) -> Any:
+        """The ``kernel:`` value a run of kernel ``name`` boots (None: the image spec's)."""
+        if not name:
+            if self.kernels:
+                raise ConfigError(
+                    f"campaign {self.name} has kernels ({', '.join(self.kernels)}): "
+                    "a run key needs one, e.g. base/synthetic/zigzag/rec/01"
+                )
+            return self.settings["guest"].get("kernel")
+        if name not in self.kernels:
+            raise ConfigError(
+                f"kernel {name!r} is not in campaign {self.name}: "
+                f"{', '.join(self.kernels) or 'it has no kernels:'}"
+            )
+        return self.kernels[name]
+
+    @property
     def repeats(self) -> int:
         """Repeats planned up front: all of them, or the first round of ``repeats: auto``."""
         auto = self.auto_repeats
@@ -55,14 +86,17 @@ class Campaign:
 
         Interleaved (damon-tests' order): repeat 1 of every workload and
         configuration, then repeat 2, and so on, so slow drifts of the host
-        spread over all cells instead of biasing one.  Shuffled: the same
-        runs in a random order drawn from ``shuffle_seed``.
+        spread over all cells instead of biasing one; with ``kernels:`` each
+        configuration runs on every kernel in turn, so the two sides of an A/B
+        comparison run next to each other.  Shuffled: the same runs in a
+        random order drawn from ``shuffle_seed``.
         """
         ordered = []
         for repeat in range(1, self.repeats + 1):
             for workload in self.workloads:
                 for config in self.configs:
-                    ordered.append(RunKey.of(workload, config, repeat))
+                    for kernel in self.kernel_names:
+                        ordered.append(RunKey.of(workload, config, repeat, kernel))
         if self.settings["order"] == "shuffled":
             random.Random(self.settings["shuffle_seed"]).shuffle(ordered)
         return ordered
@@ -131,9 +165,39 @@ def campaign_from_dict(data: Any, source: str | Path, overrides: dict | None = N
             get_workload(workload_id)
         except ConfigError as exc:
             raise ConfigError(f"{source}: workloads: {exc}") from None
+    _check_kernels(settings, Path(source))
     campaign = Campaign(settings["campaign"], Path(source), settings, configurations)
     campaign.auto_repeats  # noqa: B018 -- validates repeats: auto's rule now
     return campaign
+
+
+def _check_kernels(settings: dict, source: Path) -> None:
+    """Every kernel of ``kernels:`` resolves (paths exist, forms known), before any boot."""
+    from damon_eval.guest.kernels import resolve_kernel
+
+    kernels = settings.get("kernels")
+    if not kernels:
+        return
+    for name in kernels:
+        try:
+            check_kernel_name(name)
+        except ConfigError as exc:
+            raise ConfigError(f"{source}: kernels: {exc}") from None
+    conflicts = []
+    if settings["guest"].get("kernel") is not None:
+        conflicts.append("guest.kernel (name it as one of kernels: instead)")
+    if settings.get("repeats") == "auto":
+        conflicts.append("repeats: auto (give a number of repeats)")
+    parsec = [w for w in settings["workloads"] if w.startswith(("parsec3/", "splash2x/"))]
+    if parsec:
+        conflicts.append(f"PARSEC workloads ({parsec[0]}: built per image, not per kernel)")
+    if conflicts:
+        raise ConfigError(f"{source}: kernels: not supported with {'; '.join(conflicts)}")
+    for name, value in kernels.items():
+        try:
+            resolve_kernel(value, source.parent)
+        except ConfigError as exc:
+            raise ConfigError(f"{source}: kernels.{name}: {exc}") from None
 
 
 def load_campaign_mapping(path: str | Path) -> dict:

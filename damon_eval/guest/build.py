@@ -227,7 +227,7 @@ def _package_kernel_files(root: Path, spec: ImageSpec) -> tuple[str, Path, Path,
             raise GuestError(f"the image has no {path.name} for kernel {release}")
     kernels.check_kernel_options(
         parse_kernel_config(config.read_text()),
-        f"{release} from {spec.kernel_package} ({spec.suite})",
+        f"{release} from {spec.kernel_package} ({spec.kernel_suite or spec.suite})",
         hint="use suite trixie or newer, or another kernel_package",
     )
     return release, found[0], initrd, config
@@ -275,6 +275,7 @@ def kernel_provenance(
     return {
         "form": "package",
         "name": spec.kernel_package,
+        "suite": spec.kernel_suite or spec.suite,
         "release": release,
         **kernels.config_provenance(config_text),
     }

@@ -3,6 +3,9 @@
 An image spec's ``kernel:`` is one of
 
 * a Debian package name (``linux-image-amd64``): installed by mmdebstrap;
+  ``{package: linux-image-amd64, suite: trixie-backports}`` takes it from
+  another suite of the image's mirror (backports are NotAutomatic: apt
+  installs them only when asked for by suite, ``<package>/<suite>``);
 * a ``.deb`` file of a kernel image (``make bindeb-pkg``), modules inside;
 * a build directory (``arch/x86/boot/bzImage`` and ``.config``), with
   ``modules:`` pointing at ``make modules_install INSTALL_MOD_PATH=...``
@@ -38,6 +41,7 @@ KERNEL_FORMS = ("package", "deb", "build", "source")
 BASE_CONFIG_NAME = "damon-guest-minimal.config"
 TARBALL_SUFFIXES = (".tar", ".tar.gz", ".tgz", ".tar.xz", ".txz", ".tar.bz2", ".tar.zst")
 PACKAGE_NAME = re.compile(r"^[a-z0-9][a-z0-9+.-]+$")
+SUITE_NAME = re.compile(r"^[a-z][a-z0-9.-]*$")
 # What the evaluation needs from any guest kernel: DAMON with both monitoring
 # primitives and the sysfs interface the harness drives.
 REQUIRED_KERNEL_OPTIONS = (
@@ -129,6 +133,7 @@ class KernelChoice:
 
     form: str  # one of KERNEL_FORMS
     name: str = ""  # package name (form "package")
+    suite: str | None = None  # form "package": another suite than the image's
     path: Path | None = None  # .deb, build dir or source tree/tarball
     modules: Path | None = None  # form "build": modules_install output
     config_fragment: Path | None = None  # form "source"
@@ -136,7 +141,7 @@ class KernelChoice:
 
     def describe(self) -> str:
         if self.form == "package":
-            return f"Debian package {self.name}"
+            return f"Debian package {self.name}" + (f" from {self.suite}" if self.suite else "")
         extra = ""
         if self.config_fragment is not None:
             extra += f" + config {self.config_fragment.name}"
@@ -149,6 +154,8 @@ class KernelChoice:
         data: dict[str, Any] = {"form": self.form}
         if self.form == "package":
             data["name"] = self.name
+            if self.suite:
+                data["suite"] = self.suite
             return data
         data["path"] = str(self.path)
         if self.modules is not None:
@@ -162,7 +169,7 @@ class KernelChoice:
     def as_spec_value(self) -> str | dict[str, Any]:
         """The choice as a ``kernel:`` value again (absolute paths): resolves to itself."""
         if self.form == "package":
-            return self.name
+            return {"package": self.name, "suite": self.suite} if self.suite else self.name
         value: dict[str, Any] = {self.form: str(self.path)}
         if self.modules is not None:
             value["modules"] = str(self.modules)
@@ -196,7 +203,8 @@ class KernelChoice:
 
     def _compute_identity(self) -> dict[str, Any]:
         if self.form == "package":
-            return {"form": "package", "name": self.name}
+            found = {"form": "package", "name": self.name}
+            return {**found, "suite": self.suite} if self.suite else found
         if self.form == "source":
             return {"form": "source", "build_key": source_build_key(self)}
         assert self.path is not None
@@ -234,11 +242,12 @@ def resolve_kernel(value: Any, base: Path | None = None) -> KernelChoice:
     base = base or Path.cwd()
     valid = (
         "valid: a Debian package name, a .deb file, a kernel build directory, "
-        "a source tree or tarball, or {source: ..., config: ..., patches: [...]}"
+        "a source tree or tarball, {package: ..., suite: <another suite>} or "
+        "{source: ..., config: ..., patches: [...]}"
     )
     if isinstance(value, dict):
         unknown = sorted(set(value) - {"source", "build", "deb", "package", "modules",
-                                       "config", "patches"})  # fmt: skip
+                                       "config", "patches", "suite"})  # fmt: skip
         forms = [k for k in ("source", "build", "deb", "package") if k in value]
         if unknown or len(forms) != 1:
             raise ConfigError(
@@ -251,8 +260,21 @@ def resolve_kernel(value: Any, base: Path | None = None) -> KernelChoice:
             raise ConfigError(f"kernel {value!r}: config and patches apply to source only")
         if form != "build" and "modules" in value:
             raise ConfigError(f"kernel {value!r}: modules applies to build only")
+        if form != "package" and "suite" in value:
+            raise ConfigError(f"kernel {value!r}: suite applies to package only")
         if form == "package":
-            return resolve_kernel(str(value["package"]), base)
+            choice = resolve_kernel(str(value["package"]), base)
+            if choice.form != "package":
+                raise ConfigError(f"kernel package {value['package']!r} is not a package name")
+            suite = value.get("suite")
+            if suite is None:
+                return choice
+            if not isinstance(suite, str) or not SUITE_NAME.match(suite):
+                raise ConfigError(
+                    f"kernel suite {suite!r} is not a Debian suite name "
+                    "(e.g. trixie-backports, sid)"
+                )
+            return KernelChoice("package", name=choice.name, suite=suite)
         # The key names the form: its value is a path even without a slash.
         choice = _kernel_at(_resolve_path(str(value[form]), base, f"kernel {form}"), valid)
         if choice.form != form:
@@ -316,7 +338,9 @@ def kernel_option(value: Any, base: Path | None = None) -> str:
     how the pipeline passes a campaign's kernel, its paths made absolute."""
     if value is None:
         return ""
-    return "--kernel " + shlex.quote(json.dumps(resolve_kernel(value, base).as_spec_value()))
+    spec = resolve_kernel(value, base).as_spec_value()
+    # A package name goes as itself: parse_kernel_option reads only mappings as JSON.
+    return "--kernel " + shlex.quote(spec if isinstance(spec, str) else json.dumps(spec))
 
 
 def parse_kernel_option(text: str) -> Any:

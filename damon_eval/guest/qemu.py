@@ -38,6 +38,9 @@ BASE_CMDLINE = (
     # The harness reaches sshd over TCP; systemd's ssh generator would probe
     # AF_VSOCK at every boot (loads vsock/vmci modules: ~3 s under TCG).
     "systemd.ssh_auto=no",
+    # Debian's 7.x kernels start DAMON_STAT's kdamond at boot, exclusively: every
+    # sysfs kdamond would then fail to start with EBUSY.  Older kernels ignore it.
+    "damon_stat.enabled=N",
 )
 PR_SET_PDEATHSIG = 1
 

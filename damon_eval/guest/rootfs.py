@@ -107,6 +107,10 @@ def mmdebstrap_argv(
         ]
     argv += extra_hooks
     argv += [spec.suite, str(target), spec.mirror]
+    # A kernel from another suite (backports): its source next to the main one.
+    argv += [
+        f"deb {spec.mirror} {suite} {' '.join(spec.components)}" for suite in spec.kernel_suites
+    ]
     return argv
 
 

@@ -73,6 +73,8 @@ class ImageSpec:
     source: str = "<dict>"
     # A kernel other than a Debian package (None: ``kernel_package`` is installed).
     kernel: KernelChoice | None = None
+    # The suite ``kernel_package`` comes from when not ``suite`` (e.g. trixie-backports).
+    kernel_suite: str | None = None
 
     @property
     def disk_size_mib(self) -> int:
@@ -84,7 +86,10 @@ class ImageSpec:
 
         A spec with a kernel of its own installs no kernel package.
         """
-        kernel = [self.kernel_package] if self.kernel is None else []
+        package = self.kernel_package
+        if self.kernel_suite:
+            package += f"/{self.kernel_suite}"  # NotAutomatic suites need asking by name
+        kernel = [package] if self.kernel is None else []
         ordered = [*kernel, *REQUIRED_PACKAGES, *self.packages]
         return tuple(dict.fromkeys(ordered))
 
@@ -95,14 +100,23 @@ class ImageSpec:
         kernel = data.pop("kernel")
         if kernel is not None:
             data["kernel"] = kernel.as_dict()
+        if data["kernel_suite"] is None:
+            del data["kernel_suite"]  # the image key of a spec without one stays as it was
         return {k: list(v) if isinstance(v, tuple) else v for k, v in data.items()}
+
+    @property
+    def kernel_suites(self) -> tuple[str, ...]:
+        """Suites of the mirror apt needs besides ``suite``."""
+        if self.kernel is None and self.kernel_suite and self.kernel_suite != self.suite:
+            return (self.kernel_suite,)
+        return ()
 
     def with_kernel(self, value: Any, base: Path | None = None) -> ImageSpec:
         """This spec with its kernel replaced by a ``kernel:`` value (a campaign's)."""
         choice = resolve_kernel(value, base)
         if choice.form == "package":
-            return replace(self, kernel_package=choice.name, kernel=None)
-        return replace(self, kernel=choice)
+            return replace(self, kernel_package=choice.name, kernel=None, kernel_suite=choice.suite)
+        return replace(self, kernel=choice, kernel_suite=None)
 
 
 def _describe_error(error: Any, schema: dict[str, Any]) -> str:
@@ -147,6 +161,13 @@ def parse_spec(data: Any, source: str = "<dict>") -> ImageSpec:
             raise ConfigError(f"invalid guest image spec {source}: {exc}") from None
         if choice.form == "package":
             values["kernel_package"] = choice.name
+            if choice.suite is not None:
+                if data.get("kernel_suite") is not None:
+                    raise ConfigError(
+                        f"invalid guest image spec {source}: give kernel's suite or "
+                        "kernel_suite, not both"
+                    )
+                values["kernel_suite"] = choice.suite
         else:
             kernel = choice
     return ImageSpec(
@@ -163,6 +184,7 @@ def parse_spec(data: Any, source: str = "<dict>") -> ImageSpec:
         hostname=values["hostname"],
         source=source,
         kernel=kernel,
+        kernel_suite=values["kernel_suite"] if kernel is None else None,
     )
 
 

@@ -173,6 +173,7 @@ def plan_run(request: RunRequest) -> RunPlan:
     """Validate everything the run needs; raises ConfigError before any guest boots."""
     campaign, key = request.campaign, request.key
     configuration = campaign.configuration(key.config)
+    campaign.kernel_value(key.kernel)  # the key names a kernel of the campaign (or none)
     if key.workload_id not in campaign.workloads:
         raise ConfigError(
             f"workload {key.workload_id!r} is not in campaign {campaign.name}: "
@@ -429,6 +430,7 @@ def _result_skeleton(plan: RunPlan) -> dict[str, Any]:
             "config": key.config,
             "repeat": key.repeat,
             "attempt": request.attempt,
+            **({"kernel": key.kernel} if key.kernel else {}),
         },
     }
 
@@ -524,7 +526,9 @@ def execute_run(request: RunRequest, machine: MachineSelector | None = None) -> 
     parts: dict[str, Any] = {}
     clock = PhaseClock()
     parts["timings_s"] = clock.seconds
-    selector = (machine or campaign_guest(request.campaign)).with_work_dir(work_dir)
+    selector = (machine or campaign_guest(request.campaign, request.key.kernel)).with_work_dir(
+        work_dir
+    )
     try:
         preparation = campaign_preparation(request.campaign)
         with open_machine(selector, preparation) as guest, _settings_kept(guest):
@@ -569,8 +573,9 @@ def _record_failure(
     return RunOutcome("failed", None, failure)
 
 
-def campaign_guest(campaign: Campaign) -> MachineSelector:
-    """A fresh guest as the campaign's ``guest:`` settings describe it."""
+def campaign_guest(campaign: Campaign, kernel: str = "") -> MachineSelector:
+    """A fresh guest as the campaign's ``guest:`` settings describe it, booting the
+    campaign's kernel ``kernel`` (one of ``kernels:``; "" for ``guest.kernel``)."""
     settings = campaign.settings["guest"]
     pin = settings["pin_vcpus"]
     return MachineSelector.fresh_guest(
@@ -581,7 +586,7 @@ def campaign_guest(campaign: Campaign) -> MachineSelector:
             accel=settings["accel"],
             fast_start=settings["fast_start"],
             pin_cpus=tuple(pin) if pin is not None else None,
-            kernel=settings.get("kernel"),
+            kernel=campaign.kernel_value(kernel),
             kernel_base=campaign.source.parent,
         )
     )

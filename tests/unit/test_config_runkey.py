@@ -38,7 +38,8 @@ def test_relative_dir_pads_the_repeat():
     ("text", "says"),
     [
         ("synthetic/zigzag/rec", "4 parts"),
-        ("synthetic/zigzag/rec/01/extra", "4 parts"),
+        ("base/synthetic/zigzag/rec/01/extra", "4 parts"),
+        ("synthetic/zigzag/rec/01/extra", "repeat 'extra' is not a number"),
         ("", "4 parts"),
         ("synthetic/zigzag/rec/0", "not in 1..99"),
         ("synthetic/zigzag/rec/100", "not a number 1..99"),
@@ -74,10 +75,11 @@ def test_direct_construction_is_validated_too():
 def _wildcard_path_regex() -> re.Pattern[str]:
     constraints = wildcard_constraints()
     fields = [f"(?P<{name}>{constraints[name]})" for name in ("suite", "workload", "config")]
-    return re.compile("/".join([*fields, f"(?P<repeat>{constraints['repeat']})"]) + "$")
+    kernel = f"(?:(?P<kernel>{constraints['kernel']})/)?"  # kernels: campaigns
+    return re.compile(kernel + "/".join([*fields, f"(?P<repeat>{constraints['repeat']})"]) + "$")
 
 
-@pytest.mark.parametrize("campaign", ["default.yaml", "paper.yaml", "ci.yaml"])
+@pytest.mark.parametrize("campaign", ["default.yaml", "paper.yaml", "ci.yaml", "kernel-ab.yaml"])
 def test_every_run_directory_matches_the_wildcards_and_parses_back(campaign):
     path_regex = _wildcard_path_regex()
     for key in load_campaign(campaign).runs():
@@ -85,6 +87,7 @@ def test_every_run_directory_matches_the_wildcards_and_parses_back(campaign):
         assert match, key.relative_dir
         assert RunKey.parse(key.relative_dir) == key
         assert match["workload"] == key.workload
+        assert (match["kernel"] or "") == key.kernel
 
 
 @pytest.mark.parametrize(
@@ -100,6 +103,9 @@ def test_every_run_directory_matches_the_wildcards_and_parses_back(campaign):
         "a/b c/d/01",
         "A/b/c/01",
         "a/b/c/d/01",
+        "B/b/c/d/01",
+        "a/b/c/d/e/01",
+        "/b/c/d/01",
     ],
 )
 def test_the_wildcards_match_exactly_the_run_directories_parse_accepts(text):

@@ -38,6 +38,7 @@ rule metric:
         f"{RESULTS}/logs/metric/{{metric}}.log",
     params:
         configs=CAMPAIGN.configs,
+        kernel=BASE_KERNEL,
     wildcard_constraints:
         metric=r"[a-z_]+(\.[a-z_]+)?",
     conda:
@@ -72,6 +73,7 @@ rule summary:
     params:
         configs=CAMPAIGN.configs,
         campaign=CAMPAIGN.name,
+        kernel=BASE_KERNEL,
     conda:
         "../envs/damon-eval.yaml"
     script:
@@ -80,43 +82,71 @@ rule summary:
 
 rule record_reports:
     input:
-        result=f"{RESULTS}/runs/{{suite}}/{{workload}}/{{config}}/{{repeat}}/result.json",
+        result=f"{RESULTS}/runs/{RUN_WILDCARDS}/result.json",
     output:
         heatmap=report(
-            f"{SUMMARY}/records/{{suite}}/{{workload}}/{{config}}/{{repeat}}/heatmap.png",
+            f"{SUMMARY}/records/{RUN_WILDCARDS}/heatmap.png",
             caption="../report/heatmap.rst",
             category="4. Access patterns",
             subcategory="{suite}/{workload}",
-            labels={"config": "{config}", "figure": "heatmap"},
+            labels={"config": "{config}", **KERNEL_LABEL, "figure": "heatmap"},
         ),
         wss_sz=report(
-            f"{SUMMARY}/records/{{suite}}/{{workload}}/{{config}}/{{repeat}}/wss_sz.png",
+            f"{SUMMARY}/records/{RUN_WILDCARDS}/wss_sz.png",
             caption="../report/wss.rst",
             category="4. Access patterns",
             subcategory="{suite}/{workload}",
-            labels={"config": "{config}", "figure": "wss distribution"},
+            labels={"config": "{config}", **KERNEL_LABEL, "figure": "wss distribution"},
         ),
         wss_time=report(
-            f"{SUMMARY}/records/{{suite}}/{{workload}}/{{config}}/{{repeat}}/wss_time.png",
+            f"{SUMMARY}/records/{RUN_WILDCARDS}/wss_time.png",
             caption="../report/wss.rst",
             category="4. Access patterns",
             subcategory="{suite}/{workload}",
-            labels={"config": "{config}", "figure": "wss over time"},
+            labels={"config": "{config}", **KERNEL_LABEL, "figure": "wss over time"},
         ),
         accuracy=report(
-            f"{SUMMARY}/records/{{suite}}/{{workload}}/{{config}}/{{repeat}}/accuracy.csv",
+            f"{SUMMARY}/records/{RUN_WILDCARDS}/accuracy.csv",
             caption="../report/accuracy.rst",
             category="4. Access patterns",
             subcategory="{suite}/{workload}",
-            labels={"config": "{config}", "figure": "accuracy"},
+            labels={"config": "{config}", **KERNEL_LABEL, "figure": "accuracy"},
         ),
-        summary=f"{SUMMARY}/records/{{suite}}/{{workload}}/{{config}}/{{repeat}}/record.json",
+        summary=f"{SUMMARY}/records/{RUN_WILDCARDS}/record.json",
     log:
-        f"{RESULTS}/logs/record/{{suite}}/{{workload}}/{{config}}/{{repeat}}.log",
+        f"{RESULTS}/logs/record/{RUN_WILDCARDS}.log",
     conda:
         "../envs/damon-eval.yaml"
     script:
         "../scripts/record.py"
+
+
+# kernels: campaigns: every later kernel against the first, per configuration and metric.
+if KERNELS:
+
+    rule kernel_ab:
+        input:
+            runs=rules.collect.output.runs,
+        output:
+            html=report(
+                f"{SUMMARY}/kernels.html",
+                caption="../report/kernels.rst",
+                category="0. Headlines",
+                labels={"page": "kernel comparison"},
+            ),
+            text=f"{SUMMARY}/kernels.txt",
+            csv=f"{SUMMARY}/kernels.csv",
+            rst=f"{SUMMARY}/kernels.rst",
+        log:
+            f"{RESULTS}/logs/kernel_ab.log",
+        params:
+            base=BASE_KERNEL,
+            others=list(KERNELS)[1:],
+            configs=CAMPAIGN.configs,
+        conda:
+            "../envs/damon-eval.yaml"
+        script:
+            "../scripts/kernel_ab.py"
 
 
 rule provenance:

@@ -36,6 +36,22 @@ GUEST_SPEC = str(resolve_config_path(CAMPAIGN.settings["guest"]["spec"]))
 GUEST_KERNEL_OPTION = kernel_option(
     CAMPAIGN.settings["guest"].get("kernel"), Path(CAMPAIGN_SOURCE).parent
 )
+# kernels: (A/B): each kernel its own image, and runs below runs/<kernel>/.
+KERNELS = CAMPAIGN.kernels
+GUEST_KERNEL_OPTIONS = {
+    name: kernel_option(value, Path(CAMPAIGN_SOURCE).parent) for name, value in KERNELS.items()
+}
+# A run's path below runs/ (and its run key's text form), as wildcards.
+RUN_WILDCARDS = (
+    "{kernel}/{suite}/{workload}/{config}/{repeat}"
+    if KERNELS
+    else "{suite}/{workload}/{config}/{repeat}"
+)
+IMAGE_MANIFEST = (
+    f"{RESULTS}/guest/{{kernel}}/image.json" if KERNELS else f"{RESULTS}/guest/image.json"
+)
+BASE_KERNEL = CAMPAIGN.base_kernel or ""
+KERNEL_LABEL = {"kernel": "{kernel}"} if KERNELS else {}
 RUNS = CAMPAIGN.runs()
 CAMPAIGN_JSON = f"{RESULTS}/campaign.json"
 
@@ -51,7 +67,7 @@ def write_resolved_campaign():
 write_resolved_campaign()
 
 
-# suite, workload, config and repeat: generated from the run key's own patterns.
+# kernel, suite, workload, config and repeat: generated from the run key's own patterns.
 wildcard_constraints:
     **run_key_wildcards(),
 
@@ -66,8 +82,13 @@ def all_run_results():
 
 
 def run_priority(wildcards):
-    run = f"{wildcards.suite}/{wildcards.workload}/{wildcards.config}/{wildcards.repeat}"
+    run = RUN_WILDCARDS.format(**dict(wildcards.items()))
     return CAMPAIGN.priority(RunKey.parse(run))
+
+
+def guest_kernel_option(wildcards):
+    """`--kernel '<json>'` of the image a rule builds (kernels: the wildcard's kernel)."""
+    return GUEST_KERNEL_OPTIONS[wildcards.kernel] if KERNELS else GUEST_KERNEL_OPTION
 
 
 def attempt_number(wildcards, attempt):
@@ -83,8 +104,15 @@ def failure_box_rst():
     return path.read_text() if path.is_file() else ""
 
 
+def kernel_headline_rst():
+    """The kernel comparison's headline sentences (rST), once written (kernels: campaigns)."""
+    path = Path(f"{SUMMARY}/kernels.rst")
+    return path.read_text() if KERNELS and path.is_file() else ""
+
+
 # workflow/report/workflow.rst can read only the config; the campaign was read from it above.
 config["_report_failure_box"] = failure_box_rst()
+config["_report_kernel_headline"] = kernel_headline_rst()
 
 
 def report_metrics():
@@ -111,6 +139,8 @@ def all_analysis_targets():
         targets.append(f"{record_report_dir(key)}/heatmap.png")
     if CAMPAIGN.auto_repeats is not None:
         targets.append(f"{SUMMARY}/repeats.html")
+    if KERNELS:
+        targets.append(f"{SUMMARY}/kernels.html")
     return targets
 
 

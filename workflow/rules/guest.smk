@@ -21,12 +21,12 @@ rule guest_image:
     input:
         checked=rules.check_campaign.output.checked,
     output:
-        manifest=f"{RESULTS}/guest/image.json",
+        manifest=IMAGE_MANIFEST,
     log:
-        f"{RESULTS}/logs/guest_image.log",
+        f"{RESULTS}/logs/guest_image{'/{kernel}' if KERNELS else ''}.log",
     params:
         spec=GUEST_SPEC,
-        kernel=GUEST_KERNEL_OPTION,
+        kernel=guest_kernel_option,
     conda:
         "../envs/damon-eval.yaml"
     shell:
@@ -39,16 +39,19 @@ rule guest_image:
 HAS_PARSEC = any(w.startswith(("parsec3/", "splash2x/")) for w in CAMPAIGN.workloads)
 
 
-rule parsec_build:
-    input:
-        image=rules.guest_image.output.manifest,
-    output:
-        summary=f"{RESULTS}/guest/parsec-build.json",
-    log:
-        f"{RESULTS}/logs/parsec_build.log",
-    params:
-        campaign=CAMPAIGN_JSON,
-    conda:
-        "../envs/damon-eval.yaml"
-    shell:
-        "damon-eval parsec build {params.campaign} --summary {output.summary} > {log} 2>&1"
+# (kernels: campaigns have no PARSEC workloads: the campaign's validation says so.)
+if not KERNELS:
+
+    rule parsec_build:
+        input:
+            image=rules.guest_image.output.manifest,
+        output:
+            summary=f"{RESULTS}/guest/parsec-build.json",
+        log:
+            f"{RESULTS}/logs/parsec_build.log",
+        params:
+            campaign=CAMPAIGN_JSON,
+        conda:
+            "../envs/damon-eval.yaml"
+        shell:
+            "damon-eval parsec build {params.campaign} --summary {output.summary} > {log} 2>&1"

@@ -7,16 +7,16 @@ rule run:
     input:
         # ancient(): an edited configuration never reruns completed (protected)
         # runs; delete a run's result.json to redo it (docs/pipeline.md).
-        image=ancient(rules.guest_image.output.manifest),
+        image=ancient(IMAGE_MANIFEST),
         configuration=ancient("configs/configurations/{config}.yaml"),
         parsec=[ancient(rules.parsec_build.output.summary)] if HAS_PARSEC else [],
     output:
-        result=protected(f"{RESULTS}/runs/{{suite}}/{{workload}}/{{config}}/{{repeat}}/result.json"),
+        result=protected(f"{RESULTS}/runs/{RUN_WILDCARDS}/result.json"),
     log:
-        f"{RESULTS}/logs/run/{{suite}}/{{workload}}/{{config}}/{{repeat}}.log",
+        f"{RESULTS}/logs/run/{RUN_WILDCARDS}.log",
     params:
         campaign=CAMPAIGN_JSON,
-        run="{suite}/{workload}/{config}/{repeat}",
+        run=RUN_WILDCARDS,
         max_attempts=CAMPAIGN.settings["max_attempts"],
     resources:
         vm=1,

@@ -15,4 +15,5 @@ run_logged(
     snakemake.wildcards.metric,
     Path(snakemake.output.text).parent.parent,
     snakemake.params.configs,
+    snakemake.params.kernel,
 )

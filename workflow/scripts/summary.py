@@ -15,4 +15,5 @@ run_logged(
     Path(snakemake.output.headlines).parent,
     snakemake.params.configs,
     snakemake.params.campaign,
+    snakemake.params.kernel,
 )

@@ -1,0 +1,304 @@
+"""Kernel A/B campaigns: kernels: in the run matrix, run keys and runs.csv, the
+kernel comparison page, and a Debian kernel package from another suite."""
+
+from __future__ import annotations
+
+import json
+import re
+import shlex
+from pathlib import Path
+
+import pytest
+from results_factory import CampaignSpec, RunSpec, make_result
+
+from damon_eval.config.campaign import campaign_from_dict, load_campaign
+from damon_eval.config.runkey import RunKey, wildcard_constraints
+from damon_eval.errors import ConfigError
+from damon_eval.guest import rootfs
+from damon_eval.guest.kernels import (
+    KernelChoice,
+    kernel_option,
+    parse_kernel_option,
+    resolve_kernel,
+)
+from damon_eval.guest.spec import image_key, load_spec, parse_spec
+
+BACKPORTS = {"package": "linux-image-amd64", "suite": "trixie-backports"}
+AB = {
+    "campaign": "ab",
+    "workloads": ["synthetic/zigzag", "synthetic/hotcold"],
+    "configs": ["orig", "rec"],
+    "repeats": 2,
+    "kernels": {"base": "linux-image-amd64", "patched": BACKPORTS},
+}
+
+
+# ----------------------------------------------------------------- run matrix
+
+
+def test_kernels_interleave_with_configurations_in_every_repeat():
+    campaign = campaign_from_dict(AB, "<test>")
+    runs = [str(k) for k in campaign.runs()]
+    assert len(runs) == 2 * 2 * 2 * 2
+    assert runs[:4] == [
+        "base/synthetic/zigzag/orig/01",
+        "patched/synthetic/zigzag/orig/01",
+        "base/synthetic/zigzag/rec/01",
+        "patched/synthetic/zigzag/rec/01",
+    ]
+    # repeat 1 of every cell on both kernels before any repeat 2
+    assert all(r.endswith("/01") for r in runs[:8]) and all(r.endswith("/02") for r in runs[8:])
+    assert campaign.base_kernel == "base" and campaign.kernel_value("patched") == BACKPORTS
+    priorities = [campaign.priority(k) for k in campaign.runs()]
+    assert priorities == sorted(priorities, reverse=True)
+
+
+def test_campaigns_without_kernels_keep_their_runs_and_paths():
+    data = {k: v for k, v in AB.items() if k != "kernels"}
+    campaign = campaign_from_dict(data, "<test>")
+    assert campaign.kernel_names == [""] and campaign.base_kernel is None
+    assert [str(k) for k in campaign.runs()][:2] == [
+        "synthetic/zigzag/orig/01",
+        "synthetic/zigzag/rec/01",
+    ]
+    assert campaign.kernel_value("") is None
+    with pytest.raises(ConfigError, match=r"kernel 'base' is not in campaign ab"):
+        campaign.kernel_value("base")
+    with pytest.raises(ConfigError, match=r"has kernels \(base, patched\): a run key needs one"):
+        campaign_from_dict(AB, "<test>").kernel_value("")
+
+
+def test_shipped_kernel_ab_campaign_validates():
+    campaign = load_campaign("kernel-ab.yaml")
+    assert list(campaign.kernels) == ["base", "patched"]
+    assert resolve_kernel(campaign.kernels["patched"]).suite == "trixie-backports"
+    assert len(campaign.runs()) == 2 * 2 * 2 * 3
+
+
+# ------------------------------------------------------------------ run keys
+
+
+def test_run_key_round_trips_with_a_kernel():
+    key = RunKey.parse("patched/synthetic/zigzag/rec/3")
+    assert (key.kernel, key.suite, key.workload, key.config, key.repeat) == (
+        "patched", "synthetic", "zigzag", "rec", 3,
+    )  # fmt: skip
+    assert key.relative_dir == "patched/synthetic/zigzag/rec/03"
+    assert RunKey.parse(key.relative_dir) == key
+    assert RunKey.of("synthetic/zigzag", "rec", 3, "patched") == key
+    plain = RunKey.parse("synthetic/zigzag/rec/03")
+    assert plain.kernel == "" and plain.relative_dir == "synthetic/zigzag/rec/03"
+    assert plain != key
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("Patched/synthetic/zigzag/rec/01", r"kernel 'Patched' is not valid"),
+        ("/synthetic/zigzag/rec/01", r"empty kernel name"),
+        ("a/b/synthetic/zigzag/rec/01", r"with 4 parts"),
+        ("9x/synthetic/zigzag/rec/01", r"kernel '9x' is not valid"),
+    ],
+)
+def test_bad_run_keys_with_a_kernel_name_the_value(text, message):
+    with pytest.raises(ConfigError, match=message) as info:
+        RunKey.parse(text)
+    assert "\n" not in str(info.value)
+
+
+def test_wildcard_constraints_carry_the_kernel_pattern():
+    constraints = wildcard_constraints()
+    pattern = re.compile(rf"^(?:{constraints['kernel']})$")
+    assert pattern.match("base") and pattern.match("patched_2")
+    assert not pattern.match("Base") and not pattern.match("a/b") and not pattern.match("")
+    # every campaign kernel name the schema accepts is a valid wildcard value
+    for name in campaign_from_dict(AB, "<test>").kernels:
+        assert pattern.match(name)
+
+
+# --------------------------------------------------------------- validation
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"kernels": {"Base": "linux-image-amd64", "p": "linux-image-amd64"}}, r"Base"),
+        ({"kernels": {"base-1": "linux-image-amd64", "p": "linux-image-amd64"}}, r"base-1"),
+        ({"kernels": {"base": "linux-image-amd64"}}, r"kernels"),
+        ({"kernels": {"base": "linux-image-amd64", "p": "No Package"}}, r"kernels.p: .*No Pack"),
+        (
+            {"kernels": {"base": "linux-image-amd64", "p": {"deb": "missing.deb"}}},
+            r"kernels.p: kernel deb 'missing.deb' does not exist",
+        ),
+        (
+            {"kernels": {"base": "linux-image-amd64", "p": {"package": "xy", "suite": "Bad S"}}},
+            r"kernels.p: kernel suite 'Bad S' is not a Debian suite name",
+        ),
+        ({"guest": {"kernel": "linux-image-amd64"}}, r"not supported with guest.kernel"),
+        ({"repeats": "auto"}, r"not supported with repeats: auto"),
+        ({"workloads": ["parsec3/canneal"]}, r"not supported with PARSEC workloads"),
+    ],
+)
+def test_bad_kernels_give_one_line_errors_naming_the_value(change, message):
+    with pytest.raises(ConfigError, match=message) as info:
+        campaign_from_dict({**AB, **change}, "<test>")
+    assert "\n" not in str(info.value)
+
+
+def test_kernel_paths_are_resolved_from_the_campaigns_directory(tmp_path):
+    (tmp_path / "k.deb").write_bytes(b"not really a deb")
+    data = {**AB, "kernels": {"base": "linux-image-amd64", "mine": "k.deb"}}
+    campaign = campaign_from_dict(data, tmp_path / "campaign.yaml")
+    assert campaign.kernel_names == ["base", "mine"]
+    with pytest.raises(ConfigError, match=r"kernels.mine: kernel 'k.deb' does not exist"):
+        campaign_from_dict(data, tmp_path / "elsewhere" / "campaign.yaml")
+
+
+def test_a_run_boots_the_kernel_its_key_names(monkeypatch, tmp_path):
+    from damon_eval.measure import run
+
+    campaign = campaign_from_dict(AB, "<test>")
+    assert run.campaign_guest(campaign, "patched").guest.kernel == BACKPORTS
+    assert run.campaign_guest(campaign, "base").guest.kernel == "linux-image-amd64"
+    request = run.RunRequest(campaign, RunKey.parse("other/synthetic/zigzag/rec/01"), tmp_path)
+    with pytest.raises(ConfigError, match=r"kernel 'other' is not in campaign ab"):
+        run.plan_run(request)
+    skeleton = run._result_skeleton(
+        run.plan_run(
+            run.RunRequest(campaign, RunKey.parse("patched/synthetic/zigzag/rec/01"), tmp_path)
+        )
+    )
+    assert skeleton["run"]["kernel"] == "patched"
+
+
+# ------------------------------------------------------- runs.csv and report
+
+
+def _write_ab_results(results_dir: Path, patched_factor: float) -> list[Path]:
+    """Results of AB's matrix; the patched kernel's runtime is scaled by ``patched_factor``."""
+    spec = CampaignSpec(workloads=AB["workloads"], configs=("orig", "rec"), repeats=3)
+    paths = []
+    for key in campaign_from_dict({**AB, "repeats": 3}, "<test>").runs():
+        result = make_result(RunSpec(key.suite, key.workload, key.config, key.repeat), spec)
+        result["run"]["kernel"] = key.kernel
+        if key.kernel == "patched":
+            result["metrics"]["runtime"] *= patched_factor
+        path = results_dir / "runs" / key.relative_dir / "result.json"
+        path.parent.mkdir(parents=True)
+        path.write_text(json.dumps(result))
+        paths.append(path)
+    return paths
+
+
+def test_runs_csv_has_a_kernel_column_and_checks_the_path(tmp_path):
+    from damon_eval.analysis.errors import ResultFileError
+    from damon_eval.analysis.runtable import collect_runs, load_result
+
+    paths = _write_ab_results(tmp_path, 1.0)
+    frame = collect_runs(tmp_path)
+    assert "kernel" in frame.columns
+    assert sorted(set(frame["kernel"])) == ["base", "patched"]
+    assert len(frame[frame["metric"] == "runtime"]) == 24
+    moved = tmp_path / "runs" / "synthetic" / "x" / "orig" / "01" / "result.json"
+    moved.parent.mkdir(parents=True)
+    moved.write_text(paths[0].read_text())
+    with pytest.raises(ResultFileError, match=r"belongs in runs/base/synthetic/"):
+        load_result(moved, tmp_path)
+
+
+def _kernel_page(tmp_path: Path, patched_factor: float) -> dict[str, str]:
+    from damon_eval.pipeline import collect_step, kernel_ab_step
+
+    paths = _write_ab_results(tmp_path, patched_factor)
+    summary = tmp_path / "summary"
+    collect_step(paths, summary / "runs.csv")
+    kernel_ab_step(summary / "runs.csv", summary, "base", ["patched"], ["orig", "rec"])
+    return {s: (summary / f"kernels.{s}").read_text() for s in ("txt", "html", "csv", "rst")}
+
+
+def test_report_table_and_sentence_name_what_changed(tmp_path):
+    page = _kernel_page(tmp_path, 1.5)
+    text = page["txt"]
+    assert text.startswith("patched against base: ")
+    assert re.search(r"runtime of orig on synthetic/hotcold \+50\.00 %", text)
+    assert "# configuration orig" in text and "# configuration rec" in text
+    header = next(line for line in text.splitlines() if line.startswith("runtime"))
+    assert header.split() == ["runtime", "base", "patched", "(overhead)"]
+    total = next(line for line in text.splitlines() if line.startswith("total"))
+    assert total.split()[-1] == "(*50.00*)"  # significant: starred
+    assert "Welch" in page["rst"] and "differ significantly" in page["rst"]
+    assert "<table" in page["html"] and "patched against base" in page["html"]
+    assert page["csv"].splitlines()[0].startswith("base,patched,config,kernel,metric,")
+
+
+def test_report_says_so_when_nothing_changed(tmp_path):
+    page = _kernel_page(tmp_path, 1.0)
+    sentence = page["txt"].splitlines()[0]
+    assert re.fullmatch(
+        r"patched against base: none of \d+ comparisons differs significantly "
+        r"\(Welch's t-test, p < 0\.05\)\.",
+        sentence,
+    )
+
+
+def test_configuration_tables_of_a_kernel_campaign_are_the_base_kernels(tmp_path):
+    from damon_eval.pipeline import collect_step, metric_step
+
+    paths = _write_ab_results(tmp_path, 2.0)
+    summary = tmp_path / "summary"
+    collect_step(paths, summary / "runs.csv")
+    metric_step(summary / "runs.csv", "runtime", summary, ["orig", "rec"], "base")
+    base_only = (summary / "tables" / "runtime.csv").read_text()
+    metric_step(summary / "runs.csv", "runtime", summary, ["orig", "rec"], None)
+    mixed = (summary / "tables" / "runtime.csv").read_text()
+    assert base_only != mixed  # the patched kernel's doubled runtimes stay out
+
+
+# ------------------------------------------------ a kernel from another suite
+
+
+def test_backports_kernel_form_resolves_and_round_trips():
+    choice = resolve_kernel(BACKPORTS)
+    assert choice == KernelChoice("package", name="linux-image-amd64", suite="trixie-backports")
+    assert choice.describe() == "Debian package linux-image-amd64 from trixie-backports"
+    assert choice.identity() == {**{"form": "package", "name": "linux-image-amd64"},
+                                 "suite": "trixie-backports"}  # fmt: skip
+    option = kernel_option(BACKPORTS)
+    assert resolve_kernel(parse_kernel_option(shlex.split(option)[1])) == choice
+    plain = kernel_option("linux-image-amd64")
+    assert resolve_kernel(parse_kernel_option(shlex.split(plain)[1])).suite is None
+    with pytest.raises(ConfigError, match=r"suite applies to package only"):
+        resolve_kernel({"deb": "x.deb", "suite": "trixie-backports"})
+
+
+def test_backports_kernel_is_in_the_image_key_packages_and_sources(tmp_path):
+    default = load_spec()
+    backports = default.with_kernel(BACKPORTS)
+    assert backports.kernel is None and backports.kernel_suite == "trixie-backports"
+    assert image_key(backports) != image_key(default)
+    assert image_key(default.with_kernel("linux-image-amd64")) == image_key(default)
+    other = default.with_kernel({**BACKPORTS, "suite": "sid"})
+    assert len({image_key(backports), image_key(other)}) == 2
+    assert backports.all_packages()[0] == "linux-image-amd64/trixie-backports"
+    argv = rootfs.mmdebstrap_argv(backports, tmp_path / "root")
+    assert argv[-4:-1] == [default.suite, str(tmp_path / "root"), default.mirror]
+    sources = [a for a in argv if a.startswith("deb ")]
+    assert sources == [f"deb {default.mirror} trixie-backports main"]
+    assert not [a for a in rootfs.mmdebstrap_argv(default, tmp_path) if a.startswith("deb ")]
+    # the same through an image spec file's kernel: and its kernel_suite key
+    minimal = {"suite": "trixie"}
+    from_spec = parse_spec({**minimal, "kernel": BACKPORTS})
+    by_key = parse_spec({**minimal, "kernel_suite": "trixie-backports"})
+    assert image_key(from_spec) == image_key(by_key)
+    assert from_spec.as_dict()["kernel_suite"] == "trixie-backports"
+    with pytest.raises(ConfigError, match=r"kernel's suite or kernel_suite, not both"):
+        parse_spec({**minimal, "kernel": BACKPORTS, "kernel_suite": "sid"})
+
+
+def test_backports_kernel_provenance_names_its_suite():
+    from damon_eval.guest.build import kernel_provenance
+
+    spec = load_spec().with_kernel(BACKPORTS)
+    info = kernel_provenance(spec, "7.3.4+deb13-amd64", "CONFIG_DAMON=y\n", None)
+    assert info["suite"] == "trixie-backports" and info["name"] == "linux-image-amd64"
+    assert kernel_provenance(load_spec(), "6.12", "", None)["suite"] == "trixie"
