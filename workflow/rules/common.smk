@@ -87,7 +87,7 @@ def run_priority(wildcards):
 
 
 def guest_kernel_option(wildcards):
-    """`--kernel '<json>'` of the image a rule builds (kernels: the wildcard's kernel)."""
+    """`--kernel <json>` of the image to build (kernels: the wildcard's kernel)."""
     return GUEST_KERNEL_OPTIONS[wildcards.kernel] if KERNELS else GUEST_KERNEL_OPTION
 
 

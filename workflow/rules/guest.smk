@@ -23,7 +23,7 @@ rule guest_image:
     output:
         manifest=IMAGE_MANIFEST,
     log:
-        f"{RESULTS}/logs/guest_image{'/{kernel}' if KERNELS else ''}.log",
+        f"{RESULTS}/logs/guest_image{'-{kernel}' if KERNELS else ''}.log",
     params:
         spec=GUEST_SPEC,
         kernel=guest_kernel_option,
