@@ -87,6 +87,7 @@ def launch(
     overlay_name: str = "disk.qcow2",
     owns_workdir: bool = False,
     console_path: Path | None = None,
+    icount: str | None = None,
 ) -> G:
     """Start QEMU on a fresh overlay of ``backing`` and wait until the guest answers SSH.
 
@@ -121,6 +122,7 @@ def launch(
                 incoming_state=incoming,
                 name=name,
                 qemu_binary=qemu_binary,
+                icount=icount,
             )
             for stale in (config.qmp_socket, config.control_socket, config.console_log):
                 stale.unlink(missing_ok=True)
@@ -141,7 +143,7 @@ def launch(
                 ssh_port=port, qemu_version=version, pid=process.pid, argv=argv,
                 detached=detach, state_key=state_key, process=process,
                 accel_reason=accel_reason, owns_workdir=owns_workdir,
-                console_path=console_path,
+                console_path=console_path, icount=icount,
             )  # fmt: skip
             try:
                 guest.bring_up(incoming is not None, attempt_started + timeout_s)

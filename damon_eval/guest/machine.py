@@ -19,6 +19,7 @@ running (``detach``) are found again through :mod:`damon_eval.guest.detached`.
 
 from __future__ import annotations
 
+import logging
 import os
 import secrets
 import time
@@ -41,6 +42,8 @@ from damon_eval.guest.state import ensure_saved_state
 from damon_eval.machines.preparation import Preparation
 
 __all__ = ["Guest", "Preparation"]
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -66,6 +69,7 @@ class Guest(RunningGuest):
         boot_timeout_s: float | None = None,
         detach: bool = False,
         qemu_binary: str = QEMU_BINARY,
+        icount: str | None = None,
     ) -> Guest:
         """Boot (or restore) a guest and wait until SSH answers.
 
@@ -74,6 +78,7 @@ class Guest(RunningGuest):
         ``<run_dir>/.guest/`` (default: all in ``<cache>/guests/<name>/``).
         ``pin_cpus``: host CPUs for vCPU 0, 1, ...
         ``detach``: the guest survives this process (``damon-eval guest boot``).
+        ``icount``: QEMU's ``-icount`` value under TCG (dropped, with a warning, under KVM).
         """
         if not isinstance(image, Image):
             image = Image.load(image)
@@ -88,6 +93,10 @@ class Guest(RunningGuest):
         )
         if choice.warning:
             accel_mod.warn_tcg(choice.warning)
+        if icount and choice.accel != "tcg":
+            log.warning("-icount %s is for TCG only; the %s guest runs without it", icount,
+                        choice.accel)  # fmt: skip
+            icount = None
         preparation = preparation or Preparation()
         name = name or f"g{os.getpid()}-{secrets.token_hex(3)}"
         workdir = Path(run_dir) / ".guest" if run_dir is not None else detached.guests_dir() / name
@@ -98,7 +107,7 @@ class Guest(RunningGuest):
             memory_mib=memory_mib, keep_overlay=keep_overlay, detach=detach,
             pin_cpus=pin_cpus, qemu_binary=qemu, version=version,
             accel_reason=choice.reason, owns_workdir=run_dir is None and not detach,
-            console_path=console_path,
+            console_path=console_path, icount=icount,
         )  # fmt: skip
         if fast_start:
             state = ensure_saved_state(
@@ -110,6 +119,7 @@ class Guest(RunningGuest):
                 qemu_binary=qemu,
                 qemu_version=version,
                 boot_timeout_s=boot_timeout_s,
+                icount=icount,
             )
             return launch(
                 cls,
@@ -152,6 +162,7 @@ class Guest(RunningGuest):
             boot_attempts=record.get("boot_attempts", 1),
             accel_reason=record.get("accel_reason", ""),
             console_path=Path(record["console_log"]) if record.get("console_log") else None,
+            icount=record.get("icount"),
         )  # fmt: skip
         guest._kernel_release = record.get("kernel_release")
         if not guest.is_alive():

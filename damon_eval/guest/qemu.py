@@ -63,6 +63,7 @@ class MachineConfig:
     incoming_state: Path | None = None
     name: str = "damon-eval"
     qemu_binary: str = QEMU_BINARY
+    icount: str | None = None  # TCG only: QEMU's -icount value (forces single-threaded TCG)
 
 
 def kernel_cmdline(extra: tuple[str, ...] = ()) -> str:
@@ -81,8 +82,13 @@ def qemu_argv(config: MachineConfig) -> list[str]:
     """The QEMU command line for ``config``."""
     if config.accel not in ("kvm", "tcg"):
         raise GuestError(f"unknown accelerator {config.accel!r}; valid: kvm, tcg")
+    if config.icount and config.accel != "tcg":
+        raise GuestError(f"-icount {config.icount} needs TCG, not {config.accel}")
     if config.accel == "kvm":
         accel = ["-accel", "kvm", "-cpu", "host"]
+    elif config.icount:
+        # QEMU refuses MTTCG with icount ("No MTTCG when icount is enabled").
+        accel = ["-accel", "tcg,thread=single", "-cpu", "max", "-icount", config.icount]
     else:
         accel = ["-accel", "tcg,thread=multi", "-cpu", "max"]
     # fmt: off

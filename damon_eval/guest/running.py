@@ -65,6 +65,7 @@ class RunningGuest:
     accel_reason: str = ""
     owns_workdir: bool = False
     console_path: Path | None = None
+    icount: str | None = None
     process: subprocess.Popen | None = field(default=None, repr=False)
     _ssh: SshSession | None = field(default=None, repr=False)
     _control: ControlChannel | None = field(default=None, repr=False)
@@ -218,6 +219,7 @@ class RunningGuest:
             "detached": self.detached,
             "argv": self.argv,
             "state_key": self.state_key,
+            "icount": self.icount,
             "kernel_release": self._kernel_release,
             "started_at": time.time(),
         }
@@ -299,6 +301,7 @@ class RunningGuest:
             "boot_attempts": self.boot_attempts,
             "state_key": self.state_key,
             "qemu_version": self.qemu_version,
+            "icount": self.icount,
             "clock_note": CLOCK_NOTE,
         }
 

@@ -94,7 +94,14 @@ class SavedState:
         return None
 
 
-def shape_for(image: Image, vcpus: int, memory_mib: int, accel: str, qemu_binary: str) -> list[str]:
+def shape_for(
+    image: Image,
+    vcpus: int,
+    memory_mib: int,
+    accel: str,
+    qemu_binary: str,
+    icount: str | None = None,
+) -> list[str]:
     """The QEMU argv shape a saved state belongs to (paths and port neutral)."""
     return shape_argv(
         MachineConfig(
@@ -110,6 +117,7 @@ def shape_for(image: Image, vcpus: int, memory_mib: int, accel: str, qemu_binary
             console_log=Path("-"),
             cmdline_extra=image.kernel_cmdline_extra,
             qemu_binary=os.path.basename(qemu_binary),
+            icount=icount,
         )
     )
 
@@ -123,9 +131,10 @@ def state_key_inputs(
     preparation_digest: str,
     qemu_binary: str,
     qemu_version: str,
+    icount: str | None = None,
 ) -> dict[str, Any]:
     manifest = image.manifest()
-    return {
+    inputs = {
         "format": STATE_FORMAT,
         "image_key": manifest["key"],
         "image_build_id": manifest["build_id"],
@@ -134,9 +143,12 @@ def state_key_inputs(
         "accel": accel,
         "preparation": preparation_digest,
         "qemu_version": qemu_version,
-        "argv_shape": shape_for(image, vcpus, memory_mib, accel, qemu_binary),
+        "argv_shape": shape_for(image, vcpus, memory_mib, accel, qemu_binary, icount),
         "settle": SETTLE_COMMAND,
     }
+    if icount:  # only then: keys of states without icount stay as they were
+        inputs["icount"] = icount
+    return inputs
 
 
 def state_key(inputs: dict[str, Any]) -> str:
@@ -153,6 +165,7 @@ def ensure_saved_state(
     qemu_binary: str,
     qemu_version: str,
     boot_timeout_s: float | None = None,
+    icount: str | None = None,
 ) -> SavedState:
     """The saved state for these parameters, made (one cold boot) if missing or broken."""
     inputs = state_key_inputs(
@@ -163,6 +176,7 @@ def ensure_saved_state(
         preparation_digest=preparation.digest(),
         qemu_binary=qemu_binary,
         qemu_version=qemu_version,
+        icount=icount,
     )
     key = state_key(inputs)
     final = SavedState(states_dir() / key)
@@ -224,6 +238,7 @@ def _make_state(
         timeout_s=boot_timeout_s or COLD_BOOT_TIMEOUT_S[accel],
         accel_reason="saved-state boot",
         overlay_name="booted.qcow2",
+        icount=inputs.get("icount"),
     )
     try:
         boot_seconds, boot_attempts = guest.boot_seconds, guest.boot_attempts

@@ -48,6 +48,7 @@ class GuestSettings:
     accel: str = "auto"
     fast_start: bool = True
     pin_cpus: tuple[int, ...] | None = None
+    icount: str | None = None  # QEMU -icount under TCG (docs/benchmarks.md: not a default)
     kernel: Any = None  # a campaign's guest.kernel (replaces the spec's), paths from kernel_base
     kernel_base: Path | None = None
 
@@ -215,6 +216,7 @@ def _fresh_guest(selector: MachineSelector, preparation: Preparation | None) -> 
         preparation=preparation,
         run_dir=selector.work_dir,
         pin_cpus=list(settings.pin_cpus) if settings.pin_cpus is not None else None,
+        icount=settings.icount,
     )
     with guest:
         yield guest

@@ -30,6 +30,7 @@ import contextlib
 import io
 import json
 import logging
+import os
 import shlex
 import shutil
 import tarfile
@@ -59,8 +60,9 @@ from damon_eval.errors import ConfigError, DamonEvalError, GuestError
 from damon_eval.fs import FileSystem
 from damon_eval.machines.protocol import Machine, is_persistent, localize
 from damon_eval.machines.select import GuestSettings, MachineSelector, open_machine
-from damon_eval.measure import system
+from damon_eval.measure import noise, system
 from damon_eval.measure.link import LinkFailure, agent_link
+from damon_eval.measure.noise import NoiseSettings
 from damon_eval.measure.samples import compute_metrics, load_agent_output
 from damon_eval.paths import resolve_config_path
 from damon_eval.workloads import get_workload, require_available
@@ -301,7 +303,7 @@ def _start_agent(guest: Machine, plan: RunPlan, record: bool, link: Any) -> None
         wait_timeout_s=300,
         trace_pipe=f"{find_tracefs(guest.fs)}/instances/damon-eval/trace_pipe" if record else None,
         record=f"{GUEST_RUN_DIR}/trace.txt" if record else None,
-        drop_caches=True,
+        drop_caches=NoiseSettings.from_campaign(campaign.settings).drop_caches,
         detach=True,
     )
     script = (
@@ -352,6 +354,18 @@ def execute_in_guest(
     link = agent_link(guest, GUEST_RUN_DIR)
     try:
         parts["system"] = system.apply_system_settings(guest, configuration)
+        settings = NoiseSettings.from_campaign(plan.request.campaign.settings)
+        steps = parts.setdefault("noise", {})
+        steps["drop_caches"] = {
+            "applied": settings.drop_caches,
+            "where": "de-agent --drop-caches: sync, drop, right before sample 0",
+        }
+        steps["compact_memory"] = system.settle_memory(
+            guest, drop_caches=settings.drop_caches, compact_memory=settings.compact_memory
+        )
+        steps["clock"] = noise.clock_facts(
+            parts["facts"].get("boot_kind"), parts["system"].get("clocksource")
+        )
         version_probe = plan.workload.version_probe()
         if version_probe:
             parts["workload_versions"] = guest.run(version_probe, timeout_s=60).stdout.strip()
@@ -461,6 +475,7 @@ def _provenance(plan: RunPlan, parts: dict[str, Any] | None) -> dict[str, Any]:
         "campaign": {"name": campaign.name, "source": str(campaign.source)},
         "timings_s": parts.get("timings_s", {}),
         "recording": parts.get("recording"),
+        "noise": parts.get("noise"),
     }
 
 
@@ -531,7 +546,12 @@ def execute_run(request: RunRequest, machine: MachineSelector | None = None) -> 
     )
     try:
         preparation = campaign_preparation(request.campaign)
-        with open_machine(selector, preparation) as guest, _settings_kept(guest):
+        with (
+            open_machine(selector, preparation) as guest,
+            _settings_kept(guest),
+            _pinned(request.campaign, selector, guest) as pinning,
+        ):
+            parts.setdefault("noise", {})["pinning"] = pinning
             clock.lap("guest_start")
             execute_in_guest(plan, guest, work_dir, parts, clock)
         clock.lap("guest_stop")
@@ -586,10 +606,35 @@ def campaign_guest(campaign: Campaign, kernel: str = "") -> MachineSelector:
             accel=settings["accel"],
             fast_start=settings["fast_start"],
             pin_cpus=tuple(pin) if pin is not None else None,
+            icount=settings.get("icount"),
             kernel=campaign.kernel_value(kernel),
             kernel_base=campaign.source.parent,
         )
     )
+
+
+def _pinned(
+    campaign: Campaign, selector: MachineSelector, machine: Machine
+) -> contextlib.AbstractContextManager[dict[str, Any]]:
+    """vCPU and harness pinning as ``noise.pin_cpus`` says (see :mod:`.noise`)."""
+    explicit = campaign.settings["guest"].get("pin_vcpus")
+    plan = noise.pin_plan(
+        NoiseSettings.from_campaign(campaign.settings).pin_cpus,
+        selector.guest.vcpus,
+        os.sched_getaffinity(0),
+        explicit=tuple(explicit) if explicit else None,
+        not_here=_why_not_pinned_here(selector),
+    )
+    noise.warn_unpinned(plan)
+    return noise.pinned(plan, machine)
+
+
+def _why_not_pinned_here(selector: MachineSelector) -> str:
+    if selector.kind == "fresh-guest":
+        return ""
+    if selector.kind == "guest":
+        return "an attached guest (damon-eval guest boot) keeps its own placement"
+    return f"the workload runs natively on {selector.describe()}, not in a guest of this run"
 
 
 def _settings_kept(machine: Machine) -> contextlib.AbstractContextManager[object]:

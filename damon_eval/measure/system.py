@@ -8,6 +8,7 @@ dropped caches, and putting them back on machines that outlive the run.
   values back afterwards, also after failures and on SIGINT/SIGTERM/SIGHUP
   (:func:`restore_settings`; :class:`SystemSettings` is the snapshot).
 * :data:`DROP_CACHES_COMMAND` empties the page cache (after a preparation).
+* :func:`settle_memory` drops caches and compacts memory before a run (noise).
 """
 
 from __future__ import annotations
@@ -16,12 +17,13 @@ import contextlib
 import logging
 import re
 import shlex
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from damon_eval.errors import DamonEvalError
-from damon_eval.fs import Read, Write
+from damon_eval.errors import DamonEvalError, FsError
+from damon_eval.fs import Exists, Read, ReadIfExists, Write, WriteIfExists
 
 if TYPE_CHECKING:
     from damon_eval.config.configuration import RunConfiguration
@@ -39,6 +41,7 @@ class SystemSettingError(DamonEvalError):
 # ------------------------------------------------------------ a run's settings
 
 THP_ENABLED = "/sys/kernel/mm/transparent_hugepage/enabled"
+CLOCKSOURCE = "/sys/devices/system/clocksource/clocksource0/current_clocksource"
 
 
 def apply_system_settings(machine: Machine, configuration: RunConfiguration) -> dict[str, Any]:
@@ -46,10 +49,14 @@ def apply_system_settings(machine: Machine, configuration: RunConfiguration) -> 
     (provenance).  On a persistent machine run it inside :func:`preserved_settings`."""
     fs = machine.fs
     applied: dict[str, Any] = {}
-    _, current = fs.execute([Write(THP_ENABLED, configuration.thp), Read(THP_ENABLED)])
+    # The clocksource rides along: a guest that fell back from tsc reads time slower.
+    _, current, clocksource = fs.execute(
+        [Write(THP_ENABLED, configuration.thp), Read(THP_ENABLED), ReadIfExists(CLOCKSOURCE)]
+    )
     if f"[{configuration.thp}]" not in current:
         raise SystemSettingError(f"THP policy {configuration.thp!r} did not stick: {current!r}")
     applied["thp_enabled"] = current
+    applied["clocksource"] = clocksource
     swap = configuration.swap
     if swap:
         algorithm = swap.get("comp_algorithm")
@@ -92,6 +99,58 @@ def _module_value(value: Any) -> str:
     if isinstance(value, bool):
         return "Y" if value else "N"
     return str(value)
+
+
+# ------------------------------------------------- memory before a run
+
+DROP_CACHES = "/proc/sys/vm/drop_caches"
+COMPACT_MEMORY = "/proc/sys/vm/compact_memory"
+BUDDYINFO = "/proc/buddyinfo"
+HUGE_ORDER = 9  # 2 MiB blocks of 4 KiB pages (x86-64)
+
+
+def free_huge_mib(buddyinfo: str | None, page_kib: int = 4) -> int | None:
+    """MiB of free memory in blocks of at least 2 MiB, over all zones (/proc/buddyinfo)."""
+    if buddyinfo is None:
+        return None
+    total_kib = 0
+    for line in buddyinfo.splitlines():
+        counts = line.split(",", 1)[-1].split()[2:]  # after "zone <name>"
+        for order, count in enumerate(counts):
+            if order >= HUGE_ORDER and count.isdigit():
+                total_kib += int(count) * (page_kib << order)
+    return total_kib // 1024
+
+
+def settle_memory(machine: Machine, *, drop_caches: bool, compact_memory: bool) -> dict[str, Any]:
+    """Drop the page cache (when ``drop_caches``), then compact memory, in one batch,
+    before the agent starts; returns what was done (provenance).  Without compaction
+    nothing happens here: the agent drops caches itself right before the workload.
+    A kernel without compaction or a refused write is recorded, not an error."""
+    if not compact_memory:
+        return {"applied": False, "reason": "noise.compact_memory is off"}
+    fs = machine.fs
+    ops: list[Any] = [Exists(COMPACT_MEMORY), ReadIfExists(BUDDYINFO)]
+    if drop_caches:
+        # No sync here: the agent syncs and drops again right before sample 0.
+        ops.append(WriteIfExists(DROP_CACHES, "3"))
+    ops += [WriteIfExists(COMPACT_MEMORY, "1"), ReadIfExists(BUDDYINFO)]
+    started = time.monotonic()
+    try:
+        values = fs.execute(ops)
+    except FsError as exc:
+        reason = f"not applied: {exc}"
+        log.warning("%s: memory compaction %s", machine.name, reason)
+        return {"applied": False, "reason": reason}
+    if not values[0]:
+        return {"applied": False, "reason": f"the kernel has no {COMPACT_MEMORY}"}
+    return {
+        "applied": True,
+        "caches_dropped_first": drop_caches,
+        "seconds": round(time.monotonic() - started, 3),  # one batch, its round trip included
+        "free_huge_mib_before": free_huge_mib(values[1]),
+        "free_huge_mib_after": free_huge_mib(values[-1]),
+    }
 
 
 # ------------------------------------------------- put back afterwards

@@ -17,9 +17,10 @@ from damon_eval.analysis.analyze import analyze
 from damon_eval.analysis.reference import load_published
 from damon_eval.analysis.runtable import COLUMN_DEFAULTS, read_runs_csv
 
+from damon_eval.cli import main
+
 # A table of one kernel gets kernel="" silently: no note for it.
 NOTED_DEFAULTS = {c: v for c, v in COLUMN_DEFAULTS.items() if c != "kernel"}
-from damon_eval.cli import main
 
 REPEATS = 5
 

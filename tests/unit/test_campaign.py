@@ -34,6 +34,12 @@ def test_defaults_are_filled():
         "accel": "auto",
         "fast_start": True,
         "pin_vcpus": None,
+        "icount": None,
+    }
+    assert campaign.settings["noise"] == {
+        "drop_caches": True,
+        "compact_memory": True,
+        "pin_cpus": "auto",
     }
 
 

@@ -108,6 +108,10 @@ def test_state_key_covers_everything_a_restore_depends_on(image):
         assert _key(image, **change) != base, change
     # The QEMU binary's directory does not matter, only its name and version.
     assert _key(image, qemu_binary="/opt/bin/qemu-system-x86_64") == base
+    # -icount changes the argv (single-threaded TCG): a state of its own.
+    icount = _key(image, icount="shift=0,sleep=off")
+    assert icount not in (base, _key(image, icount="shift=auto"))
+    assert _key(image, icount=None) == base
     # A rebuilt image (same key, new build) invalidates saved states.
     manifest = json.loads(image.manifest_path.read_text())
     image.manifest_path.write_text(json.dumps({**manifest, "build_id": "b2"}))

@@ -238,3 +238,14 @@ def test_kernel_panic_names_the_oops_and_the_panic(tmp_path):
     )
     console.write_text("[ 1.0] Kernel panic - not syncing: VFS: Unable to mount root fs\n")
     assert qemu.kernel_panic(console) == "Kernel panic - not syncing: VFS: Unable to mount root fs"
+
+
+def test_icount_argv_is_single_threaded_tcg(tmp_path):
+    argv = qemu_argv(_config(tmp_path, icount="shift=0,sleep=off"))
+    # QEMU refuses MTTCG with icount
+    assert _option(argv, "-accel") == ["tcg,thread=single"]
+    assert _option(argv, "-icount") == ["shift=0,sleep=off"]
+    assert "-icount" not in qemu_argv(_config(tmp_path))
+    assert "-icount" in shape_argv(_config(tmp_path, icount="shift=auto"))
+    with pytest.raises(GuestError, match="-icount shift=auto needs TCG, not kvm"):
+        qemu_argv(_config(tmp_path, accel="kvm", icount="shift=auto"))

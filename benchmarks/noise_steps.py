@@ -1,0 +1,251 @@
+#!/usr/bin/env python3
+"""What each noise step buys: runtime and RSS spread of one short orig workload.
+
+    .venv/bin/python benchmarks/noise_steps.py [--workload debian/sqlite3] [--scale 0.04]
+        [--repeats 8] [--variants baseline,drop,compact,pin,icount]
+        [--icount shift=0,sleep=off] [--write-doc]
+
+One small campaign per variant (``noise:`` and ``guest.icount`` set as below, the
+same workload at the same scale, ``configs: [orig]``), each run through the CLI as
+the pipeline does (``damon-eval run --campaign ... --run ...``), so the measured
+code is the real one.  Runs are interleaved: repeat 1 of every variant, then
+repeat 2, ..., so a drift of the shared host's load spreads over all variants.
+
+==========  ==========================================================
+baseline    no drop of caches, no compaction, no pinning
+drop        + the agent drops caches right before the workload
+compact     + caches dropped and memory compacted before the agent starts
+pin         + vCPU threads and the harness pinned (only with >= vcpus+1 CPUs)
+icount      + QEMU ``-icount`` (single-threaded TCG), the value of ``--icount``
+==========  ==========================================================
+
+A warm-up run per saved state (one without, one with ``-icount``) comes first and
+is not counted: it makes the state.  Reports per variant: runs ok, mean runtime,
+CoV of runtime and of ``rss.avg``, the runs' host load average, what
+provenance.noise says was applied.
+``--write-doc`` puts the table into docs/benchmarks.md (between its markers).
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import yaml
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+
+from docs_section import write_section  # noqa: E402
+
+from damon_eval.measure.noise import pin_plan  # noqa: E402
+
+START = "<!-- noise-steps:start -->"
+END = "<!-- noise-steps:end -->"
+VCPUS = 2
+
+OFF = {"drop_caches": False, "compact_memory": False, "pin_cpus": "off"}
+VARIANTS = {
+    "baseline": (OFF, False),
+    "drop": ({**OFF, "drop_caches": True}, False),
+    "compact": ({**OFF, "drop_caches": True, "compact_memory": True}, False),
+    "pin": ({"drop_caches": True, "compact_memory": True, "pin_cpus": "auto"}, False),
+    "icount": ({"drop_caches": True, "compact_memory": True, "pin_cpus": "auto"}, True),
+}
+
+
+def campaign_file(directory: Path, variant: str, args: argparse.Namespace) -> Path:
+    noise, icount = VARIANTS[variant]
+    guest = {"spec": "guest/default.yaml", "vcpus": VCPUS, "memory_mib": 2048, "accel": "tcg"}
+    if icount:
+        guest["icount"] = args.icount
+    data = {
+        "campaign": f"noise-{variant}",
+        "description": f"benchmarks/noise_steps.py, variant {variant}",
+        "guest": guest,
+        "noise": noise,
+        "workloads": [args.workload],
+        "workload_scale": args.scale,
+        "configs": ["orig"],
+        "repeats": args.repeats,
+        "max_attempts": 1,
+        "run_timeout_s": 600,
+        "results_dir": str(directory / variant / "results"),
+    }
+    path = directory / f"{variant}.yaml"
+    path.write_text(yaml.safe_dump(data, sort_keys=False))
+    return path
+
+
+def one_run(campaign: Path, workload: str, repeat: int, out: Path, log: Path) -> dict:
+    run_id = f"{workload}/orig/{repeat:02d}"
+    command = [sys.executable, "-m", "damon_eval.cli", "run", "--campaign", str(campaign),
+               "--run", run_id, "--out", str(out), "--failed-ok"]  # fmt: skip
+    load_before = os.getloadavg()[0]
+    started = time.monotonic()
+    with log.open("a") as sink:
+        sink.write(f"$ {' '.join(command)}\n")
+        sink.flush()
+        subprocess.run(command, cwd=REPO, stdout=sink, stderr=subprocess.STDOUT, check=False)
+    wall = time.monotonic() - started
+    result_path = out / "result.json"
+    if not result_path.is_file():
+        return {"status": "missing", "wall_s": wall, "load_before": load_before}
+    result = json.loads(result_path.read_text())
+    provenance = result.get("provenance") or {}
+    metrics = result.get("metrics") or {}
+    return {
+        "status": result["status"],
+        "reason": (result.get("failure") or {}).get("reason"),
+        "runtime": metrics.get("runtime"),
+        "rss_avg": metrics.get("rss.avg"),
+        "wall_s": round(wall, 2),
+        "load_before": load_before,
+        "load_after": (provenance.get("host") or {}).get("loadavg_1_5_15", [None])[0],
+        "accel": (provenance.get("guest") or {}).get("accel"),
+        "icount": (provenance.get("guest") or {}).get("icount"),
+        "noise": provenance.get("noise"),
+    }
+
+
+def cov(values: list[float]) -> float | None:
+    if len(values) < 2 or statistics.fmean(values) == 0:
+        return None
+    return statistics.stdev(values) / statistics.fmean(values) * 100
+
+
+def applied(runs: list[dict]) -> str:
+    """What the runs' provenance.noise says was done (the first ok run's)."""
+    for run in runs:
+        steps = run.get("noise")
+        if run["status"] != "ok" or not steps:
+            continue
+        said = []
+        said.append("drop" if steps["drop_caches"]["applied"] else "no drop")
+        compact = steps["compact_memory"]
+        if compact["applied"]:
+            said.append(
+                f"compact ({compact['free_huge_mib_before']} -> "
+                f"{compact['free_huge_mib_after']} MiB free in 2 MiB blocks)"
+            )
+        else:
+            said.append("no compact")
+        pin = steps["pinning"]
+        said.append(f"pinned vCPUs to {pin['vcpu_cpus']}" if pin["applied"] else "not pinned")
+        if run.get("icount"):
+            said.append(f"-icount {run['icount']}")
+        said.append(f"clocksource {steps['clock']['clocksource']}")
+        return ", ".join(said)
+    return "-"
+
+
+def table(results: dict[str, list[dict]]) -> list[str]:
+    lines = [
+        "| variant | runs ok | mean runtime s | CoV runtime % | CoV rss.avg % | "
+        "load avg (1 min) | applied (provenance.noise) |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for variant, runs in results.items():
+        ok = [r for r in runs if r["status"] == "ok"]
+        runtimes = [r["runtime"] for r in ok if r["runtime"] is not None]
+        rss = [r["rss_avg"] for r in ok if r["rss_avg"] is not None]
+        loads = [r["load_before"] for r in runs]
+        mean = f"{statistics.fmean(runtimes):.2f}" if runtimes else "-"
+        cov_rt, cov_rss = cov(runtimes), cov(rss)
+        lines.append(
+            f"| {variant} | {len(ok)}/{len(runs)} | {mean} | "
+            f"{'-' if cov_rt is None else f'{cov_rt:.2f}'} | "
+            f"{'-' if cov_rss is None else f'{cov_rss:.2f}'} | "
+            f"{min(loads):.1f}-{max(loads):.1f} | {applied(runs)} |"
+        )
+    return lines
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--workload", default="debian/sqlite3")
+    parser.add_argument("--scale", type=float, default=0.04)
+    parser.add_argument("--repeats", type=int, default=8)
+    parser.add_argument("--variants", default=",".join(VARIANTS))
+    parser.add_argument("--icount", default="shift=0,sleep=off")
+    parser.add_argument("--keep", type=Path, help="keep the runs in this directory")
+    parser.add_argument("--json", type=Path, help="write every run's numbers here")
+    parser.add_argument("--write-doc", action="store_true")
+    args = parser.parse_args()
+
+    variants = [v for v in args.variants.split(",") if v]
+    unknown = sorted(set(variants) - set(VARIANTS))
+    if unknown:
+        parser.error(f"unknown variants {unknown}; known: {', '.join(VARIANTS)}")
+    skipped: dict[str, str] = {}
+    plan = pin_plan("auto", VCPUS, os.sched_getaffinity(0))
+    if "pin" in variants and not plan.pins:
+        variants.remove("pin")
+        skipped["pin"] = plan.reason
+
+    work = args.keep or Path(tempfile.mkdtemp(prefix="damon-eval-noise."))
+    work.mkdir(parents=True, exist_ok=True)
+    log = work / "runs.log"
+    campaigns = {v: campaign_file(work, v, args) for v in variants}
+    results: dict[str, list[dict]] = {v: [] for v in variants}
+    # Not counted: the first run of a saved state builds it (and the image if missing).
+    first_per_state = {VARIANTS[v][1]: v for v in reversed(variants)}
+    for variant in first_per_state.values():
+        warm = one_run(campaigns[variant], args.workload, 1, work / variant / "warmup", log)
+        print(f"warm-up {variant}: {warm['status']} runtime={warm.get('runtime')} "
+              f"wall={warm['wall_s']:.1f}s {warm.get('reason') or ''}", flush=True)  # fmt: skip
+    load_start = os.getloadavg()
+    started = time.monotonic()
+    for repeat in range(1, args.repeats + 1):
+        for variant in variants:
+            out = work / variant / "runs" / f"{repeat:02d}"
+            run = one_run(campaigns[variant], args.workload, repeat, out, log)
+            results[variant].append(run)
+            print(f"{variant} {repeat}: {run['status']} runtime={run.get('runtime')} "
+                  f"rss.avg={run.get('rss_avg')} wall={run['wall_s']:.1f}s "
+                  f"load={run['load_before']:.2f}", flush=True)  # fmt: skip
+    elapsed = time.monotonic() - started
+    load_end = os.getloadavg()
+    if args.json:
+        args.json.write_text(json.dumps({"args": vars(args) | {"keep": str(args.keep),
+                                         "json": str(args.json)}, "results": results},
+                                        indent=1, default=str))  # fmt: skip
+
+    stamp = dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
+    accels = sorted({str(r.get("accel")) for runs in results.values() for r in runs})
+    lines = [
+        START,
+        "## Noise at its source: what each step buys (`benchmarks/noise_steps.py`)",
+        "",
+        f"Measured {stamp} by `benchmarks/noise_steps.py --workload {args.workload} "
+        f"--scale {args.scale} --repeats {args.repeats} --icount {args.icount}`: "
+        f"`orig`, {VCPUS} vCPUs / 2048 MiB, accelerator **{', '.join(accels)}**, "
+        f"{os.cpu_count()} host CPUs, runs interleaved across variants; "
+        f"{elapsed / 60:.1f} min in all.  Host load average (1/5/15 min) "
+        f"{load_start[0]:.1f} / {load_start[1]:.1f} / {load_start[2]:.1f} before, "
+        f"{load_end[0]:.1f} / {load_end[1]:.1f} / {load_end[2]:.1f} after; the column "
+        "gives the 1-minute range before each run (other sessions share the host).",
+        "",
+        *table(results),
+        "",
+    ]
+    for variant, reason in skipped.items():
+        lines.append(f"Variant `{variant}` not run: {reason}.")
+    lines.append(END)
+    section = "\n".join(lines)
+    print(section)
+    if args.write_doc:
+        write_section(section, START, END)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
