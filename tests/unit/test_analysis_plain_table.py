@@ -16,7 +16,6 @@ from test_analysis_seed_tables import RUNTIME_4TH_DECIMAL, seed_text
 from damon_eval.analysis.analyze import analyze
 from damon_eval.analysis.reference import load_published
 from damon_eval.analysis.runtable import COLUMN_DEFAULTS, read_runs_csv
-
 from damon_eval.cli import main
 
 # A table of one kernel gets kernel="" silently: no note for it.
