@@ -271,7 +271,6 @@ def read_runs_csv(path: Path) -> pd.DataFrame:
     filled = {c: v for c, v in COLUMN_DEFAULTS.items() if c not in frame.columns}
     for column, default in filled.items():
         frame[column] = default
-    filled.pop("kernel", None)  # a table of one kernel needs no note
     frame = frame.loc[:, list(RUNS_COLUMNS)]
     try:
         frame["value"] = pd.to_numeric(frame["value"].replace("", math.nan), errors="raise")
