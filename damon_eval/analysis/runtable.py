@@ -51,7 +51,6 @@ RUNS_COLUMNS: tuple[str, ...] = (
 REQUIRED_COLUMNS: tuple[str, ...] = RUNS_COLUMNS[:6]
 # What a missing optional column means: a successful first attempt of unknown provenance.
 COLUMN_DEFAULTS: dict[str, object] = {
-    "kernel": "",
     "status": "ok",
     "attempt": 1,
     "failure_kind": "",
@@ -60,6 +59,7 @@ COLUMN_DEFAULTS: dict[str, object] = {
     "image_hash": "",
     "harness_revision": "",
     "result_path": "",
+    "kernel": "",
 }
 _STRING_COLUMNS = tuple(c for c in RUNS_COLUMNS if c not in ("repeat", "value", "attempt"))
 _METRIC_ORDER = {name: i for i, name in enumerate(METRICS)}
