@@ -51,7 +51,6 @@ RUNS_COLUMNS: tuple[str, ...] = (
 REQUIRED_COLUMNS: tuple[str, ...] = RUNS_COLUMNS[:6]
 # What a missing optional column means: a successful first attempt of unknown provenance.
 COLUMN_DEFAULTS: dict[str, object] = {
-    "kernel": "",
     "status": "ok",
     "attempt": 1,
     "failure_kind": "",
@@ -60,6 +59,7 @@ COLUMN_DEFAULTS: dict[str, object] = {
     "image_hash": "",
     "harness_revision": "",
     "result_path": "",
+    "kernel": "",
 }
 _STRING_COLUMNS = tuple(c for c in RUNS_COLUMNS if c not in ("repeat", "value", "attempt"))
 _METRIC_ORDER = {name: i for i, name in enumerate(METRICS)}
@@ -271,7 +271,6 @@ def read_runs_csv(path: Path) -> pd.DataFrame:
     filled = {c: v for c, v in COLUMN_DEFAULTS.items() if c not in frame.columns}
     for column, default in filled.items():
         frame[column] = default
-    filled.pop("kernel", None)  # a table of one kernel needs no note
     frame = frame.loc[:, list(RUNS_COLUMNS)]
     try:
         frame["value"] = pd.to_numeric(frame["value"].replace("", math.nan), errors="raise")
