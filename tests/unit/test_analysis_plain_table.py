@@ -18,9 +18,6 @@ from damon_eval.analysis.reference import load_published
 from damon_eval.analysis.runtable import COLUMN_DEFAULTS, read_runs_csv
 from damon_eval.cli import main
 
-# A table of one kernel gets kernel="" silently: no note for it.
-NOTED_DEFAULTS = {c: v for c, v in COLUMN_DEFAULTS.items() if c != "kernel"}
-
 REPEATS = 5
 
 
@@ -57,7 +54,7 @@ def test_seed_as_plain_csv_reproduces_the_seed_table(tmp_path, capsys, metric, o
 
 def test_plain_table_gets_defaults(tmp_path):
     runs = read_runs_csv(write_plain_csv(tmp_path / "plain.csv", "rss.avg"))
-    assert runs.attrs["defaulted_columns"] == NOTED_DEFAULTS
+    assert runs.attrs["defaulted_columns"] == COLUMN_DEFAULTS
     assert set(runs["status"]) == {"ok"}
     assert set(runs["attempt"]) == {1}
     assert len(runs) == 25 * 6 * REPEATS
@@ -80,7 +77,7 @@ def test_analysis_accepts_plain_table_and_records_defaults(tmp_path):
     analyze(plain, tmp_path / "out", with_plots=False, arithmetic="seed")
     assert (tmp_path / "out" / "tables" / "memused.avg.txt").read_text() == seed_text("memused.avg")
     manifest = json.loads((tmp_path / "out" / "analysis.json").read_text())
-    assert manifest["defaulted_columns"] == NOTED_DEFAULTS
+    assert manifest["defaulted_columns"] == COLUMN_DEFAULTS
 
 
 def test_missing_required_column_names_it(tmp_path, capsys):
