@@ -17,6 +17,7 @@ drop        + the agent drops caches right before the workload
 compact     + caches dropped and memory compacted before the agent starts
 pin         + vCPU threads and the harness pinned (only with >= vcpus+1 CPUs)
 icount      + QEMU ``-icount`` (single-threaded TCG), the value of ``--icount``
+icount-bare baseline + ``-icount`` only (not in the default set)
 ==========  ==========================================================
 
 A warm-up run per saved state (one without, one with ``-icount``) comes first and
@@ -50,6 +51,8 @@ from damon_eval.measure.noise import pin_plan  # noqa: E402
 
 START = "<!-- noise-steps:start -->"
 END = "<!-- noise-steps:end -->"
+OVERHEAD_START = "<!-- noise-overhead:start -->"
+OVERHEAD_END = "<!-- noise-overhead:end -->"
 VCPUS = 2
 
 OFF = {"drop_caches": False, "compact_memory": False, "pin_cpus": "off"}
@@ -59,6 +62,7 @@ VARIANTS = {
     "compact": ({**OFF, "drop_caches": True, "compact_memory": True}, False),
     "pin": ({"drop_caches": True, "compact_memory": True, "pin_cpus": "auto"}, False),
     "icount": ({"drop_caches": True, "compact_memory": True, "pin_cpus": "auto"}, True),
+    "icount-bare": (OFF, True),
 }
 
 
@@ -74,7 +78,7 @@ def campaign_file(directory: Path, variant: str, args: argparse.Namespace) -> Pa
         "noise": noise,
         "workloads": [args.workload],
         "workload_scale": args.scale,
-        "configs": ["orig"],
+        "configs": ["orig", *args.overhead],
         "repeats": args.repeats,
         "max_attempts": 1,
         "run_timeout_s": 600,
@@ -85,8 +89,10 @@ def campaign_file(directory: Path, variant: str, args: argparse.Namespace) -> Pa
     return path
 
 
-def one_run(campaign: Path, workload: str, repeat: int, out: Path, log: Path) -> dict:
-    run_id = f"{workload}/orig/{repeat:02d}"
+def one_run(
+    campaign: Path, workload: str, repeat: int, out: Path, log: Path, config: str = "orig"
+) -> dict:
+    run_id = f"{workload}/{config}/{repeat:02d}"
     command = [sys.executable, "-m", "damon_eval.cli", "run", "--campaign", str(campaign),
                "--run", run_id, "--out", str(out), "--failed-ok"]  # fmt: skip
     load_before = os.getloadavg()[0]
@@ -147,6 +153,31 @@ def applied(runs: list[dict]) -> str:
     return "-"
 
 
+def overhead_table(results: dict[str, list[dict]], configs: list[str]) -> list[str]:
+    """Runtime overhead of each configuration over orig, per variant."""
+    lines = [
+        "| variant | config | runs ok | mean runtime s | CoV runtime % | overhead vs orig % |",
+        "|---|---|---|---|---|---|",
+    ]
+    for variant, runs in results.items():
+        means = {}
+        for config in ["orig", *configs]:
+            values = [r["runtime"] for r in runs if r["config"] == config and r["status"] == "ok"]
+            total = sum(1 for r in runs if r["config"] == config)
+            mean = statistics.fmean(values) if values else None
+            means[config] = mean
+            spread = cov(values)
+            over = "" if config == "orig" or not mean or not means["orig"] else (
+                f"{(mean / means['orig'] - 1) * 100:+.1f}"
+            )  # fmt: skip
+            lines.append(
+                f"| {variant} | {config} | {len(values)}/{total} | "
+                f"{'-' if mean is None else f'{mean:.2f}'} | "
+                f"{'-' if spread is None else f'{spread:.2f}'} | {over or '-'} |"
+            )
+    return lines
+
+
 def table(results: dict[str, list[dict]]) -> list[str]:
     lines = [
         "| variant | runs ok | mean runtime s | CoV runtime % | CoV rss.avg % | "
@@ -154,6 +185,7 @@ def table(results: dict[str, list[dict]]) -> list[str]:
         "|---|---|---|---|---|---|---|",
     ]
     for variant, runs in results.items():
+        runs = [r for r in runs if r["config"] == "orig"]
         ok = [r for r in runs if r["status"] == "ok"]
         runtimes = [r["runtime"] for r in ok if r["runtime"] is not None]
         rss = [r["rss_avg"] for r in ok if r["rss_avg"] is not None]
@@ -174,10 +206,18 @@ def main() -> int:
     parser.add_argument("--workload", default="debian/sqlite3")
     parser.add_argument("--scale", type=float, default=0.04)
     parser.add_argument("--repeats", type=int, default=8)
-    parser.add_argument("--variants", default=",".join(VARIANTS))
+    parser.add_argument("--variants", default="baseline,drop,compact,pin,icount")
     parser.add_argument("--icount", default="shift=0,sleep=off")
     parser.add_argument("--keep", type=Path, help="keep the runs in this directory")
     parser.add_argument("--json", type=Path, help="write every run's numbers here")
+    parser.add_argument(
+        "--overhead",
+        type=lambda text: [c for c in text.split(",") if c],
+        default=[],
+        metavar="CONFIGS",
+        help="also run these configurations and report their runtime overhead over orig "
+        "(own doc section)",
+    )
     parser.add_argument("--write-doc", action="store_true")
     args = parser.parse_args()
 
@@ -206,10 +246,12 @@ def main() -> int:
     started = time.monotonic()
     for repeat in range(1, args.repeats + 1):
         for variant in variants:
-            out = work / variant / "runs" / f"{repeat:02d}"
-            run = one_run(campaigns[variant], args.workload, repeat, out, log)
-            results[variant].append(run)
-            print(f"{variant} {repeat}: {run['status']} runtime={run.get('runtime')} "
+            for config in ["orig", *args.overhead]:
+                out = work / variant / "runs" / config / f"{repeat:02d}"
+                run = one_run(campaigns[variant], args.workload, repeat, out, log, config)
+                run["config"] = config
+                results[variant].append(run)
+                print(f"{variant} {config} {repeat}: {run['status']} runtime={run.get('runtime')} "
                   f"rss.avg={run.get('rss_avg')} wall={run['wall_s']:.1f}s "
                   f"load={run['load_before']:.2f}", flush=True)  # fmt: skip
     elapsed = time.monotonic() - started
@@ -221,29 +263,39 @@ def main() -> int:
 
     stamp = dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
     accels = sorted({str(r.get("accel")) for runs in results.values() for r in runs})
+    start, end = (OVERHEAD_START, OVERHEAD_END) if args.overhead else (START, END)
+    title = (
+        f"## Runtime overheads with and without `-icount` (`benchmarks/noise_steps.py "
+        f"--overhead {','.join(args.overhead)}`)"
+        if args.overhead
+        else "## Noise at its source: what each step buys (`benchmarks/noise_steps.py`)"
+    )
     lines = [
-        START,
-        "## Noise at its source: what each step buys (`benchmarks/noise_steps.py`)",
+        start,
+        title,
         "",
         f"Measured {stamp} by `benchmarks/noise_steps.py --workload {args.workload} "
-        f"--scale {args.scale} --repeats {args.repeats} --icount {args.icount}`: "
-        f"`orig`, {VCPUS} vCPUs / 2048 MiB, accelerator **{', '.join(accels)}**, "
+        f"--scale {args.scale} --repeats {args.repeats} --icount {args.icount} "
+        f"--variants {','.join(variants)}"
+        f"{' --overhead ' + ','.join(args.overhead) if args.overhead else ''}`: "
+        f"{' and '.join(f'`{c}`' for c in ['orig', *args.overhead])}, "
+        f"{VCPUS} vCPUs / 2048 MiB, accelerator **{', '.join(accels)}**, "
         f"{os.cpu_count()} host CPUs, runs interleaved across variants; "
         f"{elapsed / 60:.1f} min in all.  Host load average (1/5/15 min) "
         f"{load_start[0]:.1f} / {load_start[1]:.1f} / {load_start[2]:.1f} before, "
         f"{load_end[0]:.1f} / {load_end[1]:.1f} / {load_end[2]:.1f} after; the column "
         "gives the 1-minute range before each run (other sessions share the host).",
         "",
-        *table(results),
+        *(overhead_table(results, args.overhead) if args.overhead else table(results)),
         "",
     ]
     for variant, reason in skipped.items():
         lines.append(f"Variant `{variant}` not run: {reason}.")
-    lines.append(END)
+    lines.append(end)
     section = "\n".join(lines)
     print(section)
     if args.write_doc:
-        write_section(section, START, END)
+        write_section(section, start, end)
     return 0
 
 

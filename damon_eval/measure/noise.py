@@ -7,7 +7,8 @@ done, or why not (docs/benchmarks.md, "Noise at its source", measures each step)
 * ``drop_caches``: the agent syncs and drops caches right before sample 0
   (``de-agent --drop-caches``); with ``compact_memory`` the page cache is also
   dropped, then memory compacted, before the agent starts
-  (:func:`damon_eval.measure.system.settle_memory`).
+  (:func:`damon_eval.measure.system.settle_memory`).  Both default to ``auto``:
+  on, except after a restore from a saved state, where they only added spread.
 * ``pin_cpus: auto``: with at least vcpus+1 host CPUs for this process, each vCPU
   thread gets its own host CPU and the harness (this process) and QEMU's other
   threads (main loop, I/O) the rest (:func:`pin_plan`, :func:`pinned`); fewer CPUs
@@ -35,24 +36,50 @@ log = logging.getLogger(__name__)
 RUNTIME_CLOCK = "CLOCK_MONOTONIC in the guest (de-agent), from release to the target's exit"
 
 
+RESTORED_REASON = (
+    "auto: skipped after a restore, which starts every run from the same settled memory "
+    "(docs/benchmarks.md: the step raised runtime and RSS spread there)"
+)
+
+
+def _mode(value: Any) -> str:
+    # YAML 1.1 reads a bare `off`/`on` as a boolean
+    if value in (True, "on"):
+        return "on"
+    if value in (False, "off"):
+        return "off"
+    return "auto"
+
+
 @dataclass(frozen=True, slots=True)
 class NoiseSettings:
-    """A campaign's ``noise:`` section, defaults filled in by the schema."""
+    """A campaign's ``noise:`` section, defaults filled in by the schema: each of
+    ``drop_caches`` and ``compact_memory`` is on, off or auto (on unless the guest
+    was restored from a saved state)."""
 
-    drop_caches: bool = True
-    compact_memory: bool = True
+    drop_caches: str = "auto"
+    compact_memory: str = "auto"
     pin_cpus: str = "auto"  # auto | off
 
     @classmethod
     def from_campaign(cls, settings: dict[str, Any]) -> NoiseSettings:
         noise = settings.get("noise") or {}
-        pin = noise.get("pin_cpus", "auto")
+        pin = _mode(noise.get("pin_cpus", "auto"))
         return cls(
-            drop_caches=bool(noise.get("drop_caches", True)),
-            compact_memory=bool(noise.get("compact_memory", True)),
-            # YAML 1.1 reads a bare `off` as false
-            pin_cpus="off" if pin in (False, "off") else "auto",
+            drop_caches=_mode(noise.get("drop_caches", "auto")),
+            compact_memory=_mode(noise.get("compact_memory", "auto")),
+            pin_cpus="off" if pin == "off" else "auto",
         )
+
+    def step(self, name: str, boot_kind: str | None) -> tuple[bool, str]:
+        """Whether step ``name`` runs on a machine that came up as ``boot_kind``
+        (restore | cold | None: not a guest), and why not."""
+        mode = getattr(self, name)
+        if mode == "off":
+            return False, f"noise.{name} is off"
+        if mode == "auto" and boot_kind == "restore":
+            return False, RESTORED_REASON
+        return True, ""
 
 
 @dataclass(frozen=True, slots=True)

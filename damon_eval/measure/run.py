@@ -292,7 +292,7 @@ def _fetch(guest: Machine, names: tuple[str, ...], local_dir: Path) -> dict[str,
     return facts
 
 
-def _start_agent(guest: Machine, plan: RunPlan, record: bool, link: Any) -> None:
+def _start_agent(guest: Machine, plan: RunPlan, record: bool, link: Any, drop_caches: bool) -> None:
     campaign = plan.request.campaign
     invocation = plan.workload.agent_invocation(
         plan.context,
@@ -303,7 +303,7 @@ def _start_agent(guest: Machine, plan: RunPlan, record: bool, link: Any) -> None
         wait_timeout_s=300,
         trace_pipe=f"{find_tracefs(guest.fs)}/instances/damon-eval/trace_pipe" if record else None,
         record=f"{GUEST_RUN_DIR}/trace.txt" if record else None,
-        drop_caches=NoiseSettings.from_campaign(campaign.settings).drop_caches,
+        drop_caches=drop_caches,
         detach=True,
     )
     script = (
@@ -355,14 +355,22 @@ def execute_in_guest(
     try:
         parts["system"] = system.apply_system_settings(guest, configuration)
         settings = NoiseSettings.from_campaign(plan.request.campaign.settings)
+        boot_kind = parts["facts"].get("boot_kind")
+        drop, why_not = settings.step("drop_caches", boot_kind)
+        compact, why_not_compact = settings.step("compact_memory", boot_kind)
         steps = parts.setdefault("noise", {})
-        steps["drop_caches"] = {
-            "applied": settings.drop_caches,
-            "where": "de-agent --drop-caches: sync, drop, right before sample 0",
-        }
-        steps["compact_memory"] = system.settle_memory(
-            guest, drop_caches=settings.drop_caches, compact_memory=settings.compact_memory
-        )
+        steps["drop_caches"] = {"setting": settings.drop_caches, "applied": drop}
+        if drop:
+            steps["drop_caches"]["where"] = "de-agent --drop-caches: sync, drop, before sample 0"
+        else:
+            steps["drop_caches"]["reason"] = why_not
+        if compact:
+            steps["compact_memory"] = system.settle_memory(
+                guest, drop_caches=drop, compact_memory=True
+            )
+        else:
+            steps["compact_memory"] = {"applied": False, "reason": why_not_compact}
+        steps["compact_memory"]["setting"] = settings.compact_memory
         steps["clock"] = noise.clock_facts(
             parts["facts"].get("boot_kind"), parts["system"].get("clocksource")
         )
@@ -375,7 +383,7 @@ def execute_in_guest(
             if checked.exit_status != 0:
                 lines = checked.stdout.strip().splitlines()
                 raise Failure("build", lines[0] if lines else "build failed", "\n".join(lines[1:]))
-        _start_agent(guest, plan, record, link)
+        _start_agent(guest, plan, record, link, drop)
         try:
             ready_pid = link.wait_ready(timeout_s=120)
             parts["target"] = held_target(guest, ready_pid, plan)

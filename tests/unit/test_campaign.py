@@ -37,8 +37,8 @@ def test_defaults_are_filled():
         "icount": None,
     }
     assert campaign.settings["noise"] == {
-        "drop_caches": True,
-        "compact_memory": True,
+        "drop_caches": "auto",
+        "compact_memory": "auto",
         "pin_cpus": "auto",
     }
 

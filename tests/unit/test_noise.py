@@ -38,11 +38,24 @@ def _campaign(**noise_section):
 
 
 def test_noise_defaults_and_a_bare_yaml_off():
-    assert NoiseSettings.from_campaign(_campaign().settings) == NoiseSettings(True, True, "auto")
-    section = yaml.safe_load("pin_cpus: off\ndrop_caches: false\ncompact_memory: false\n")
+    defaults = NoiseSettings.from_campaign(_campaign().settings)
+    assert defaults == NoiseSettings("auto", "auto", "auto")
+    section = yaml.safe_load("pin_cpus: off\ndrop_caches: off\ncompact_memory: on\n")
     assert section["pin_cpus"] is False  # YAML 1.1: what a user writing `off` gets
     settings = NoiseSettings.from_campaign(_campaign(**section).settings)
-    assert settings == NoiseSettings(drop_caches=False, compact_memory=False, pin_cpus="off")
+    assert settings == NoiseSettings(drop_caches="off", compact_memory="on", pin_cpus="off")
+
+
+def test_auto_steps_run_except_after_a_restore():
+    auto = NoiseSettings()
+    for step in ("drop_caches", "compact_memory"):
+        assert auto.step(step, "cold") == (True, "")
+        assert auto.step(step, None) == (True, "")  # --ssh / this machine
+        runs, reason = auto.step(step, "restore")
+        assert not runs and reason.startswith("auto: skipped after a restore")
+    forced = NoiseSettings(drop_caches="on", compact_memory="off")
+    assert forced.step("drop_caches", "restore") == (True, "")
+    assert forced.step("compact_memory", "cold") == (False, "noise.compact_memory is off")
 
 
 @pytest.mark.parametrize(
@@ -51,6 +64,7 @@ def test_noise_defaults_and_a_bare_yaml_off():
         ({"pin_cpus": "on"}, "pin_cpus"),
         ({"pin_cpus": True}, "pin_cpus"),
         ({"drop_caches": "yes"}, "drop_caches"),
+        ({"compact_memory": 1}, "compact_memory"),
         ({"compaction": True}, "compaction"),
     ],
 )
