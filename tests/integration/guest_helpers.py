@@ -22,6 +22,15 @@ def missing_tools() -> list[str]:
     return [t for t in ("qemu-system-x86_64", "qemu-img", "mmdebstrap") if not shutil.which(t)]
 
 
+def require_image_build(why_root: str) -> None:
+    """Skip, saying why, unless this host can build a guest image (QEMU tools, mmdebstrap, root)."""
+    missing = missing_tools()
+    if missing:
+        pytest.skip(f"needs {', '.join(missing)} (apt-get install qemu-system-x86 mmdebstrap)")
+    if os.geteuid() != 0:
+        pytest.skip(why_root)
+
+
 def require_image():
     """The default spec's image (built if missing); skips, saying why, when it cannot be."""
     missing = missing_tools()

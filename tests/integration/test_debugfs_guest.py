@@ -18,7 +18,7 @@ import time
 from pathlib import Path
 
 import pytest
-from guest_helpers import ACCEL, REPO, missing_tools
+from guest_helpers import ACCEL, REPO, require_image_build
 
 from damon_eval.damon.controller import build_kdamond
 from damon_eval.damon.debugfs import DebugfsBackend
@@ -53,11 +53,7 @@ def _cached_dbgfs_kernel(work: Path) -> dict | None:
 
 @pytest.fixture(scope="module")
 def dbgfs_guest(tmp_path_factory):
-    missing = missing_tools()
-    if missing:
-        pytest.skip(f"needs {', '.join(missing)} (apt-get install qemu-system-x86 mmdebstrap)")
-    if os.geteuid() != 0:
-        pytest.skip("building an image with an own kernel needs root")
+    require_image_build("building an image with an own kernel needs root")
     from damon_eval.guest import Guest, build_image, load_spec
 
     work = tmp_path_factory.mktemp("dbgfs")

@@ -4,10 +4,8 @@ Needs the mirror; slow (an image build and a cold boot under TCG)."""
 
 from __future__ import annotations
 
-import os
-
 import pytest
-from guest_helpers import ACCEL, missing_tools
+from guest_helpers import ACCEL, require_image_build
 
 pytestmark = pytest.mark.guest
 
@@ -15,11 +13,7 @@ BACKPORTS = {"package": "linux-image-amd64", "suite": "trixie-backports"}
 
 
 def test_backports_kernel_boots_with_damon_sysfs_and_no_damon_stat(tmp_path):
-    missing = missing_tools()
-    if missing:
-        pytest.skip(f"needs {', '.join(missing)} (apt-get install qemu-system-x86 mmdebstrap)")
-    if os.geteuid() != 0:
-        pytest.skip("building an image needs root")
+    require_image_build("building an image needs root")
     from damon_eval.guest import Guest, build_image, load_spec
 
     default = load_spec()

@@ -11,24 +11,19 @@ cold-boots it (minutes under TCG).
 
 from __future__ import annotations
 
-import os
 import shutil
 import subprocess
 from pathlib import Path
 
 import pytest
-from guest_helpers import ACCEL, missing_tools
+from guest_helpers import ACCEL, require_image_build
 
 pytestmark = pytest.mark.guest
 
 
 @pytest.fixture(scope="module")
 def debian_kernel_deb(tmp_path_factory) -> Path:
-    missing = missing_tools()
-    if missing:
-        pytest.skip(f"needs {', '.join(missing)} (apt-get install qemu-system-x86 mmdebstrap)")
-    if os.geteuid() != 0:
-        pytest.skip("building an image with an own kernel needs root")
+    require_image_build("building an image with an own kernel needs root")
     from damon_eval.guest import load_spec
     from damon_eval.guest.rootfs import debs_cache_dir
 
