@@ -115,7 +115,7 @@ def _request(args: argparse.Namespace):
 
 def run(args: argparse.Namespace) -> int:
     from damon_eval.commands._target import remote_options
-    from damon_eval.machines.select import MachineSelector
+    from damon_eval.machine_select import MachineSelector
     from damon_eval.measure.run import execute_run
 
     if not args.poll_interval > 0:

@@ -20,7 +20,7 @@ A user's test box or cloud VM: the harness owns nothing there, so
   swap devices, zram and DAMON module parameters before a run and writes the
   old values back afterwards, also after failures and on SIGINT/SIGTERM/SIGHUP.
 
-:func:`damon_eval.machines.select.open_machine` connects and prepares one.
+:func:`damon_eval.machine_select.open_machine` connects and prepares one.
 """
 
 from __future__ import annotations

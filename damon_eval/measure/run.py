@@ -57,8 +57,8 @@ from damon_eval.damon.model import Target
 from damon_eval.damon.tracing import TraceInstance, convert_trace_lines, find_tracefs
 from damon_eval.errors import ConfigError, DamonEvalError, GuestError
 from damon_eval.fs import FileSystem
+from damon_eval.machine_select import GuestSettings, MachineSelector, open_machine
 from damon_eval.machines.protocol import Machine, is_persistent, localize
-from damon_eval.machines.select import GuestSettings, MachineSelector, open_machine
 from damon_eval.measure import system
 from damon_eval.measure.link import LinkFailure, agent_link
 from damon_eval.measure.samples import compute_metrics, load_agent_output

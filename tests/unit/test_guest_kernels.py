@@ -427,8 +427,8 @@ def test_campaign_guest_kernel_reaches_the_image_from_the_campaigns_directory(
 
     monkeypatch.setattr(damon_eval.guest, "ensure_image", fake_ensure_image)
     monkeypatch.setattr(machine.Guest, "start", lambda *a, **k: pytest.fail("no boot"))
+    from damon_eval.machine_select import open_machine
     from damon_eval.machines.preparation import Preparation
-    from damon_eval.machines.select import open_machine
 
     selector = run.campaign_guest(campaign).with_work_dir(tmp_path / "work")
     with (

@@ -20,10 +20,10 @@ from damon_eval.config.configuration import RunConfiguration
 from damon_eval.errors import ConfigError, DamonBusyError, GuestError
 from damon_eval.fs import LocalFs, Write
 from damon_eval.guest.machine import Guest
+from damon_eval.machine_select import MachineSelector, open_machine
 from damon_eval.machines.local import LocalMachine
 from damon_eval.machines.protocol import Machine
 from damon_eval.machines.remote import RemoteMachine
-from damon_eval.machines.select import MachineSelector, open_machine
 from damon_eval.measure import system
 from damon_eval.workloads.base import PreparePlan, Upload
 
