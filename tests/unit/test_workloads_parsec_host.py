@@ -15,7 +15,7 @@ from damon_eval.workloads import (
     get_workload,
     parsec_host,
 )
-from damon_eval.workloads.parsec import build_mode, host_build_inputs
+from damon_eval.workloads.parsec_build import build_mode, host_build_inputs
 from damon_eval.workloads.parsec_host import ARCHIVE_NAME, built_dir, host_build_key
 
 WORKLOADS = ["parsec3/streamcluster", "splash2x/fft", "synthetic/hotcold"]
