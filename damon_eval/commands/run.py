@@ -64,7 +64,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def _request(args: argparse.Namespace):
-    from damon_eval.measure.run import RunRequest, load_campaign_argument
+    from damon_eval.measure.plan import RunRequest, load_campaign_argument
 
     out = Path(args.out)
     result_path = out if out.suffix == ".json" else out / "result.json"

@@ -418,7 +418,8 @@ def test_parsec_run_provenance_names_the_build_config_and_patches(tmp_path, monk
     from damon_eval.analysis.runtable import load_result
     from damon_eval.config.campaign import campaign_from_dict
     from damon_eval.config.runkey import RunKey
-    from damon_eval.measure import run as run_module
+    from damon_eval.measure.plan import RunRequest, plan_run
+    from damon_eval.measure.result import run_provenance
     from damon_eval.workloads.parsec_build import BLDCONF_PATH
 
     monkeypatch.setenv("DAMON_EVAL_CACHE", str(tmp_path / "cache"))
@@ -435,9 +436,9 @@ def test_parsec_run_provenance_names_the_build_config_and_patches(tmp_path, monk
         "inline",
     )
     key = RunKey("splash2x", "raytrace", "orig", 1)
-    request = run_module.RunRequest(campaign, key, tmp_path / "r" / "result.json")
-    plan = run_module.plan_run(request)
-    build = run_module._provenance(plan, {})["workload"]["build"]
+    request = RunRequest(campaign, key, tmp_path / "r" / "result.json")
+    plan = plan_run(request)
+    build = run_provenance(plan, {})["workload"]["build"]
     assert build["config"] == "gcc-damon-eval"
     assert build["config_sha256"] == hashlib.sha256(BLDCONF_PATH.read_bytes()).hexdigest()
     assert [p["name"] for p in build["patches"]] == ["splash2x.raytrace--string-h.patch"]
