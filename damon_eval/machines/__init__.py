@@ -7,6 +7,7 @@ protocol, three kinds.
 ``local.py``             ``LocalMachine`` (this machine, or a fake tree) and machine facts
 ``remote.py``            ``RemoteMachine`` (``--ssh USER@HOST``) and its options
 ``ssh.py``               ``SshSession``: Fabric/paramiko that never hangs
+``ssh_transport.py``     ``SshTarget``, the bounded Fabric connection, one command per channel
 ``ssh_keys.py``          known_hosts loading and host-key pinning
 ``signals.py``           SIGTERM/SIGHUP as Ctrl-C, so cleanups run
 ``terminal.py``          this terminal joined to a remote pty (``guest shell``)
