@@ -4,7 +4,7 @@
     .venv/bin/python benchmarks/controller_rtt.py [--rounds 5] [--baseline REV] [--write-docs]
 
 Boots a guest (fast start, accelerator auto) and drives DAMON exactly as a
-measured run does (``damon_eval.measure.run.damon_for_run``), with the guest's
+measured run does (``damon_eval.measure.execute.damon_for_run``), with the guest's
 ``FileSystem`` wrapped to count and time every batch (one batch = one SSH
 command):
 
@@ -56,7 +56,7 @@ def worker(code_dir: Path, rounds: int, accel: str) -> dict[str, Any]:
     from damon_eval.config.configuration import load_configuration
     from damon_eval.fs import FileSystem
     from damon_eval.guest import Guest, build_image, load_spec
-    from damon_eval.measure.run import damon_for_run
+    from damon_eval.measure.execute import damon_for_run
 
     class TimedFs(FileSystem):
         """Counts and times the batches of another FileSystem."""
@@ -193,7 +193,7 @@ def section(results: dict[str, dict[str, Any]], rounds: int, load: tuple[float, 
         f"in a fast-started guest (accelerator **{any_result['accel']}**, kernel "
         f"{any_result['kernel']}, 2 vCPUs / 2048 MiB) on a {os.cpu_count()}-CPU host with load "
         f"average {load[0]:.1f} before and {load[1]:.1f} after (TCG time grows with it).  The "
-        "DAMON steps are `damon_eval.measure.run.damon_for_run` itself, with the guest's "
+        "DAMON steps are `damon_eval.measure.execute.damon_for_run` itself, with the guest's "
         "FileSystem wrapped to count and time each batch (= one SSH command).  `vaddr`: the "
         "`prcl` configuration (vaddr, one pageout scheme) on a sleeping process; `paddr + "
         "trace`: `prec` (paddr over the largest System RAM range, tracefs instance).  Set-up = "

@@ -28,6 +28,7 @@ from damon_eval.analysis.runtable import (
 )
 from damon_eval.analysis.templates import TEMPLATE_DIR, standalone_page
 from damon_eval.atomic import atomic_write_json, atomic_write_text
+from damon_eval.config.repeats import AutoRepeats
 from damon_eval.config.runkey import RunKey
 from damon_eval.errors import DamonEvalError
 from damon_eval.metrics import BASELINE_CONFIG, METRICS, SEED_TABLE_METRICS
@@ -288,7 +289,7 @@ def repeats_round_step(
     """
     results_dir = Path(out_json).parents[1]
     frame = runs_frame(load_result(Path(p), results_dir) for p in result_paths)
-    auto = adaptive.AutoRepeats(**rule)
+    auto = AutoRepeats(**rule)
     decisions = adaptive.decide(frame, auto)
     following = adaptive.next_round(decisions)
     atomic_write_json(

@@ -2,7 +2,7 @@
 
 Every command that reads a kernel interface calls :func:`add_target_arguments`
 on its parser and, in ``run``, opens :func:`machine_selector`'s machine with
-:func:`damon_eval.machines.select.open_machine`.  The choices are the
+:func:`damon_eval.machine_select.open_machine`.  The choices are the
 local machine (default; read-only commands may read the host), ``--root DIR``
 (a fake kernel tree), ``--guest NAME`` (a guest started with ``damon-eval guest
 boot``, reached over SSH, one round trip per batch) and ``--ssh
@@ -19,8 +19,8 @@ from typing import TYPE_CHECKING
 from damon_eval.errors import ConfigError
 
 if TYPE_CHECKING:
+    from damon_eval.machine_select import MachineSelector
     from damon_eval.machines.remote import RemoteOptions
-    from damon_eval.machines.select import MachineSelector
 
 FRESH_GUEST = ""  # `--guest` without a name (`record`): a fresh guest of the default image
 
@@ -112,9 +112,9 @@ def remote_options(
 def machine_selector(
     args: argparse.Namespace, *, poll_interval_s: float | None = None
 ) -> MachineSelector:
-    """The :class:`~damon_eval.machines.select.MachineSelector` of the target options;
+    """The :class:`~damon_eval.machine_select.MachineSelector` of the target options;
     ``--guest`` without a name (``record``'s) is a fresh guest."""
-    from damon_eval.machines.select import MachineSelector
+    from damon_eval.machine_select import MachineSelector
 
     options = remote_options(args, poll_interval_s=poll_interval_s)
     if options is not None:

@@ -31,7 +31,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from damon_eval.measure.run import load_campaign_argument
+    from damon_eval.measure.plan import load_campaign_argument
 
     campaign = load_campaign_argument(args.campaign)
     if args.action == "status":

@@ -86,7 +86,7 @@ def format_status(statuses: list[KdamondStatus]) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
-    from damon_eval.machines.select import open_machine
+    from damon_eval.machine_select import open_machine
 
     with open_machine(machine_selector(args)) as machine:
         controller = DamonController(machine.fs)

@@ -22,9 +22,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from damon_eval.atomic import atomic_write_json
-    from damon_eval.measure.run import load_campaign_argument
+    from damon_eval.measure.plan import load_campaign_argument
     from damon_eval.workloads.base import WorkloadContext
-    from damon_eval.workloads.parsec import build_parsec_on_host
+    from damon_eval.workloads.parsec_build import build_parsec_on_host
     from damon_eval.workloads.parsec_host import resolve_build_mode
 
     campaign = load_campaign_argument(args.campaign)

@@ -202,8 +202,8 @@ def build_request(args: argparse.Namespace, words: list[str]):
 def _record(args: argparse.Namespace, words: list[str]) -> int:
     from damon_eval.agent.build import build_agent_locally
     from damon_eval.commands._target import machine_selector
+    from damon_eval.machine_select import open_machine
     from damon_eval.machines.local import LocalMachine
-    from damon_eval.machines.select import open_machine
     from damon_eval.measure.recording import record, record_preparation
 
     request = build_request(args, words)

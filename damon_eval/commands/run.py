@@ -64,7 +64,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def _request(args: argparse.Namespace):
-    from damon_eval.measure.run import RunRequest, load_campaign_argument
+    from damon_eval.measure.plan import RunRequest, load_campaign_argument
 
     out = Path(args.out)
     result_path = out if out.suffix == ".json" else out / "result.json"
@@ -115,7 +115,7 @@ def _request(args: argparse.Namespace):
 
 def run(args: argparse.Namespace) -> int:
     from damon_eval.commands._target import remote_options
-    from damon_eval.machines.select import MachineSelector
+    from damon_eval.machine_select import MachineSelector
     from damon_eval.measure.run import execute_run
 
     if not args.poll_interval > 0:

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from damon_eval.config.configuration import RunConfiguration, load_configuration
+from damon_eval.config.repeats import auto_repeats_from_settings
 from damon_eval.config.runkey import RunKey, check_kernel_name
 from damon_eval.errors import ConfigError
 from damon_eval.paths import configs_dir, resolve_config_path
@@ -74,11 +75,8 @@ class Campaign:
 
     @property
     def auto_repeats(self):
-        """The stopping rule (``analysis.adaptive.AutoRepeats``) of ``repeats: auto``, or None."""
-        if self.settings.get("repeats") != "auto":
-            return None  # without importing the analysis (pandas, scipy)
-        from damon_eval.analysis.adaptive import auto_repeats_from_settings
-
+        """The stopping rule (:class:`~damon_eval.config.repeats.AutoRepeats`) of
+        ``repeats: auto``, or None."""
         return auto_repeats_from_settings(self.settings, self.source)
 
     def runs(self) -> list[RunKey]:

@@ -16,7 +16,7 @@ check and the removal of our kdamond directory.  File names come from
 :mod:`damon_eval.damon.sysfs_stats`.
 
 Features are detected from which files exist, never from the kernel version
-alone (see docs/anchors: ``_damon_features.py`` of damo for the history).
+alone (:mod:`damon_eval.damon.sysfs_features`).
 """
 
 from __future__ import annotations
@@ -44,12 +44,11 @@ from damon_eval.damon.errors import (
 )
 from damon_eval.damon.model import Context, Kdamond
 from damon_eval.damon.probe import TargetProbe
+from damon_eval.damon.sysfs_features import SysfsFeatures
 from damon_eval.damon.sysfs_layout import (
     SYSFS_ADMIN,
     SysfsLayout,
     SysfsPaths,
-    layout_listing_dirs,
-    scheme_actions,
 )
 from damon_eval.damon.sysfs_staging import stage
 from damon_eval.damon.sysfs_stats import (
@@ -71,7 +70,7 @@ from damon_eval.fs import FileSystem, ListDir, Op, Read, ReadIfExists, Write
 log = logging.getLogger(__name__)
 
 
-class SysfsBackend(DamonBackend):
+class SysfsBackend(SysfsFeatures, DamonBackend):
     """Drives ``<admin>/kdamonds`` through a :class:`~damon_eval.fs.FileSystem`."""
 
     interface = "sysfs"
@@ -142,99 +141,6 @@ class SysfsBackend(DamonBackend):
         if with_context:
             values = self.run(context_reads(self.paths, with_context), "reading kdamond contexts")
         return statuses_from(rows, with_context, values)
-
-    def _observe_layout(self, statuses: list[KdamondStatus]) -> SysfsLayout | None:
-        """List the directories of an existing kdamond with a context (read-only)."""
-        candidates = [s for s in statuses if s.operations is not None]
-        if not candidates:
-            return None
-        best = max(candidates, key=lambda s: (s.nr_schemes or 0) > 0)
-        with_schemes = bool(best.nr_schemes)
-        dirs = layout_listing_dirs(self.paths, best.index, with_schemes=with_schemes)
-        values = self.run([ListDir(d) for d in dirs], "listing kdamond directories")
-        if with_schemes and "tried_regions" in values[3]:
-            values += self.run(
-                [ListDir(f"{self.scheme_dir(best.index, 0)}/tried_regions")],
-                "listing tried_regions",
-            )
-        return SysfsLayout.from_listings(values, with_schemes=with_schemes)
-
-    def features(self, *, refresh: bool = False) -> Features:
-        if self._features is not None and not refresh:
-            return self._features
-        probe = self.probe()
-        release = probe.kernel_release
-        notes: list[str] = []
-        statuses = self._statuses(self._probed_states(probe))
-        observed = self._observe_layout(statuses)
-        layout = observed.completed_by(self.layout) if observed is not None else self.layout
-        if observed is not None:
-            # Same kernel, same files: later calls (and probe_features after removing its
-            # scratch directory) keep what was seen.
-            self.layout = layout
-        operations: tuple[str, ...] | None = None
-        with_context = [s.index for s in statuses if s.operations is not None]
-        if layout is None:
-            notes.append(
-                "no kdamond directory with a context exists to inspect; operations, "
-                "actions and state commands are unknown until damon-eval starts a kdamond"
-            )
-        elif layout.has_avail_operations and with_context:
-            (avail,) = self.run(
-                [Read(f"{self.context_dir(with_context[0])}/avail_operations")],
-                "reading avail_operations",
-            )
-            operations = tuple(avail.split())
-        elif not layout.has_avail_operations:
-            operations = ("vaddr", "paddr")
-            notes.append("no avail_operations file (Linux < 5.19): vaddr and paddr assumed")
-        actions: tuple[str, ...] | None = None
-        if layout is not None:
-            actions = scheme_actions(layout, release)
-        self._features = Features(
-            interface=self.interface,
-            root=self.admin,
-            kernel_release=release,
-            operations=operations,
-            scheme_actions=actions,
-            state_commands=layout.state_commands() if layout else None,
-            tracefs=probe.tracefs,
-            tracepoints=probe.tracepoints,
-            capabilities=layout.capabilities() if layout else (),
-            notes=tuple(notes),
-        )
-        return self._features
-
-    def probe_features(self) -> Features:
-        """Features, looking inside a scratch kdamond when no kdamond directory exists.
-
-        sysfs shows context and scheme files (``avail_operations``, the scheme
-        and stats files that tell actions and state commands apart) only below
-        a kdamond with a context and a scheme.  With ``nr_kdamonds`` 0 this
-        writes 1, gives it one context and one scheme, reads the features and
-        writes 0 again: the kdamond is never turned on.  With any kdamond
-        present it only reads (writing ``nr_kdamonds`` would recreate them).
-        """
-        if self._nr_kdamonds() != 0:
-            return self.features(refresh=True)
-        kd = self.kdamond_dir(0)
-        try:
-            self.run(
-                [
-                    Write(f"{self.kdamonds_dir}/nr_kdamonds", "1"),
-                    Write(f"{kd}/contexts/nr_contexts", "1"),
-                    Write(f"{self.context_dir(0)}/schemes/nr_schemes", "1"),
-                ],
-                f"creating a scratch kdamond directory under {self.kdamonds_dir}",
-            )
-            features = self.features(refresh=True)
-        finally:
-            self.run(
-                [Write(f"{self.kdamonds_dir}/nr_kdamonds", "0")],
-                f"removing the scratch kdamond directory under {self.kdamonds_dir}",
-            )
-        self._features = features
-        return features
 
     # Starting ----------------------------------------------------------------
 

@@ -32,7 +32,8 @@ from damon_eval.guest.qemu import tail_lines
 from damon_eval.guest.qmp import QmpClient, QmpError
 from damon_eval.guest.rootfs import READY_LINE
 from damon_eval.machines.control import ControlChannel, ControlTimeout
-from damon_eval.machines.ssh import SshSession, SshTarget
+from damon_eval.machines.ssh import SshSession
+from damon_eval.machines.ssh_transport import SshTarget
 
 log = logging.getLogger(__name__)
 

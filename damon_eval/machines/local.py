@@ -13,7 +13,12 @@ from damon_eval.errors import DamonEvalError, GuestError
 from damon_eval.fs import CommandResult, LocalFs
 from damon_eval.machines.preparation import map_prefix
 from damon_eval.machines.protocol import Machine
-from damon_eval.machines.ssh import HOST_GRACE_S, KILL_AFTER_S, remote_command, script_command
+from damon_eval.machines.ssh_transport import (
+    HOST_GRACE_S,
+    KILL_AFTER_S,
+    remote_command,
+    script_command,
+)
 
 NONE_ACCEL = "none (bare metal or foreign VM)"
 

@@ -20,7 +20,7 @@ A user's test box or cloud VM: the harness owns nothing there, so
   swap devices, zram and DAMON module parameters before a run and writes the
   old values back afterwards, also after failures and on SIGINT/SIGTERM/SIGHUP.
 
-:func:`damon_eval.machines.select.open_machine` connects and prepares one.
+:func:`damon_eval.machine_select.open_machine` connects and prepares one.
 """
 
 from __future__ import annotations
@@ -35,8 +35,9 @@ from damon_eval.errors import ConfigError, RemoteError
 from damon_eval.fs import CommandResult, ShellFs
 from damon_eval.machines.local import machine_facts
 from damon_eval.machines.preparation import PERSISTENT_BASE, map_prefix, prepare_machine
-from damon_eval.machines.ssh import SshSession, SshTarget
+from damon_eval.machines.ssh import SshSession
 from damon_eval.machines.ssh_keys import RevokedHostKey, UnknownHostKey, fingerprint, host_pattern
+from damon_eval.machines.ssh_transport import SshTarget
 
 if TYPE_CHECKING:
     from damon_eval.machines.preparation import Preparation

@@ -22,124 +22,42 @@ Common rules:
 * Every command runs under a remote-side ``timeout -k`` *and* a local timeout
   a little longer, so a wedged peer raises instead of hanging.
 * A dead connection is replaced by a new one on the next command.
+
+The target, the Fabric connection and the command pump are
+:mod:`~damon_eval.machines.ssh_transport`'s.
 """
 
 from __future__ import annotations
 
 import contextlib
 import logging
-import math
 import os
-import select
 import shlex
 import socket
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
 from damon_eval.errors import DamonEvalError, GuestError
 from damon_eval.fs import CommandResult
-from damon_eval.machines.ssh_keys import (
-    RevokedHostKey,
-    host_pattern,
-    is_auth_error,
-    is_host_key_error,
-    pin_client,
+from damon_eval.machines.ssh_keys import RevokedHostKey, is_auth_error, is_host_key_error
+from damon_eval.machines.ssh_transport import (
+    SESSION_OPEN_TIMEOUT_S,
+    HostTimeout,
+    SshTarget,
+    bounded_connection,
+    quiet_paramiko,
+    remote_command,
+    run_on_channel,
+    script_command,
 )
 
 log = logging.getLogger(__name__)
 
-KILL_AFTER_S = 5  # remote-side `timeout -k`
-HOST_GRACE_S = 15.0  # local timeout = command timeout + KILL_AFTER_S + this
 CONNECT_TIMEOUT_S = 10.0
-SESSION_OPEN_TIMEOUT_S = 30.0
 SFTP_TIMEOUT_S = 120.0
 RECONNECT_TIMEOUT_S = 30.0
-EOF_GRACE_S = 1.0  # after the exit status, wait this long for output without EOF
-
-
-def remote_command(command: str, timeout_s: float) -> str:
-    """``command`` run by ``sh -c`` under the remote ``timeout -k``."""
-    return f"timeout -k {KILL_AFTER_S} {math.ceil(timeout_s)} sh -c {shlex.quote(command)}"
-
-
-def script_command(timeout_s: float) -> str:
-    """The command that runs a script sent on stdin (one SSH command per script)."""
-    return f"timeout -k {KILL_AFTER_S} {math.ceil(timeout_s)} sh -s"
-
-
-@dataclass(frozen=True, slots=True)
-class SshTarget:
-    """Where and how to reach one machine.
-
-    ``key_path``: a private key file (None: none).  ``use_agent``: also offer
-    the keys of the ssh-agent at ``$SSH_AUTH_SOCK``.
-    """
-
-    port: int
-    key_path: Path | None
-    known_hosts_path: Path
-    host: str = "127.0.0.1"
-    user: str = "root"
-    use_agent: bool = False
-
-    @property
-    def host_key_name(self) -> str:
-        """The name known_hosts files list this host under (``[host]:port`` unless 22)."""
-        return host_pattern(self.host, self.port)
-
-    @property
-    def address(self) -> str:
-        host = f"[{self.host}]" if ":" in self.host else self.host
-        return f"{self.user}@{host}:{self.port}"
-
-
-# ----------------------------------------------------------------- connecting
-
-
-def _quiet_paramiko() -> None:
-    # Banner errors while sshd is still starting are expected; paramiko logs
-    # each with a traceback.
-    logging.getLogger("paramiko").setLevel(logging.CRITICAL)
-
-
-def _connection(target: SshTarget, connect_timeout_s: float, remember_unknown: bool):
-    from fabric import Config, Connection
-    from fabric.connection import opens
-    from paramiko.config import SSHConfig
-
-    class BoundedConnection(Connection):
-        @opens
-        def create_session(self):
-            return self.transport.open_session(timeout=SESSION_OPEN_TIMEOUT_S)
-
-    # An explicit empty SSHConfig: no ~/.ssh/config or /etc/ssh/ssh_config;
-    # lazy: no Fabric/Invoke config files either.
-    config = Config(ssh_config=SSHConfig(), lazy=True)
-    connection = BoundedConnection(
-        host=target.host,
-        user=target.user,
-        port=target.port,
-        config=config,
-        connect_timeout=max(1, math.ceil(connect_timeout_s)),
-        connect_kwargs={
-            "key_filename": [str(target.key_path)] if target.key_path else [],
-            "look_for_keys": False,
-            "allow_agent": target.use_agent,
-            "banner_timeout": connect_timeout_s,
-            "auth_timeout": connect_timeout_s,
-        },
-    )
-    known = pin_client(
-        connection.client, target.known_hosts_path, remember_unknown=remember_unknown
-    )
-    return connection, known
-
-
-class _HostTimeout(Exception):
-    """The local deadline of a command passed."""
 
 
 HostKeyMessage = Callable[[BaseException], str]
@@ -177,7 +95,7 @@ class SshSession:
         self._host_key_message = host_key_message
         self._retry_auth = retry_auth
         self._connection = None
-        _quiet_paramiko()
+        quiet_paramiko()
 
     @property
     def label(self) -> str:
@@ -219,7 +137,7 @@ class SshSession:
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 break
-            connection, known = _connection(
+            connection, known = bounded_connection(
                 self.target,
                 min(CONNECT_TIMEOUT_S, max(remaining, 1.0)),
                 remember_unknown=self._host_key_message is not None,
@@ -302,73 +220,14 @@ class SshSession:
         stdin: bytes | IO[bytes] | None,
         stdout_sink: IO[bytes] | None = None,
     ) -> tuple[int, bytes, bytes]:
-        """Run one remote command on a new channel of the Fabric connection.
-
-        Not ``Connection.run``: Invoke pumps a non-terminal stdin one byte per
-        10 ms (``invoke.terminals.bytes_to_read``), 8 s for a 1 KB script.
-        ``stdin`` may be a binary file (streamed); ``stdout_sink`` receives
-        stdout instead of the returned bytes.
-        """
+        """Run one remote command on a new channel of the Fabric connection
+        (:func:`~damon_eval.machines.ssh_transport.run_on_channel`)."""
         what = f"while running {description!r}"
         connection = self._ensure(what)
-        host_timeout_s = timeout_s + KILL_AFTER_S + HOST_GRACE_S
-        deadline = time.monotonic() + host_timeout_s
-        stdout, stderr = bytearray(), bytearray()
-
-        def drain() -> bool:
-            drained = False
-            while channel.recv_ready():
-                chunk = channel.recv(65536)
-                if stdout_sink is not None:
-                    stdout_sink.write(chunk)
-                else:
-                    stdout.extend(chunk)
-                drained = True
-            while channel.recv_stderr_ready():
-                stderr.extend(channel.recv_stderr(65536))
-                drained = True
-            return drained
-
         try:
             channel = connection.create_session()
-            channel.settimeout(host_timeout_s)
-            channel.exec_command(remote)
-            if isinstance(stdin, bytes | bytearray):
-                if stdin:
-                    channel.sendall(stdin)
-            elif stdin is not None:
-                while chunk := stdin.read(1 << 16):
-                    channel.sendall(chunk)
-                    drain()
-                    if time.monotonic() >= deadline:
-                        channel.close()
-                        raise _HostTimeout
-            channel.shutdown_write()
-            last_data = time.monotonic()
-            while True:
-                drained = drain()
-                if drained:
-                    last_data = time.monotonic()
-                # sshd may send the exit status before output still queued behind our
-                # window: wait for EOF, or (a background process holding the output
-                # open) for a quiet moment.
-                if (
-                    channel.exit_status_ready()
-                    and not (channel.recv_ready() or channel.recv_stderr_ready())
-                    and (channel.eof_received or time.monotonic() - last_data > EOF_GRACE_S)
-                ):
-                    break
-                if channel.closed and not drained:
-                    break
-                if time.monotonic() >= deadline:
-                    channel.close()
-                    raise _HostTimeout
-                if not drained:
-                    # The channel's fileno becomes readable on stdout data or close.
-                    select.select([channel], [], [], 0.02)
-            status = channel.recv_exit_status() if channel.exit_status_ready() else -1
-            channel.close()
-        except _HostTimeout:
+            status, stdout, stderr = run_on_channel(channel, remote, timeout_s, stdin, stdout_sink)
+        except HostTimeout:
             self.close()
             if self._died():
                 raise self._dead_error(what) from None
@@ -388,7 +247,7 @@ class SshSession:
             if self._died():
                 raise self._dead_error(what)
             raise self.error(f"{self.label} closed the connection {what} without an exit status")
-        return status, bytes(stdout), bytes(stderr)
+        return status, stdout, stderr
 
     def run(self, command: str, timeout_s: float) -> CommandResult:
         """Run ``command`` (sh syntax), killed after ``timeout_s``.

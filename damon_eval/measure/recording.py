@@ -255,7 +255,7 @@ def record_preparation(target: RecordTarget) -> Preparation:
     (the preparation of a one-workload campaign, so a guest reuses its saved state)."""
     if target.kind == "workload":
         from damon_eval.config.campaign import campaign_from_dict
-        from damon_eval.measure.run import campaign_preparation
+        from damon_eval.measure.plan import campaign_preparation
 
         campaign = campaign_from_dict(
             {

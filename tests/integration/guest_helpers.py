@@ -163,7 +163,8 @@ def write_campaign(path: Path, **overrides: object) -> Path:
 def run_one(campaign, workload_id: str, config: str, out_dir: Path, **request: object):
     """``execute_run`` of one run of ``campaign`` into ``out_dir``; returns (outcome, seconds)."""
     from damon_eval.config.runkey import RunKey
-    from damon_eval.measure.run import RunRequest, execute_run
+    from damon_eval.measure.plan import RunRequest
+    from damon_eval.measure.run import execute_run
 
     started = time.monotonic()
     outcome = execute_run(

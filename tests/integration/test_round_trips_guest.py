@@ -106,7 +106,7 @@ def test_vaddr_start_and_stop_budget_on_the_real_kernel(guest, clean, tmp_path):
 
 def test_run_set_up_with_paddr_and_trace_instance(guest, clean, tmp_path):
     from damon_eval.config.configuration import load_configuration
-    from damon_eval.measure.run import damon_for_run
+    from damon_eval.measure.execute import damon_for_run
 
     fs = CountingFs(guest.fs)
     with damon_for_run(

@@ -10,11 +10,10 @@ from damon_eval.analysis.adaptive import (
     CONTINUE_WIDE,
     STOP_LIMIT,
     STOP_PRECISE,
-    AutoRepeats,
-    auto_repeats_from_settings,
     decide,
     next_round,
 )
+from damon_eval.config.repeats import AutoRepeats, auto_repeats_from_settings
 from damon_eval.errors import ConfigError
 
 

@@ -51,7 +51,7 @@ def test_features_on_a_fake_tree(tmp_path, capsys):
 
 
 def test_features_probe_looks_inside_a_scratch_kdamond(tmp_path, capsys, monkeypatch):
-    from damon_eval.machines import select
+    from damon_eval import machine_select
     from damon_eval.machines.local import LocalMachine
 
     kernel = FakeKernel(tmp_path)
@@ -62,7 +62,7 @@ def test_features_probe_looks_inside_a_scratch_kdamond(tmp_path, capsys, monkeyp
         yield LocalMachine(kernel.root, fs=kernel.fs)
 
     # The fake kernel's file system acts on writes (creates kdamond directories).
-    monkeypatch.setattr(select, "open_machine", fake_kernel_machine)
+    monkeypatch.setattr(machine_select, "open_machine", fake_kernel_machine)
     assert main(["damon", "features", "--root", str(tmp_path)]) == 0
     assert "operations      unknown" in capsys.readouterr().out
     assert main(["damon", "features", "--root", str(tmp_path), "--probe", "--json"]) == 0

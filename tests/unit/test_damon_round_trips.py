@@ -41,7 +41,7 @@ from damon_eval.damon.schemes import parse_schemes
 from damon_eval.damon.tracing import TraceInstance
 from damon_eval.errors import FsError
 from damon_eval.fs import FileSystem, Op, Write
-from damon_eval.measure.run import damon_for_run
+from damon_eval.measure.execute import damon_for_run
 
 KD0 = f"{ADMIN}/kdamonds/0"
 PRCL = "4K null null 5 7s null pageout"

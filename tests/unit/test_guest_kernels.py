@@ -407,7 +407,7 @@ def test_campaign_guest_kernel_reaches_the_image_from_the_campaigns_directory(
     import damon_eval.guest
     from damon_eval.config.campaign import campaign_from_dict
     from damon_eval.guest import machine
-    from damon_eval.measure import run
+    from damon_eval.measure.plan import campaign_guest
 
     make_build_dir(tmp_path)
     data = {
@@ -427,10 +427,10 @@ def test_campaign_guest_kernel_reaches_the_image_from_the_campaigns_directory(
 
     monkeypatch.setattr(damon_eval.guest, "ensure_image", fake_ensure_image)
     monkeypatch.setattr(machine.Guest, "start", lambda *a, **k: pytest.fail("no boot"))
+    from damon_eval.machine_select import open_machine
     from damon_eval.machines.preparation import Preparation
-    from damon_eval.machines.select import open_machine
 
-    selector = run.campaign_guest(campaign).with_work_dir(tmp_path / "work")
+    selector = campaign_guest(campaign).with_work_dir(tmp_path / "work")
     with (
         pytest.raises(RuntimeError, match="stop before booting"),
         open_machine(selector, Preparation()),

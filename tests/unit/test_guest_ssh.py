@@ -15,8 +15,9 @@ import pytest
 
 from damon_eval.errors import GuestError
 from damon_eval.guest import keys
-from damon_eval.machines.ssh import SshSession, SshTarget, remote_command, script_command
+from damon_eval.machines.ssh import SshSession
 from damon_eval.machines.ssh_keys import load_known_hosts, pin_client
+from damon_eval.machines.ssh_transport import SshTarget, remote_command, script_command
 
 
 class _Server(paramiko.ServerInterface):
@@ -260,10 +261,10 @@ def test_guest_dying_mid_command_is_an_error_not_a_hang(tmp_path, keyset):
 
 
 def test_unresponsive_guest_hits_the_host_side_timeout(tmp_path, keyset, monkeypatch):
-    from damon_eval.machines import ssh
+    from damon_eval.machines import ssh_transport
 
-    monkeypatch.setattr(ssh, "KILL_AFTER_S", 0)
-    monkeypatch.setattr(ssh, "HOST_GRACE_S", 0.5)
+    monkeypatch.setattr(ssh_transport, "KILL_AFTER_S", 0)
+    monkeypatch.setattr(ssh_transport, "HOST_GRACE_S", 0.5)
     _, _, host, _, client = keyset
     server = FakeSshd(host, client)
     session = _session(tmp_path, keyset, server)

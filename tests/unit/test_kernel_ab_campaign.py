@@ -155,17 +155,17 @@ def test_kernel_paths_are_resolved_from_the_campaigns_directory(tmp_path):
 
 
 def test_a_run_boots_the_kernel_its_key_names(monkeypatch, tmp_path):
-    from damon_eval.measure import run
+    from damon_eval.measure import plan, result
 
     campaign = campaign_from_dict(AB, "<test>")
-    assert run.campaign_guest(campaign, "patched").guest.kernel == BACKPORTS
-    assert run.campaign_guest(campaign, "base").guest.kernel == "linux-image-amd64"
-    request = run.RunRequest(campaign, RunKey.parse("other/synthetic/zigzag/rec/01"), tmp_path)
+    assert plan.campaign_guest(campaign, "patched").guest.kernel == BACKPORTS
+    assert plan.campaign_guest(campaign, "base").guest.kernel == "linux-image-amd64"
+    request = plan.RunRequest(campaign, RunKey.parse("other/synthetic/zigzag/rec/01"), tmp_path)
     with pytest.raises(ConfigError, match=r"kernel 'other' is not in campaign ab"):
-        run.plan_run(request)
-    skeleton = run._result_skeleton(
-        run.plan_run(
-            run.RunRequest(campaign, RunKey.parse("patched/synthetic/zigzag/rec/01"), tmp_path)
+        plan.plan_run(request)
+    skeleton = result.result_skeleton(
+        plan.plan_run(
+            plan.RunRequest(campaign, RunKey.parse("patched/synthetic/zigzag/rec/01"), tmp_path)
         )
     )
     assert skeleton["run"]["kernel"] == "patched"

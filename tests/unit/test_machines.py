@@ -20,10 +20,10 @@ from damon_eval.config.configuration import RunConfiguration
 from damon_eval.errors import ConfigError, DamonBusyError, GuestError
 from damon_eval.fs import LocalFs, Write
 from damon_eval.guest.machine import Guest
+from damon_eval.machine_select import MachineSelector, open_machine
 from damon_eval.machines.local import LocalMachine
 from damon_eval.machines.protocol import Machine
 from damon_eval.machines.remote import RemoteMachine
-from damon_eval.machines.select import MachineSelector, open_machine
 from damon_eval.measure import system
 from damon_eval.workloads.base import PreparePlan, Upload
 
@@ -161,8 +161,8 @@ def test_agent_preparation_adds_workloads_once_and_then_commands(tmp_path):
 
 def test_record_and_run_share_the_preparation_of_a_workload():
     from damon_eval.config.campaign import campaign_from_dict
+    from damon_eval.measure.plan import campaign_preparation
     from damon_eval.measure.recording import RecordTarget, record_preparation
-    from damon_eval.measure.run import campaign_preparation
 
     campaign = campaign_from_dict(
         {"campaign": "record", "workloads": ["synthetic/zigzag"], "configs": ["orig"],

@@ -7,7 +7,7 @@ from types import SimpleNamespace
 import pytest
 from parsec_tree import fake_parsec_tree
 
-from damon_eval.measure.run import held_target
+from damon_eval.measure.execute import held_target
 from damon_eval.workloads import RunParams, WorkloadContext, get_workload
 
 
@@ -43,7 +43,7 @@ def test_the_benchmark_binary_is_recorded_as_the_target(tmp_path):
 
 
 def test_a_held_shell_fails_the_run_naming_both(tmp_path):
-    from damon_eval.measure.run import Failure
+    from damon_eval.measure.plan import Failure
 
     guest = _Guest("run.sh\n/usr/bin/dash\n")
     with pytest.raises(Failure, match=r"'run.sh' \(/usr/bin/dash\), not the benchmark"):

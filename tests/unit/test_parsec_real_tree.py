@@ -23,10 +23,10 @@ from results_factory import SEED_WORKLOADS
 
 from damon_eval.workloads import get_workload
 from damon_eval.workloads.base import RunParams, WorkloadContext
-from damon_eval.workloads.parsec import (
+from damon_eval.workloads.parsec import PARAMETER_INPUT_PACKAGES
+from damon_eval.workloads.parsec_build import (
     BLDCONF_PATH,
     BUILD_CONFIG,
-    PARAMETER_INPUT_PACKAGES,
     PARSEC_DATA_DIR,
     build_command,
     build_provenance,

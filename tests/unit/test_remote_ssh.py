@@ -272,10 +272,10 @@ def test_silent_server_hits_the_connect_timeout(tmp_path, keyset):
 
 
 def test_unresponsive_remote_command_hits_the_local_timeout(tmp_path, keyset, monkeypatch):
-    from damon_eval.machines import ssh
+    from damon_eval.machines import ssh_transport
 
-    monkeypatch.setattr(ssh, "KILL_AFTER_S", 0)
-    monkeypatch.setattr(ssh, "HOST_GRACE_S", 0.5)
+    monkeypatch.setattr(ssh_transport, "KILL_AFTER_S", 0)
+    monkeypatch.setattr(ssh_transport, "HOST_GRACE_S", 0.5)
     client_path, _, host, _, client = keyset
     server = FakeSshd(host, client)
     try:

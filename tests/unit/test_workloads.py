@@ -256,7 +256,7 @@ def test_parsec_input_checks_name_the_file_and_the_archive(tmp_path, monkeypatch
 def test_parsec_build_failure_is_recorded_not_raised(tmp_path):
     import subprocess
 
-    from damon_eval.workloads.parsec import build_command
+    from damon_eval.workloads.parsec_build import build_command
 
     root = tmp_path / "parsec-3.0"
     (root / "bin").mkdir(parents=True)
@@ -337,7 +337,7 @@ def test_workloads_list_command(capsys, tmp_path):
     assert "To provide PARSEC, set 'parsec: {path: /srv/parsec-3.0, input: native}'" in out
     root = _fake_tree(tmp_path / "parsec-3.0")
     config = tmp_path / "campaign.yaml"
-    from damon_eval.workloads.parsec import PARSEC_BUILD_PACKAGES
+    from damon_eval.workloads.parsec_build import PARSEC_BUILD_PACKAGES
 
     packages = ", ".join(["gcc", *PARSEC_BUILD_PACKAGES])
     config.write_text(f"parsec:\n  path: {root}\n  input: native\nguest_packages: [{packages}]\n")
@@ -391,7 +391,7 @@ def test_workloads_show_prints_the_guest_plan(capsys, tmp_path):
 
 
 def test_parsec_needs_a_build_capable_guest_spec(tmp_path, monkeypatch):
-    from damon_eval.workloads.parsec import PARSEC_BUILD_PACKAGES
+    from damon_eval.workloads.parsec_build import PARSEC_BUILD_PACKAGES
 
     monkeypatch.setenv("DAMON_EVAL_CACHE", str(tmp_path / "cache"))
     root = _fake_tree(tmp_path / "parsec-3.0")
@@ -418,8 +418,9 @@ def test_parsec_run_provenance_names_the_build_config_and_patches(tmp_path, monk
     from damon_eval.analysis.runtable import load_result
     from damon_eval.config.campaign import campaign_from_dict
     from damon_eval.config.runkey import RunKey
-    from damon_eval.measure import run as run_module
-    from damon_eval.workloads.parsec import BLDCONF_PATH
+    from damon_eval.measure.plan import RunRequest, plan_run
+    from damon_eval.measure.result import run_provenance
+    from damon_eval.workloads.parsec_build import BLDCONF_PATH
 
     monkeypatch.setenv("DAMON_EVAL_CACHE", str(tmp_path / "cache"))
     tree = _fake_tree(tmp_path / "parsec-3.0", input_size="simdev")
@@ -435,9 +436,9 @@ def test_parsec_run_provenance_names_the_build_config_and_patches(tmp_path, monk
         "inline",
     )
     key = RunKey("splash2x", "raytrace", "orig", 1)
-    request = run_module.RunRequest(campaign, key, tmp_path / "r" / "result.json")
-    plan = run_module.plan_run(request)
-    build = run_module._provenance(plan, {})["workload"]["build"]
+    request = RunRequest(campaign, key, tmp_path / "r" / "result.json")
+    plan = plan_run(request)
+    build = run_provenance(plan, {})["workload"]["build"]
     assert build["config"] == "gcc-damon-eval"
     assert build["config_sha256"] == hashlib.sha256(BLDCONF_PATH.read_bytes()).hexdigest()
     assert [p["name"] for p in build["patches"]] == ["splash2x.raytrace--string-h.patch"]

@@ -15,7 +15,7 @@ from damon_eval.workloads import (
     get_workload,
     parsec_host,
 )
-from damon_eval.workloads.parsec import build_mode, host_build_inputs
+from damon_eval.workloads.parsec_build import build_mode, host_build_inputs
 from damon_eval.workloads.parsec_host import ARCHIVE_NAME, built_dir, host_build_key
 
 WORKLOADS = ["parsec3/streamcluster", "splash2x/fft", "synthetic/hotcold"]
@@ -142,3 +142,23 @@ def test_a_host_build_without_root_names_what_is_missing(tmp_path, monkeypatch):
             key="k", source=tmp_path, disk_qcow2=tmp_path / "d.qcow2", guest_root="/opt/p",
             uploads=[], setup_command="true", package_commands=[], identity={},
         )  # fmt: skip
+
+
+def test_a_host_build_finds_the_campaign_packages_without_the_registry(tmp_path):
+    from damon_eval.workloads.base import ParsecSource
+    from damon_eval.workloads.parsec_build import _campaign_packages
+
+    source = ParsecSource(tmp_path, campaign_packages=("parsec3/canneal", "splash2x/fft"))
+    assert _campaign_packages(source) == [
+        ("canneal", "pkgs/kernels/canneal"),
+        ("splash2x.fft", "ext/splash2x/kernels/fft"),
+    ]
+    # the same names and directories the workloads run
+    for package, directory in _campaign_packages(source):
+        workload = get_workload(
+            "splash2x/fft" if package.startswith("splash2x.") else f"parsec3/{package}"
+        )
+        assert (workload.package, workload.relative_dir) == (package, directory)
+    unknown = ParsecSource(tmp_path, campaign_packages=("parsec3/nosuch",))
+    with pytest.raises(ConfigError, match=r"unknown workload 'parsec3/nosuch' \(parsec3 has: "):
+        host_build_inputs(unknown)
