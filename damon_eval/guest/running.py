@@ -28,7 +28,7 @@ from damon_eval.errors import GuestError
 from damon_eval.fs import CommandResult, ShellFs
 from damon_eval.guest import detached
 from damon_eval.guest.cache import Image
-from damon_eval.guest.qemu import tail_lines
+from damon_eval.guest.qemu import qemu_cpu, tail_lines
 from damon_eval.guest.qmp import QmpClient, QmpError
 from damon_eval.guest.rootfs import READY_LINE
 from damon_eval.machines.control import ControlChannel, ControlTimeout
@@ -302,6 +302,7 @@ class RunningGuest:
             "boot_attempts": self.boot_attempts,
             "state_key": self.state_key,
             "qemu_version": self.qemu_version,
+            "qemu_cpu": qemu_cpu(self.argv or []),
             "icount": self.icount,
             "clock_note": CLOCK_NOTE,
         }

@@ -48,7 +48,9 @@ def test_cold_tcg_argv(tmp_path):
     for flag in ("-nodefaults", "-no-user-config", "-no-reboot"):
         assert flag in argv
     assert _option(argv, "-accel") == ["tcg,thread=multi"]
-    assert _option(argv, "-cpu") == ["max"]
+    # QEMU 7.2's TCG "max" less SSE4a: PARSEC's x264 crashes with it (docs/workloads.md)
+    assert _option(argv, "-cpu") == ["max,-sse4a"]
+    assert qemu.qemu_cpu(argv) == "max,-sse4a"
     assert _option(argv, "-smp") == ["2"] and _option(argv, "-m") == ["2048M"]
     cmdline = _option(argv, "-append")[0].split()
     for word in ("root=/dev/vda", "console=ttyS0", "panic=-1", "net.ifnames=0", "quiet"):
@@ -72,6 +74,8 @@ def test_kvm_argv(tmp_path):
     argv = qemu_argv(_config(tmp_path, accel="kvm"))
     assert _option(argv, "-accel") == ["kvm"]
     assert _option(argv, "-cpu") == ["host"]
+    assert qemu.qemu_cpu(argv) == "host"
+    assert qemu.qemu_cpu(["qemu-system-x86_64", "-cpu"]) == qemu.qemu_cpu([]) == ""
 
 
 def test_unknown_accel_is_refused(tmp_path):
@@ -245,6 +249,7 @@ def test_icount_argv_is_single_threaded_tcg(tmp_path):
     # QEMU refuses MTTCG with icount
     assert _option(argv, "-accel") == ["tcg,thread=single"]
     assert _option(argv, "-icount") == ["shift=0,sleep=off"]
+    assert _option(argv, "-cpu") == [qemu.TCG_CPU]
     assert "-icount" not in qemu_argv(_config(tmp_path))
     assert "-icount" in shape_argv(_config(tmp_path, icount="shift=auto"))
     with pytest.raises(GuestError, match="-icount shift=auto needs TCG, not kvm"):
