@@ -232,10 +232,16 @@ class _Builder:
         derivation: str,
         workload: str = "",
         *,
-        cell: Cell | None = None,
+        metric: str | None = None,
+        config: str = "",
         negate: bool = False,
     ) -> str:
-        """Record a number; returns ``"12.34%"`` plus its CI and significance if known."""
+        """Record a number; returns ``"12.34%"`` plus its CI and significance if known.
+
+        With ``metric``, the CI and Welch verdict are those of its (``config``,
+        ``workload``) cell.
+        """
+        cell = None if metric is None else self.cell(metric, config, workload)
         number = _number(key, value, derivation, workload, cell, negate)
         self.numbers.append(number)
         return f"{number.text}%{number.uncertainty()}"
@@ -303,45 +309,38 @@ def compute_headlines(tables: Mapping[str, MetricTable], accels: Sequence[str] =
 
 def _overheads(b: _Builder, summary: list[str]) -> None:
     sentences = []
-    rec_rt, rec_mem = b.total(RUNTIME, "rec"), b.total(MEMORY, "rec")
-    if b.need("DAMON overheads ('rec')", rec_rt, rec_mem):
+    for config in ("rec", "prec"):
+        rt, mem = b.total(RUNTIME, config), b.total(MEMORY, config)
+        if not b.need(f"DAMON overheads ('{config}')", rt, mem):
+            continue
         rt = b.add(
-            "rec_runtime_overhead_pct",
-            rec_rt,
-            "runtime total overhead of rec",
-            cell=b.cell(RUNTIME, "rec"),
+            f"{config}_runtime_overhead_pct",
+            rt,
+            f"runtime total overhead of {config}",
+            metric=RUNTIME,
+            config=config,
         )
         mem = b.add(
-            "rec_memory_overhead_pct",
-            rec_mem,
-            "memused.avg total overhead of rec",
-            cell=b.cell(MEMORY, "rec"),
+            f"{config}_memory_overhead_pct",
+            mem,
+            f"memused.avg total overhead of {config}",
+            metric=MEMORY,
+            config=config,
         )
-        summary.append(
-            f"DAMON increases system memory usage by {mem} and slows target workloads down by {rt}."
-        )
-        sentences.append(
-            f"In total, DAMON virtual memory access recording feature ('rec') incurs {rt} "
-            f"runtime overhead and {mem} memory space overhead."
-        )
-    prec_rt, prec_mem = b.total(RUNTIME, "prec"), b.total(MEMORY, "prec")
-    if b.need("DAMON overheads ('prec')", prec_rt, prec_mem):
-        rt = b.add(
-            "prec_runtime_overhead_pct",
-            prec_rt,
-            "runtime total overhead of prec",
-            cell=b.cell(RUNTIME, "prec"),
-        )
-        mem = b.add(
-            "prec_memory_overhead_pct",
-            prec_mem,
-            "memused.avg total overhead of prec",
-            cell=b.cell(MEMORY, "prec"),
-        )
-        sentences.append(
-            f"The physical memory access recording ('prec') shows {rt} for runtime and "
-            f"{mem} for memory footprint."
-        )
+        if config == "rec":
+            summary.append(
+                f"DAMON increases system memory usage by {mem} and slows target workloads "
+                f"down by {rt}."
+            )
+            sentences.append(
+                f"In total, DAMON virtual memory access recording feature ('rec') incurs {rt} "
+                f"runtime overhead and {mem} memory space overhead."
+            )
+        else:
+            sentences.append(
+                f"The physical memory access recording ('prec') shows {rt} for runtime and "
+                f"{mem} for memory footprint."
+            )
     _kdamond_cpu(b, summary, sentences)
     if sentences:
         b.sections.append(Section("DAMON Overheads", tuple(sentences)))
@@ -394,14 +393,16 @@ def _thp(b: _Builder, summary: list[str]) -> None:
         "thp_speedup_pct",
         thp_speedup,
         "negated runtime total overhead of thp",
-        cell=b.cell(RUNTIME, "thp"),
+        metric=RUNTIME,
+        config="thp",
         negate=True,
     )
     mem = b.add(
         "thp_memory_overhead_pct",
         thp_mem,
         "memused.avg total overhead of thp",
-        cell=b.cell(MEMORY, "thp"),
+        metric=MEMORY,
+        config="thp",
     )
     sentences.append(
         f"THP 'always' enabled policy achieves {speed} speedup but incurs {mem} memory overhead."
@@ -424,7 +425,8 @@ def _thp(b: _Builder, summary: list[str]) -> None:
                 speedups[best],
                 "largest per-workload" + (" of the significant ones" if tested else ""),
                 best,
-                cell=b.cell(RUNTIME, "thp", best),
+                metric=RUNTIME,
+                config="thp",
                 negate=True,
             )
         if worst:
@@ -433,7 +435,8 @@ def _thp(b: _Builder, summary: list[str]) -> None:
                 memory[worst],
                 "largest per-workload" + (" of the significant ones" if tested else ""),
                 worst,
-                cell=b.cell(MEMORY, "thp", worst),
+                metric=MEMORY,
+                config="thp",
             )
         # With repeats each case is named next to its number and CI; from means alone
         # (the seed's tables) the seed's wording, whose next sentence names them.
@@ -458,14 +461,16 @@ def _thp(b: _Builder, summary: list[str]) -> None:
             "ethp_speedup_pct",
             ethp_speedup,
             "negated runtime total overhead",
-            cell=b.cell(RUNTIME, "ethp"),
+            metric=RUNTIME,
+            config="ethp",
             negate=True,
         )
         e_mem = b.add(
             "ethp_memory_overhead_pct",
             ethp_mem,
             "memused.avg total overhead",
-            cell=b.cell(MEMORY, "ethp"),
+            metric=MEMORY,
+            config="ethp",
         )
         sentences.append(f"'ethp' shows {e_speed} speedup and {e_mem} memory overhead.")
         ratios = _ethp_ratios(b, thp_speedup, thp_mem, ethp_speedup, ethp_mem, "", "in total")
@@ -598,13 +603,15 @@ def _prcl(b: _Builder, summary: list[str]) -> None:
             "prcl_runtime_overhead_pct",
             rt,
             "runtime total overhead of prcl",
-            cell=b.cell(RUNTIME, "prcl"),
+            metric=RUNTIME,
+            config="prcl",
         )
         mem_text = b.add(
             "prcl_memory_reduction_pct",
             _negated(mem),
             "negated memused.avg total overhead",
-            cell=b.cell(MEMORY, "prcl"),
+            metric=MEMORY,
+            config="prcl",
             negate=True,
         )
         rt_clear = b.significance(RUNTIME, "prcl") is not False
@@ -638,7 +645,8 @@ def _prcl(b: _Builder, summary: list[str]) -> None:
             "prcl_rss_reduction_pct",
             _negated(rss),
             "negated rss.avg total overhead",
-            cell=b.cell(RSS, "prcl"),
+            metric=RSS,
+            config="prcl",
             negate=True,
         )
         if b.significance(RSS, "prcl") is not False:
@@ -685,7 +693,8 @@ def _prcl_best_case(
         reductions[best],
         "largest rss.avg reduction",
         best,
-        cell=b.cell(RSS, "prcl", best),
+        metric=RSS,
+        config="prcl",
         negate=True,
     )
     mem_best = b.add(
@@ -693,7 +702,8 @@ def _prcl_best_case(
         _negated(memory[best]),
         "at that workload",
         best,
-        cell=b.cell(MEMORY, "prcl", best),
+        metric=MEMORY,
+        config="prcl",
         negate=True,
     )
     rt_best = b.add(
@@ -701,7 +711,8 @@ def _prcl_best_case(
         runtime[best],
         "at that workload",
         best,
-        cell=b.cell(RUNTIME, "prcl", best),
+        metric=RUNTIME,
+        config="prcl",
     )
     mem_clear = b.significance(MEMORY, "prcl", best) is not False
     rt_clear = b.significance(RUNTIME, "prcl", best) is not False
