@@ -17,7 +17,7 @@ from typing import Any
 
 import jinja2
 
-from damon_eval.analysis import adaptive, compare, headlines, plots, reference, tables
+from damon_eval.analysis import adaptive, compare, headlines, plots, reference, table_render, tables
 from damon_eval.analysis.failures import check_some_run_succeeded, summarize_failures
 from damon_eval.analysis.runtable import (
     load_result,
@@ -106,15 +106,16 @@ def metric_step(
     table = tables.build_table(
         runs, metric, configs_with_values, baseline=BASELINE_CONFIG, arithmetic="exact"
     )
-    atomic_write_text(Path(f"{stem_table}.txt"), tables.render_text(table))
-    atomic_write_text(Path(f"{stem_table}.stats.txt"), tables.render_text(table, annotate=True))
-    atomic_write_text(Path(f"{stem_table}.csv"), tables.render_csv(table))
-    seed_form = html.escape(tables.render_text(table))
+    atomic_write_text(Path(f"{stem_table}.txt"), table_render.render_text(table))
+    stats_text = table_render.render_text(table, annotate=True)
+    atomic_write_text(Path(f"{stem_table}.stats.txt"), stats_text)
+    atomic_write_text(Path(f"{stem_table}.csv"), table_render.render_csv(table))
+    seed_form = html.escape(table_render.render_text(table))
     atomic_write_text(
         Path(f"{stem_table}.html"),
         standalone_page(
             f"{metric} table",
-            tables.render_html(table)
+            table_render.render_html(table)
             + "<h4>In the evaluation document's fixed-width form</h4>"
             + f'<pre class="seed-form">{seed_form}</pre>',
         ),

@@ -23,7 +23,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from damon_eval.analysis import compare, headlines, plots, reference, tables
+from damon_eval.analysis import compare, headlines, plots, reference, table_render, tables
 from damon_eval.analysis.errors import RunTableError
 from damon_eval.analysis.runtable import check_metric, ok_values, read_runs_csv, workload_ids
 from damon_eval.analysis.templates import TEMPLATE_DIR
@@ -89,13 +89,13 @@ def analyze(
         for m in metrics
     }
     for metric, table in built.items():
-        write(f"tables/{metric}.txt", tables.render_text(table))
-        write(f"tables/{metric}.stats.txt", tables.render_text(table, annotate=True))
-        write(f"tables/{metric}.csv", tables.render_csv(table))
-        write(f"tables/{metric}.html", tables.render_html(table))
-    write("tables.html", "\n".join(tables.render_html(t) for t in built.values()))
+        write(f"tables/{metric}.txt", table_render.render_text(table))
+        write(f"tables/{metric}.stats.txt", table_render.render_text(table, annotate=True))
+        write(f"tables/{metric}.csv", table_render.render_csv(table))
+        write(f"tables/{metric}.html", table_render.render_html(table))
+    write("tables.html", "\n".join(table_render.render_html(t) for t in built.values()))
     write("analysis.css", (TEMPLATE_DIR / "analysis.css").read_text())
-    write("stats.csv", tables.render_csv(list(built.values())))
+    write("stats.csv", table_render.render_csv(list(built.values())))
 
     ok = ok_values(runs)
     accels = sorted(set(ok["accel"])) if not ok.empty else []

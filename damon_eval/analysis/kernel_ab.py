@@ -23,7 +23,7 @@ from dataclasses import dataclass
 
 import pandas as pd
 
-from damon_eval.analysis import stats, tables
+from damon_eval.analysis import stats, table_render, tables
 from damon_eval.analysis.errors import RunTableError, UnknownConfigError
 from damon_eval.analysis.runtable import check_metric, ok_values, workload_ids
 from damon_eval.analysis.tables import MetricTable, ordered_configs
@@ -191,5 +191,6 @@ def render_text(comparison: KernelComparison, *, annotate: bool = True) -> str:
     """The headline, then every (configuration, metric) table in the seed's form."""
     parts = [headline(comparison) + "\n"]
     for (config, _metric), table in comparison.tables.items():
-        parts.append(f"# configuration {config}\n" + tables.render_text(table, annotate=annotate))
+        text = table_render.render_text(table, annotate=annotate)
+        parts.append(f"# configuration {config}\n" + text)
     return "\n".join(parts)

@@ -143,12 +143,7 @@ def figure_bytes(figure: Figure, fmt: str) -> bytes:
 def plot_table(table: MetricTable, stem: Path, formats: tuple[str, ...] = FORMATS) -> list[Path]:
     """Write ``<stem>.png`` and ``<stem>.svg``; return the paths."""
     figure = overhead_figure(table)
-    written = []
-    for fmt in formats:
-        path = Path(f"{stem}.{fmt}")
-        atomic_write_bytes(path, figure_bytes(figure, fmt))
-        written.append(path)
-    return written
+    return _write_figure(figure, stem, formats)
 
 
 def plot_message(message: str, stem: Path, formats: tuple[str, ...] = FORMATS) -> list[Path]:
@@ -157,6 +152,10 @@ def plot_message(message: str, stem: Path, formats: tuple[str, ...] = FORMATS) -
         figure = Figure(figsize=(6, 1.2))
         FigureCanvasAgg(figure)
         figure.text(0.5, 0.5, message, ha="center", va="center", wrap=True)
+    return _write_figure(figure, stem, formats)
+
+
+def _write_figure(figure: Figure, stem: Path, formats: tuple[str, ...]) -> list[Path]:
     written = []
     for fmt in formats:
         path = Path(f"{stem}.{fmt}")

@@ -15,7 +15,6 @@ seed-era binary format; ``tracefs`` is the kernel's trace text.
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
 
 from damon_eval.errors import ConfigError
@@ -146,18 +145,10 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _export(args: argparse.Namespace) -> int:
-    from damon_eval.records.store import load_record
+    from damon_eval.commands._record_input import load_input_record
     from damon_eval.records.writers import export_record
 
-    record = load_record(
-        args.input,
-        format=args.input_format,
-        allow_partial=args.allow_partial,
-        event=args.event,
-    )
-    for warning in record.info.warnings:
-        print(f"damon-eval: warning: {warning}", file=sys.stderr)
-    export_record(record, args.output, args.format)
+    export_record(load_input_record(args), args.output, args.format)
     return 0
 
 

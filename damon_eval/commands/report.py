@@ -11,6 +11,7 @@ import sys
 from collections.abc import Iterable
 from pathlib import Path
 
+from damon_eval.commands._record_input import load_input_record
 from damon_eval.errors import ConfigError
 
 
@@ -131,20 +132,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     acc.set_defaults(report_run=_run_accuracy)
 
 
-def _load(args: argparse.Namespace):
-    from damon_eval.records.store import load_record
-
-    record = load_record(
-        args.input,
-        format=args.input_format,
-        allow_partial=args.allow_partial,
-        event=args.event,
-    )
-    for warning in record.info.warnings:
-        print(f"damon-eval: warning: {warning}", file=sys.stderr)
-    return record
-
-
 def _emit(lines: Iterable[str]) -> None:
     out = sys.stdout
     batch: list[str] = []
@@ -160,14 +147,14 @@ def _emit(lines: Iterable[str]) -> None:
 def _run_raw(args: argparse.Namespace) -> int:
     from damon_eval.records.raw import raw_lines
 
-    _emit(raw_lines(_load(args)))
+    _emit(raw_lines(load_input_record(args)))
     return 0
 
 
 def _run_heats(args: argparse.Namespace) -> int:
     from damon_eval.records import heats
 
-    record = _load(args)
+    record = load_input_record(args)
     if args.guide:
         _emit(heats.guide_lines(record))
         return 0
@@ -198,7 +185,7 @@ def _run_wss(args: argparse.Namespace) -> int:
     if step == 0:
         raise ConfigError("--range STEP must not be 0")
     percentiles = list(range(start, stop, step))
-    record = _load(args)
+    record = load_input_record(args)
     dists = wss.wss_distribution(
         record,
         acc_thres=args.acc_thres,
@@ -220,7 +207,7 @@ def _run_accuracy(args: argparse.Namespace) -> int:
     from damon_eval.workloads.truth import load_ground_truth
 
     truth = load_ground_truth(args.truth)
-    record = _load(args)
+    record = load_input_record(args)
     frame = accuracy(
         record, truth, target=args.target, acc_thres=args.acc_thres, settle_s=args.settle
     )

@@ -55,7 +55,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from damon_eval.analysis import reference, tables
+    from damon_eval.analysis import reference, table_render, tables
     from damon_eval.analysis.runtable import check_metric, defaults_note, read_runs_csv
 
     check_metric(args.metric)
@@ -89,7 +89,7 @@ def run(args: argparse.Namespace) -> int:
             args.configs,
             arithmetic=args.arithmetic or "exact",
         )
-    text = tables.render(table, args.fmt, annotate=args.annotate)
+    text = table_render.render(table, args.fmt, annotate=args.annotate)
     if args.output:
         atomic_write_text(args.output, text)
     else:

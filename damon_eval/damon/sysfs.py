@@ -364,13 +364,7 @@ class SysfsBackend(SysfsFeatures, DamonBackend):
         state, pid = self.state_of(handle)
         if state != "on":
             return False
-        if pid != handle.pid:
-            log.warning(
-                "kdamond %d now runs with pid %s, not damon-eval's pid %d: leaving it alone",
-                handle.index,
-                pid,
-                handle.pid,
-            )
+        if _someone_elses(handle, pid):
             return False
         kd = self.kdamond_dir(handle.index)
         try:
@@ -414,13 +408,7 @@ class SysfsBackend(SysfsFeatures, DamonBackend):
             return False
         state = state_text.strip()
         pid = pid_of(pid_text) if pid_text is not None else None
-        if state == "on" and pid != handle.pid:
-            log.warning(
-                "kdamond %d now runs with pid %s, not damon-eval's pid %d: leaving it alone",
-                handle.index,
-                pid,
-                handle.pid,
-            )
+        if state == "on" and _someone_elses(handle, pid):
             return False
         ours_running = state == "on"
         ops: list[Op] = [Write(f"{kd}/state", "off"), Read(f"{kd}/state")] if ours_running else []
@@ -447,3 +435,16 @@ class SysfsBackend(SysfsFeatures, DamonBackend):
         if release:
             self._configs.pop(handle.index, None)
         return ours_running
+
+
+def _someone_elses(handle: KdamondHandle, pid: int | None) -> bool:
+    """Whether ``handle``'s kdamond now runs under another pid (then it is left alone)."""
+    if pid == handle.pid:
+        return False
+    log.warning(
+        "kdamond %d now runs with pid %s, not damon-eval's pid %d: leaving it alone",
+        handle.index,
+        pid,
+        handle.pid,
+    )
+    return True

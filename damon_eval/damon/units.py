@@ -69,12 +69,7 @@ def parse_size(text: str) -> int:
     number, unit = _split(text, "size")
     if unit == "":
         unit = "B"
-    if unit not in SIZE_UNITS:
-        raise UnitError(f"unknown size unit {unit!r} in {text!r}; valid: {_valid(SIZE_UNITS)}")
-    value = number * SIZE_UNITS[unit]
-    if value.denominator != 1:
-        raise UnitError(f"size {text!r} is not a whole number of bytes")
-    return int(value)
+    return _whole(number, unit, SIZE_UNITS, text, ("size", "size", "bytes"))
 
 
 def parse_duration_us(text: str, *, require_unit: bool = True) -> int:
@@ -97,11 +92,26 @@ def parse_duration_us(text: str, *, require_unit: bool = True) -> int:
                 f"duration {text!r} needs a unit; valid: {_valid(TIME_UNITS_US)} (e.g. 7s, 100ms)"
             )
         unit = "us"
-    if unit not in TIME_UNITS_US:
-        raise UnitError(f"unknown time unit {unit!r} in {text!r}; valid: {_valid(TIME_UNITS_US)}")
-    value = number * TIME_UNITS_US[unit]
+    return _whole(number, unit, TIME_UNITS_US, text, ("time", "duration", "microseconds"))
+
+
+def _whole(
+    number: Fraction,
+    unit: str,
+    units: Mapping[str, int | Fraction],
+    text: str,
+    names: tuple[str, str, str],
+) -> int:
+    """``number`` ``unit`` in the base unit of ``units``, which must come out whole.
+
+    ``names``: the unit's kind, the quantity and the base unit, for the messages.
+    """
+    kind, quantity, base = names
+    if unit not in units:
+        raise UnitError(f"unknown {kind} unit {unit!r} in {text!r}; valid: {_valid(units)}")
+    value = number * units[unit]
     if value.denominator != 1:
-        raise UnitError(f"duration {text!r} is not a whole number of microseconds")
+        raise UnitError(f"{quantity} {text!r} is not a whole number of {base}")
     return int(value)
 
 

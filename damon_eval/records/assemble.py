@@ -40,7 +40,7 @@ from damon_eval.records.model import (
     SnapshotChunk,
     TargetKey,
 )
-from damon_eval.records.textparse import ParsedEvents
+from damon_eval.records.text_events import ParsedEvents
 
 
 class SnapshotAssembler:

@@ -20,7 +20,6 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from damon_eval.errors import RecordFormatError
-from damon_eval.records.formats import RecordReader
 from damon_eval.records.model import (
     ADDR_DTYPE,
     COUNT_DTYPE,
@@ -30,6 +29,7 @@ from damon_eval.records.model import (
     SnapshotChunk,
     TargetKey,
 )
+from damon_eval.records.reader import RecordReader
 
 META_KEY = b"damon_eval.record"
 FORMAT_VERSION = 1

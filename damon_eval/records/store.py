@@ -22,8 +22,9 @@ from pathlib import Path
 import numpy as np
 
 from damon_eval.errors import ConfigError, RecordFormatError
-from damon_eval.records.formats import RecordReader, open_reader
+from damon_eval.records.formats import open_reader
 from damon_eval.records.model import START_UNKNOWN, RecordInfo, SnapshotChunk, TargetKey
+from damon_eval.records.reader import RecordReader
 
 DEFAULT_MEMORY_BUDGET = int(os.environ.get("DAMON_EVAL_RECORD_MEMORY", 128 << 20))
 

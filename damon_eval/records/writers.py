@@ -61,33 +61,33 @@ def _fields(record: Record, chunk: SnapshotChunk, i: int, n: int) -> str:
 
 
 def write_perf_script(record: Record, path: Path) -> None:
-    event = record.info.event
-    with atomic_open(path, "wb") as f:
-        for chunk in record.chunks():
-            ends = chunk.end_ns.tolist()
-
-            def head(i: int, n: int, ends=ends, chunk=chunk) -> str:
-                return (
-                    f"       kdamond.0     0 [000] {_timestamp(ends[i])}: damon:{event}: "
-                    + _fields(record, chunk, i, n)
-                )
-
-            f.write(_text_lines(record, chunk, head).encode())
+    _write_trace_text(
+        record, path, "       kdamond.0     0 [000] ", f": damon:{record.info.event}: "
+    )
 
 
 def write_tracefs(record: Record, path: Path, *, flags_column: bool = True) -> None:
-    event = record.info.event
     flags = " ....." if flags_column else ""
+    _write_trace_text(
+        record,
+        path,
+        f"       kdamond.0-0       [000]{flags} ",
+        f": {record.info.event}: ",
+        header=b"# tracer: nop\n#\n",
+    )
+
+
+def _write_trace_text(
+    record: Record, path: Path, before_time: str, after_time: str, *, header: bytes = b""
+) -> None:
+    """One event line per region: ``before_time``, the timestamp, ``after_time``, the fields."""
     with atomic_open(path, "wb") as f:
-        f.write(b"# tracer: nop\n#\n")
+        f.write(header)
         for chunk in record.chunks():
             ends = chunk.end_ns.tolist()
 
             def head(i: int, n: int, ends=ends, chunk=chunk) -> str:
-                return (
-                    f"       kdamond.0-0       [000]{flags} {_timestamp(ends[i])}: {event}: "
-                    + _fields(record, chunk, i, n)
-                )
+                return before_time + _timestamp(ends[i]) + after_time + _fields(record, chunk, i, n)
 
             f.write(_text_lines(record, chunk, head).encode())
 

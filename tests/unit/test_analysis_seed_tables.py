@@ -26,12 +26,8 @@ from damon_eval.analysis.reference import (
     published_csv_text,
     reference_path,
 )
-from damon_eval.analysis.tables import (
-    awk_number,
-    awk_running_sum,
-    render_text,
-    table_from_samples,
-)
+from damon_eval.analysis.table_render import render_text
+from damon_eval.analysis.tables import awk_number, awk_running_sum, table_from_samples
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "seed"
 METRICS = ("runtime", "memused.avg", "rss.avg")

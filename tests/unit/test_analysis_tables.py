@@ -11,15 +11,14 @@ from results_factory import CampaignSpec, write_campaign
 
 from damon_eval.analysis.errors import RunTableError, UnknownConfigError, UnknownMetricError
 from damon_eval.analysis.runtable import collect_runs
-from damon_eval.analysis.tables import (
+from damon_eval.analysis.table_render import (
     CSV_COLUMNS,
-    build_table,
     render,
     render_csv,
     render_html,
     render_text,
-    table_from_samples,
 )
+from damon_eval.analysis.tables import build_table, table_from_samples
 
 WORKLOADS = ("synthetic/hotcold", "synthetic/zigzag", "debian/x264")
 

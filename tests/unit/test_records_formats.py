@@ -7,7 +7,7 @@ import pytest
 from record_samples import AGG_NS, before_apply, moving_hot, two_targets, write_all_formats
 
 from damon_eval.errors import RecordFormatError
-from damon_eval.records import textparse
+from damon_eval.records import text_fast, textparse
 from damon_eval.records.formats import detect_format
 from damon_eval.records.model import AGE_UNKNOWN
 from damon_eval.records.store import load_record
@@ -140,7 +140,7 @@ def test_fast_and_exact_parsers_agree(monkeypatch):
         + "kdamond.0 516 [001] 99.000001: damon:damon_monitor_intervals_tune: sample_us=5000\n"
     ).encode()
     fast = textparse.parse_block(text, first_line_no=1, event="damon_aggregated", source="x")
-    monkeypatch.setattr(textparse, "_parse_fast", lambda *a, **k: None)
+    monkeypatch.setattr(text_fast, "parse_fast", lambda *a, **k: None)
     exact = textparse.parse_block(text, first_line_no=1, event="damon_aggregated", source="x")
     for name in ("line_no", "time_ns", "target_id", "nr_regions", "start", "end", "age"):
         assert np.array_equal(getattr(fast, name), getattr(exact, name)), name
@@ -241,9 +241,9 @@ def test_common_forms_take_the_fast_path(monkeypatch, render):
     text = render(two_targets()).encode()
     event = "damos_before_apply" if b"damos_before_apply" in text else "damon_aggregated"
     results = []
-    real = textparse._parse_fast
+    real = text_fast.parse_fast
     monkeypatch.setattr(
-        textparse, "_parse_fast", lambda *a, **k: results.append(real(*a, **k)) or results[-1]
+        text_fast, "parse_fast", lambda *a, **k: results.append(real(*a, **k)) or results[-1]
     )
     textparse.parse_block(text, first_line_no=1, event=event, source="x")
     assert results and results[0] is not None
@@ -257,9 +257,9 @@ def test_timestamp_forms_agree_between_parsers(monkeypatch):
         for i, ts in enumerate(stamps)
     ).encode()
     used = []
-    real = textparse._parse_fast
+    real = text_fast.parse_fast
     monkeypatch.setattr(
-        textparse, "_parse_fast", lambda *a, **k: used.append(real(*a, **k)) or used[-1]
+        text_fast, "parse_fast", lambda *a, **k: used.append(real(*a, **k)) or used[-1]
     )
     fast = textparse.parse_block(text, first_line_no=1, event="damon_aggregated", source="x")
     assert used[0] is not None
@@ -270,6 +270,6 @@ def test_timestamp_forms_agree_between_parsers(monkeypatch):
         7_100_000_000,
         99999_120_000_000,
     ]
-    monkeypatch.setattr(textparse, "_parse_fast", lambda *a, **k: None)
+    monkeypatch.setattr(text_fast, "parse_fast", lambda *a, **k: None)
     exact = textparse.parse_block(text, first_line_no=1, event="damon_aggregated", source="x")
     assert exact.time_ns.tolist() == fast.time_ns.tolist()
