@@ -87,7 +87,8 @@ def run_params(campaign: Campaign, workload_id: str) -> RunParams:
         out_dir=GUEST_RUN_DIR,
         scale=workload_scale(campaign, workload_id),
         threads=parsec.get("threads"),
-        input_size=parsec.get("input"),
+        # the size the run uses (and its provenance records): parsec.inputs overrides input
+        input_size=(parsec.get("inputs") or {}).get(workload_id) or parsec.get("input"),
         agent_path=GUEST_AGENT_PATH,
     )
 

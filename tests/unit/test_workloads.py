@@ -454,3 +454,39 @@ def test_parsec_run_provenance_names_the_build_config_and_patches(tmp_path, monk
         load_result(path, tmp_path / "results")
     # a workload the harness does not build records null
     assert get_workload("synthetic/hotcold").build_provenance(plan.context) is None
+
+
+def test_parsec_run_provenance_records_the_input_the_run_uses(tmp_path, monkeypatch):
+    """parsec.inputs overrides parsec.input: the command and provenance.workload.input
+    both name the per-workload size (a parsec-quick run recorded the default once)."""
+    from damon_eval.config.campaign import campaign_from_dict
+    from damon_eval.config.runkey import RunKey
+    from damon_eval.measure.plan import RunRequest, plan_run
+    from damon_eval.measure.result import run_provenance
+
+    monkeypatch.setenv("DAMON_EVAL_CACHE", str(tmp_path / "cache"))
+    tree = _fake_tree(tmp_path / "parsec-3.0", input_size="simdev")
+    campaign = campaign_from_dict(
+        {
+            "campaign": "p",
+            "workloads": ["parsec3/canneal", "splash2x/fft"],
+            "configs": ["orig"],
+            "guest": {"spec": "guest/parsec.yaml"},
+            "parsec": {
+                "path": str(tree),
+                "input": "simsmall",
+                "inputs": {"parsec3/canneal": "simdev"},
+                "build": "guest",
+            },
+        },
+        "inline",
+    )
+
+    def workload_provenance(suite, name):
+        request = RunRequest(campaign, RunKey(suite, name, "orig", 1), tmp_path / "r.json")
+        return run_provenance(plan_run(request), {})["workload"]
+
+    canneal = workload_provenance("parsec3", "canneal")
+    assert canneal["input"] == "simdev" and "-i simdev" in canneal["command"]
+    fft = workload_provenance("splash2x", "fft")
+    assert fft["input"] == "simsmall" and "-i simsmall" in fft["command"]
