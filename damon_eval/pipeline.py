@@ -242,7 +242,7 @@ def kernel_ab_step(
             sections.append(
                 f'<pre class="seed-form">{html.escape(table_render.render_text(table))}</pre>'
             )
-            for row in tables.csv_rows(table):
+            for row in table_render.csv_rows(table):
                 kernel = row.pop("config")  # the A/B table's columns are the kernels
                 rows.append({"base": base, "patched": patched, "config": config,
                              "kernel": kernel, **row})  # fmt: skip

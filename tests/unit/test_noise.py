@@ -14,8 +14,9 @@ from damon_eval.errors import ConfigError
 from damon_eval.fs import LocalFs
 from damon_eval.machine_select import GuestSettings, MachineSelector
 from damon_eval.machines.local import LocalMachine
-from damon_eval.measure import noise, plan, run, system
+from damon_eval.measure import noise, run, system
 from damon_eval.measure.noise import NoiseSettings, pin_plan
+from damon_eval.measure.plan import campaign_guest
 
 MINIMAL = {"campaign": "t", "workloads": ["synthetic/zigzag"], "configs": ["orig"]}
 
@@ -84,9 +85,9 @@ def test_icount_values_are_checked():
 
 def test_icount_reaches_the_fresh_guest_settings():
     data = {**MINIMAL, "guest": {"icount": "shift=0,sleep=off"}}
-    selector = plan.campaign_guest(campaign_from_dict(data, "<t>"))
+    selector = campaign_guest(campaign_from_dict(data, "<t>"))
     assert selector.guest.icount == "shift=0,sleep=off"
-    assert plan.campaign_guest(_campaign()).guest.icount is None
+    assert campaign_guest(_campaign()).guest.icount is None
 
 
 # ----------------------------------------------------------------- the plan

@@ -205,7 +205,7 @@ def test_local_recording_of_a_command_end_to_end(fake_machine, tmp_path):
 
 def test_local_recording_of_a_pid_until_it_exits(fake_machine, tmp_path):
     kernel, machine = fake_machine
-    target = subprocess.Popen(["sleep", "1.5"])
+    target = subprocess.Popen(["sleep", "3"])  # alive when record() checks it, on a loaded host too
     # reaped at once, as a process's parent would (a zombie still answers kill -0)
     threading.Thread(target=target.wait, daemon=True).start()
     try:
