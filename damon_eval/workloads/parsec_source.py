@@ -9,8 +9,11 @@ by the files' (path, size, mtime), so an unchanged tree is read once.
 
 from __future__ import annotations
 
+import bz2
+import gzip
 import hashlib
 import json
+import lzma
 import os
 import posixpath
 import shlex
@@ -19,6 +22,7 @@ import stat
 import subprocess
 import tarfile
 import tempfile
+import zlib
 from pathlib import Path
 
 from damon_eval.atomic import atomic_write_json
@@ -124,11 +128,37 @@ def _member_path(name: str) -> str:
     return posixpath.normpath("/" + name).lstrip("/")
 
 
+# The compression is told by the first bytes, as GNU tar tells it (not by the suffix).
+_MAGIC = ((b"\x1f\x8b", "gzip"), (b"\xfd7zXZ\x00", "xz"), (b"BZh", "bzip2"),
+          (b"\x28\xb5\x2f\xfd", "zstd"))  # fmt: skip
+_DECOMPRESSORS = {
+    "gzip": lambda raw: gzip.GzipFile(fileobj=raw, mode="rb"),
+    "xz": lzma.LZMAFile,
+    "bzip2": bz2.BZ2File,
+}
+
+
 def _tarball_records(path: Path) -> dict[str, Record]:
-    """The records of a tarball, read as one stream (``zstd -dc`` piped in for .tar.zst)."""
-    if tarball_suffix(path) != ".tar.zst":
+    """The records of a tarball, read as one stream (``zstd -dc`` piped in for zstd).  The
+    decompressors check the data to its end, so a truncated download is refused."""
+    try:
         with open(path, "rb") as raw:
-            return _stream_records(path, raw)
+            head = raw.read(6)
+            compression = next((name for magic, name in _MAGIC if head.startswith(magic)), None)
+            if compression == "zstd":
+                return _zstd_records(path)
+            raw.seek(0)
+            if compression is None:
+                return _stream_records(path, raw)
+            with _DECOMPRESSORS[compression](raw) as plain:
+                return _stream_records(path, plain)
+    except (tarfile.TarError, EOFError, OSError, lzma.LZMAError, zlib.error) as error:
+        raise ConfigError(
+            f"PARSEC path {path} is not a readable tarball ({', '.join(TARBALL_SUFFIXES)}): {error}"
+        ) from error
+
+
+def _zstd_records(path: Path) -> dict[str, Record]:
     if shutil.which("zstd") is None:
         raise ConfigError(f"cannot read the PARSEC tarball {path}: zstd is not installed")
     with tempfile.TemporaryFile() as errors:
@@ -138,7 +168,6 @@ def _tarball_records(path: Path) -> dict[str, Record]:
             assert zstd.stdout is not None
             try:
                 records = _stream_records(path, zstd.stdout)
-                zstd.stdout.read()  # the end-of-archive padding, so zstd exits 0
             finally:
                 zstd.stdout.close()
         if zstd.returncode != 0:
@@ -148,36 +177,60 @@ def _tarball_records(path: Path) -> dict[str, Record]:
     return records
 
 
-def _stream_records(path: Path, raw) -> dict[str, Record]:
+class _TailReader:
+    """A stream that keeps what it delivered last, to see the end-of-archive block there."""
+
+    KEEP = 4 * tarfile.RECORDSIZE  # more than tarfile reads past a header
+
+    def __init__(self, stream) -> None:
+        self.stream, self.delivered, self.tail = stream, 0, b""
+
+    def read(self, size: int = -1) -> bytes:
+        data = self.stream.read(size)
+        self.delivered += len(data)
+        self.tail = (self.tail + data)[-self.KEEP :]
+        return data
+
+    def zero_block_at(self, offset: int) -> bool:
+        start = offset - (self.delivered - len(self.tail))
+        block = self.tail[start : start + tarfile.BLOCKSIZE] if start >= 0 else b""
+        return len(block) == tarfile.BLOCKSIZE and not block.strip(b"\0")
+
+
+def _stream_records(path: Path, plain) -> dict[str, Record]:
+    """Records of the uncompressed tar stream ``plain``, read to its end."""
     records: dict[str, Record] = {}
-    try:
-        with tarfile.open(fileobj=raw, mode="r|*") as tar:
-            for member in tar:
-                rel = _member_path(member.name)
-                if not rel or rel == ".":
-                    continue
-                if member.isreg():
-                    stream = tar.extractfile(member)
-                    assert stream is not None
-                    size, sha = _hash_stream(stream)
-                    records[rel] = ("file", member.mode & 0o111, size, sha)
-                elif member.issym():
-                    records[rel] = _link_record(member.linkname)
-                elif member.islnk():
-                    # A hard link's bytes are its target's, stored earlier in the stream.
-                    target = records.get(_member_path(member.linkname))
-                    if target is None:
-                        raise ConfigError(
-                            f"PARSEC tarball {path}: hard link {member.name} to "
-                            f"{member.linkname}, which the archive does not hold before it"
-                        )
-                    records[rel] = target
-                else:
-                    records.pop(rel, None)  # a later directory or device replaces a file
-    except (tarfile.TarError, EOFError, OSError) as error:
-        raise ConfigError(
-            f"PARSEC path {path} is not a readable tarball ({', '.join(TARBALL_SUFFIXES)}): {error}"
-        ) from error
+    plain = _TailReader(plain)
+    with tarfile.open(fileobj=plain, mode="r|") as tar:
+        for member in tar:
+            rel = _member_path(member.name)
+            if not rel or rel == ".":
+                continue
+            if member.isreg():
+                stream = tar.extractfile(member)
+                assert stream is not None
+                size, sha = _hash_stream(stream)
+                if size != member.size:
+                    raise ConfigError(f"PARSEC tarball {path} ends inside {member.name}")
+                records[rel] = ("file", member.mode & 0o111, size, sha)
+            elif member.issym():
+                records[rel] = _link_record(member.linkname)
+            elif member.islnk():
+                # A hard link's bytes are its target's, stored earlier in the stream.
+                target = records.get(_member_path(member.linkname))
+                if target is None:
+                    raise ConfigError(
+                        f"PARSEC tarball {path}: hard link {member.name} to "
+                        f"{member.linkname}, which the archive does not hold before it"
+                    )
+                records[rel] = target
+            else:
+                records.pop(rel, None)  # a later directory or device replaces a file
+        # tarfile ends quietly at a header cut short; GNU tar (the guest's unpack) does not.
+        if not plain.zero_block_at(tar.offset):
+            raise ConfigError(f"PARSEC tarball {path} ends before its end-of-archive block")
+    while plain.read(CHUNK):  # the padding after the archive: the decompressor's end checks
+        pass
     return records
 
 
