@@ -368,3 +368,20 @@ def test_parsec_quick_uses_the_largest_input_the_shared_tarball_has(monkeypatch,
     shared_relative = load_campaign(quick, {"parsec": {**campaign.settings["parsec"],
                                                        "path": str(TARBALL)}})  # fmt: skip
     assert shared_relative.unavailable() == []
+
+
+# ---------------------------------------------------------------- source digest
+
+
+def test_the_real_tarball_and_its_unpacked_tree_have_one_digest(monkeypatch, tmp_path):
+    """So a campaign switching parsec.path between them neither re-uploads nor rebuilds."""
+    from damon_eval.workloads.parsec_source import source_digest, upload_archive
+
+    _need_tarball()
+    monkeypatch.setenv("DAMON_EVAL_CACHE", str(tmp_path / "cache"))
+    subprocess.run(["tar", "-xpzf", str(TARBALL), "-C", str(tmp_path)], check=True)
+    tree = tmp_path / "parsec-3.0"
+    digest = source_digest(tree)
+    assert source_digest(TARBALL) == digest
+    # the plain tar a tree is uploaded as (./ members) is the same content too
+    assert source_digest(upload_archive(tree)) == digest
