@@ -10,6 +10,7 @@ from collections.abc import Mapping
 from decimal import ROUND_DOWN, Decimal, localcontext
 
 from damon_eval.analysis.headline_model import Number, Section
+from damon_eval.analysis.stats import share_ci95
 from damon_eval.analysis.tables import Cell, MetricTable
 
 RUNTIME = "runtime"
@@ -108,16 +109,32 @@ class Builder:
         metric: str | None = None,
         config: str = "",
         negate: bool = False,
+        ci95: tuple[float, float] | None = None,
     ) -> str:
         """Record a number; returns ``"12.34%"`` plus its CI and significance if known.
 
         With ``metric``, the CI and Welch verdict are those of its (``config``,
-        ``workload``) cell.
+        ``workload``) cell; otherwise ``ci95``, if given, with no verdict.
         """
-        cell = None if metric is None else self.cell(metric, config, workload)
-        number = cell_number(key, value, derivation, workload, cell, negate)
+        if metric is None:
+            number = Number(key, f"{value:.2f}", derivation, workload, ci95)
+        else:
+            cell = self.cell(metric, config, workload)
+            number = cell_number(key, value, derivation, workload, cell, negate)
         self.numbers.append(number)
         return f"{number.text}%{number.uncertainty()}"
+
+    def share_ci95(
+        self, metric: str, part: str, whole: str, workload: str = ""
+    ) -> tuple[float, float] | None:
+        """CI of ``part``'s overhead as a % of ``whole``'s (delta method over all three groups)."""
+        table = self.tables.get(metric)
+        if table is None or table.baseline is None:
+            return None
+        cells = [self.cell(metric, c, workload) for c in (part, whole, table.baseline)]
+        if any(c is None or c.estimate is None for c in cells):
+            return None
+        return share_ci95(*(c.estimate for c in cells))
 
     def significance(self, metric: str, config: str, workload: str = "") -> bool | None:
         cell = self.cell(metric, config, workload)

@@ -25,10 +25,16 @@ class Number:
         return float(self.text)
 
     def uncertainty(self) -> str:
-        """`` (95% CI a … b%, significant vs orig, p=…)``, or "" without repeats."""
+        """`` (95% CI a … b%, significant vs orig, p=…)``, or "" without repeats.
+
+        A number with a CI but no test (a share of one overhead in another) gets
+        `` (95% CI a … b%)``.
+        """
         if self.ci95 is None:
             return ""
         low, high = self.ci95
+        if self.significant is None and self.p is None:
+            return f" (95% CI {low:.2f} … {high:.2f}%)"
         verdict = "significant" if self.significant else "not significant"
         p_text = "" if self.p is None else f", p={self.p:.2g}"
         return f" (95% CI {low:.2f} … {high:.2f}%, {verdict} vs orig{p_text})"

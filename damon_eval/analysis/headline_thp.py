@@ -11,6 +11,7 @@ from damon_eval.analysis.headline_builder import (
     cell_number,
     negated,
     no_significant_case,
+    not_significant,
     ratio_pct,
     removed_pct,
 )
@@ -38,8 +39,16 @@ def add_thp(b: Builder, summary: list[str]) -> None:
         metric=MEMORY,
         config="thp",
     )
+    subject = "THP 'always' enabled policy"
     sentences.append(
-        f"THP 'always' enabled policy achieves {speed} speedup but incurs {mem} memory overhead."
+        _effects(
+            b,
+            "thp",
+            subject,
+            speed,
+            mem,
+            f"{subject} achieves {speed} speedup but incurs {mem} memory overhead.",
+        )
     )
     speedups = {w: negated(v) for w, v in b.per_workload(RUNTIME, "thp").items()}
     memory = b.per_workload(MEMORY, "thp")
@@ -48,7 +57,9 @@ def add_thp(b: Builder, summary: list[str]) -> None:
         best, tested = b.best_case(RUNTIME, "thp", speedups)
         worst, worst_tested = b.best_case(MEMORY, "thp", memory)
         tested = tested or worst_tested
-        no_significant_case(b, sentences, "THP", "thp", RUNTIME, speedups, best, "speedup", "best")
+        no_significant_case(
+            b, sentences, "THP", "thp", RUNTIME, speedups, best, "speedup", "best", negate=True
+        )
         no_significant_case(
             b, sentences, "THP", "thp", MEMORY, memory, worst, "memory overhead", "worst"
         )
@@ -106,7 +117,16 @@ def add_thp(b: Builder, summary: list[str]) -> None:
             metric=MEMORY,
             config="ethp",
         )
-        sentences.append(f"'ethp' shows {e_speed} speedup and {e_mem} memory overhead.")
+        sentences.append(
+            _effects(
+                b,
+                "ethp",
+                "'ethp'",
+                e_speed,
+                e_mem,
+                f"'ethp' shows {e_speed} speedup and {e_mem} memory overhead.",
+            )
+        )
         ratios = _ethp_ratios(b, thp_speedup, thp_mem, ethp_speedup, ethp_mem, "", "in total")
         if ratios:
             removed, kept = ratios
@@ -183,16 +203,44 @@ def _ethp_ratios(
         )
         return None
     suffix = "_thp_best_case" if workload else ""
+    # ethp's memory overhead as a share of THP's; what is removed is the rest
+    mem_share = b.share_ci95(MEMORY, "ethp", "thp", workload)
     removed = b.add(
         f"ethp_thp_memory_waste_removed_pct{suffix}",
         removed_pct(ethp_mem, thp_mem),
         f"(1 - {ethp_mem}/{thp_mem}) * 100, truncated",
         workload,
+        ci95=None if mem_share is None else (100 - mem_share[1], 100 - mem_share[0]),
     )
     kept = b.add(
         f"ethp_thp_speedup_preserved_pct{suffix}",
         ratio_pct(ethp_speedup, thp_speedup),
         f"{ethp_speedup}/{thp_speedup} * 100, truncated",
         workload,
+        ci95=b.share_ci95(RUNTIME, "ethp", "thp", workload),
     )
     return removed, kept
+
+
+def _effects(b: Builder, config: str, subject: str, speed: str, mem: str, both: str) -> str:
+    """``both`` when speedup and memory overhead are significant (or untested), else
+    the sentence that says which of them cannot be concluded."""
+    speed_clear = b.significance(RUNTIME, config) is not False
+    mem_clear = b.significance(MEMORY, config) is not False
+    if speed_clear and mem_clear:
+        return both
+    if mem_clear:
+        return (
+            f"{subject} incurs {mem} memory overhead, but {not_significant('speedup', speed)}, "
+            "so no speedup can be concluded."
+        )
+    if speed_clear:
+        return (
+            f"{subject} achieves {speed} speedup, but "
+            f"{not_significant('memory overhead', mem)}, so no memory overhead can be concluded."
+        )
+    return (
+        f"Neither the speedup of {subject} ({speed}) nor its memory overhead ({mem}) is "
+        "significantly different from zero, so neither a speedup nor a memory cost can be "
+        "concluded."
+    )

@@ -11,7 +11,8 @@ Definitions (docs/statistics.md explains the choices):
 * A total (a sum of per-workload means) has the standard error
   sqrt(sum s_w^2/n_w) and Welch-Satterthwaite degrees of freedom; for one
   workload this is exactly the per-cell case.
-* The overhead (ratio - 1) * 100 gets an approximate CI by the delta method.
+* The overhead (ratio - 1) * 100 gets an approximate CI by the delta method, and
+  so does the share of one overhead in another (:func:`share_ci95`).
 
 With n < 2 there is no spread, CI or test; with zero variance in both groups
 the test is decided by the means alone (equal: p = 1, different: p = 0).
@@ -175,5 +176,35 @@ def overhead_ci95(value: Estimate, baseline: Estimate) -> tuple[float, float] | 
     denominator = math.fsum(
         part**2 / e.df for part, e in ((part_value, value), (part_baseline, baseline)) if part
     )
+    half = _t_quantile(variance**2 / denominator) * math.sqrt(variance) * 100
+    return (centre - half, centre + half)
+
+
+def share_ci95(part: Estimate, whole: Estimate, baseline: Estimate) -> tuple[float, float] | None:
+    """Approximate 95 % CI of ``100 * (part - baseline) / (whole - baseline)``, delta method.
+
+    The share of one configuration's overhead in another's (ethp's of THP's): the
+    ratio of the two overheads, in which the baseline cancels out of the percentages
+    but not out of the variance.  With q the share and D = whole - baseline,
+    Var(q) ~ (se_p^2 + q^2 se_w^2 + (1 - q)^2 se_b^2) / D^2, three independent
+    groups; df by Welch-Satterthwaite over the three terms.  None without spread or
+    for D = 0.
+    """
+    if part.se is None or whole.se is None or baseline.se is None:
+        return None
+    difference = whole.value - baseline.value
+    if difference == 0:
+        return None
+    share = (part.value - baseline.value) / difference
+    terms = [
+        (part.se**2 / difference**2, part),
+        (share**2 * whole.se**2 / difference**2, whole),
+        ((1 - share) ** 2 * baseline.se**2 / difference**2, baseline),
+    ]
+    variance = math.fsum(t for t, _ in terms)
+    centre = share * 100
+    if variance == 0:
+        return (centre, centre)
+    denominator = math.fsum(t**2 / e.df for t, e in terms if t)
     half = _t_quantile(variance**2 / denominator) * math.sqrt(variance) * 100
     return (centre - half, centre + half)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import pytest
 from scipy import stats as sps
 
@@ -11,6 +12,7 @@ from damon_eval.analysis.stats import (
     Estimate,
     overhead_ci95,
     overhead_pct,
+    share_ci95,
     sum_estimates,
     summarize,
     welch_test,
@@ -107,3 +109,55 @@ def test_overhead_ci_by_delta_method():
     half = sps.t.ppf(0.975, df) * math.sqrt(a + b) * 100
     assert (low, high) == (pytest.approx(10 - half), pytest.approx(10 + half))
     assert overhead_ci95(Estimate(1.0, 1, None, None, None), base) is None
+
+
+def test_share_ci_reduces_to_the_parts_t_interval_without_other_spread():
+    # whole and baseline exact: the share is (part - 100) / 20, its CI the part's, scaled
+    part = Estimate(110.0, 3, None, 2.0, 2.0)
+    exact = [Estimate(v, 3, None, 0.0, 2.0) for v in (120.0, 100.0)]
+    low, high = share_ci95(part, *exact)
+    half = T_975_DF2 * 2.0 / 20 * 100
+    assert (low, high) == (pytest.approx(50 - half), pytest.approx(50 + half))
+
+
+def test_share_ci_variance_matches_numerical_derivatives():
+    part, whole, base = (Estimate(v, 4, None, se, 3.0) for v, se in ((90, 1.5), (80, 2), (100, 1)))
+    low, high = share_ci95(part, whole, base)
+
+    def share(p, w, b):
+        return (p - b) / (w - b) * 100
+
+    h = 1e-6
+    gradient = [
+        (share(*(x + h * (i == j) for j, x in enumerate((90, 80, 100)))) - share(90, 80, 100)) / h
+        for i in range(3)
+    ]
+    variance = sum((g * se) ** 2 for g, se in zip(gradient, (1.5, 2, 1), strict=True))
+    terms = [(g * se) ** 2 for g, se in zip(gradient, (1.5, 2, 1), strict=True)]
+    df = variance**2 / sum(t**2 / 3.0 for t in terms)
+    half = sps.t.ppf(0.975, df) * math.sqrt(variance)
+    assert (low + high) / 2 == pytest.approx(50.0)
+    assert (high - low) / 2 == pytest.approx(half, rel=1e-4)
+
+
+def test_share_ci_covers_the_true_share_about_95_percent_of_the_time():
+    rng = np.random.default_rng(11)
+    true_share, covered, trials = 50.0, 0, 2000
+    for _ in range(trials):
+        groups = [summarize(rng.normal(mean, 2.0, 5)) for mean in (90.0, 80.0, 100.0)]
+        low, high = share_ci95(*groups)
+        covered += low <= true_share <= high
+    assert 0.93 <= covered / trials <= 0.975
+
+
+def test_share_ci_needs_spread_and_a_nonzero_whole():
+    base = Estimate(100.0, 3, None, 1.0, 2.0)
+    assert (
+        share_ci95(Estimate(90.0, 1, None, None, None), Estimate(80.0, 3, None, 1.0, 2.0), base)
+        is None
+    )
+    assert share_ci95(Estimate(90.0, 3, None, 1.0, 2.0), base, base) is None
+    zero = Estimate(90.0, 3, None, 0.0, 2.0)
+    assert share_ci95(
+        zero, Estimate(80.0, 3, None, 0.0, 2.0), Estimate(100.0, 3, None, 0.0, 2.0)
+    ) == (50.0, 50.0)
