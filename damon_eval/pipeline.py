@@ -238,11 +238,11 @@ def kernel_ab_step(
         sections.append(f"<p><strong>{html.escape(sentence)}</strong></p>")
         for (config, metric), table in comparison.tables.items():
             sections.append(f"<h3>{html.escape(metric)}, configuration {html.escape(config)}</h3>")
-            sections.append(tables.render_html(table))
+            sections.append(table_render.render_html(table))
             sections.append(
-                f'<pre class="seed-form">{html.escape(tables.render_text(table))}</pre>'
+                f'<pre class="seed-form">{html.escape(table_render.render_text(table))}</pre>'
             )
-            for row in tables.csv_rows(table):
+            for row in table_render.csv_rows(table):
                 kernel = row.pop("config")  # the A/B table's columns are the kernels
                 rows.append({"base": base, "patched": patched, "config": config,
                              "kernel": kernel, **row})  # fmt: skip
