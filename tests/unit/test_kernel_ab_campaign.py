@@ -6,9 +6,13 @@ from __future__ import annotations
 import json
 import re
 import shlex
+import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
+import yaml
 from results_factory import CampaignSpec, RunSpec, make_result
 
 from damon_eval.config.campaign import campaign_from_dict, load_campaign
@@ -23,6 +27,7 @@ from damon_eval.guest.kernels import (
 )
 from damon_eval.guest.spec import image_key, load_spec, parse_spec
 
+SNAKEMAKE = shutil.which("snakemake", path=str(Path(sys.executable).parent)) or "snakemake"
 BACKPORTS = {"package": "linux-image-amd64", "suite": "trixie-backports"}
 AB = {
     "campaign": "ab",
@@ -134,15 +139,79 @@ def test_wildcard_constraints_carry_the_kernel_pattern():
             {"kernels": {"base": "linux-image-amd64", "p": {"package": "xy", "suite": "Bad S"}}},
             r"kernels.p: kernel suite 'Bad S' is not a Debian suite name",
         ),
-        ({"guest": {"kernel": "linux-image-amd64"}}, r"not supported with guest.kernel"),
-        ({"repeats": "auto"}, r"not supported with repeats: auto"),
-        ({"workloads": ["parsec3/canneal"]}, r"not supported with PARSEC workloads"),
+        (
+            {"guest": {"kernel": "linux-image-amd64"}},
+            r"guest.kernel 'linux-image-amd64' is not supported with kernels:; name that kernel",
+        ),
+        (
+            {"repeats": "auto"},
+            r"repeats: 'auto' is not supported with kernels:; give a whole number of repeats",
+        ),
+        (
+            {"workloads": ["synthetic/zigzag", "parsec3/canneal"]},
+            r"workloads: 'parsec3/canneal' is not supported with kernels: .*"
+            r"valid there: synthetic/\* and debian/\* workloads",
+        ),
+        (
+            {"workloads": ["splash2x/fft"]},
+            r"workloads: 'splash2x/fft' is not supported with kernels:",
+        ),
     ],
 )
 def test_bad_kernels_give_one_line_errors_naming_the_value(change, message):
     with pytest.raises(ConfigError, match=message) as info:
         campaign_from_dict({**AB, **change}, "<test>")
     assert "\n" not in str(info.value)
+
+
+def test_unsupported_kernel_campaigns_are_refused_through_overrides_too():
+    # Snakemake's --config repeats=auto reaches the same check
+    with pytest.raises(ConfigError, match=r"repeats: 'auto' is not supported with kernels:"):
+        campaign_from_dict(AB, "<test>", {"repeats": "auto"})
+    # the same campaigns without kernels: stay valid
+    plain = {k: v for k, v in AB.items() if k != "kernels"}
+    assert campaign_from_dict(plain, "<test>", {"repeats": "auto"}).auto_repeats is not None
+    assert campaign_from_dict({**plain, "workloads": ["parsec3/canneal"]}, "<test>").workloads
+
+
+def _unsupported_campaign(tmp_path: Path, change: dict) -> Path:
+    data = {**AB, **change, "results_dir": str(tmp_path / "results")}
+    path = tmp_path / "ab.yaml"
+    path.write_text(yaml.safe_dump(data))
+    return path
+
+
+UNSUPPORTED = [
+    ({"repeats": "auto"}, "repeats: 'auto' is not supported with kernels:"),
+    ({"workloads": ["parsec3/canneal"]}, "workloads: 'parsec3/canneal' is not supported"),
+]
+
+
+@pytest.mark.parametrize(("change", "message"), UNSUPPORTED)
+def test_cli_refuses_unsupported_kernel_campaigns_in_one_line(tmp_path, change, message):
+    path = _unsupported_campaign(tmp_path, change)
+    proc = subprocess.run(
+        [sys.executable, "-m", "damon_eval.cli", "campaign", "plan", str(path)],
+        capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert proc.returncode == 2, proc.stdout + proc.stderr
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and message in lines[0] and str(path) in lines[0], proc.stderr
+    assert "Traceback" not in proc.stderr
+
+
+@pytest.mark.parametrize(("change", "message"), UNSUPPORTED)
+def test_snakemake_refuses_unsupported_kernel_campaigns_at_validation(
+    repo_root, tmp_path, change, message
+):
+    path = _unsupported_campaign(tmp_path, change)
+    proc = subprocess.run(
+        [SNAKEMAKE, "-n", "--forceall", "--configfile", str(path)],
+        cwd=repo_root, capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert proc.returncode != 0
+    assert message in proc.stdout + proc.stderr
+    assert not (tmp_path / "results").exists()  # stopped before campaign.json was written
 
 
 def test_kernel_paths_are_resolved_from_the_campaigns_directory(tmp_path):
