@@ -310,17 +310,91 @@ def test_report_says_so_when_nothing_changed(tmp_path):
     )
 
 
-def test_configuration_tables_of_a_kernel_campaign_are_the_base_kernels(tmp_path):
+def test_configuration_tables_of_a_kernel_campaign_are_per_kernel(tmp_path):
+    from damon_eval.analysis.errors import RunTableError
     from damon_eval.pipeline import collect_step, metric_step
 
     paths = _write_ab_results(tmp_path, 2.0)
     summary = tmp_path / "summary"
     collect_step(paths, summary / "runs.csv")
+    for kernel in ("base", "patched"):
+        metric_step(summary / "runs.csv", "runtime", summary, ["orig", "rec"], kernel, True)
     metric_step(summary / "runs.csv", "runtime", summary, ["orig", "rec"], "base")
-    base_only = (summary / "tables" / "runtime.csv").read_text()
-    metric_step(summary / "runs.csv", "runtime", summary, ["orig", "rec"], None)
-    mixed = (summary / "tables" / "runtime.csv").read_text()
-    assert base_only != mixed  # the patched kernel's doubled runtimes stay out
+    tables = summary / "tables"
+    main = (tables / "runtime.txt").read_text()
+    base, patched = ((tables / k / "runtime.txt").read_text() for k in ("base", "patched"))
+    assert main == base  # the base kernel's are the main ones
+
+    def orig_cell(text: str, workload: str) -> float:
+        row = next(line for line in text.splitlines() if line.startswith(workload))
+        return float(row.split()[1])
+
+    # the patched kernel's runtimes were doubled: its own table, never an average of both
+    for workload in AB["workloads"]:
+        assert orig_cell(patched, workload) == pytest.approx(2 * orig_cell(base, workload), 1e-3)
+    for suffix in (".stats.txt", ".csv", ".html"):
+        assert (tables / "patched" / f"runtime{suffix}").is_file()
+    assert "kernel patched" in (tables / "patched" / "runtime.html").read_text()
+    assert (summary / "plots" / "patched" / "runtime.png").stat().st_size > 1000
+    assert not (summary / "plots" / "runtime" / "patched.png").exists()
+    # without a kernel the two kernels' runs would share cells: refused, in one line
+    with pytest.raises(RunTableError, match=r"runs of kernels base, patched: .*--kernel base"):
+        metric_step(summary / "runs.csv", "runtime", summary, ["orig", "rec"], None)
+    with pytest.raises(RunTableError, match=r"kernel 'other' is not in the run table; .*patched"):
+        metric_step(summary / "runs.csv", "runtime", summary, ["orig", "rec"], "other", True)
+
+
+def test_summary_of_a_kernel_campaign_needs_its_base_kernel(tmp_path):
+    from damon_eval.analysis.errors import RunTableError
+    from damon_eval.pipeline import collect_step, summary_step
+
+    paths = _write_ab_results(tmp_path, 2.0)
+    summary = tmp_path / "summary"
+    collect_step(paths, summary / "runs.csv")
+    summary_step(summary / "runs.csv", summary, ["orig", "rec"], "ab", "base")
+    assert "runtime" in (summary / "headlines.json").read_text()
+    with pytest.raises(RunTableError, match=r"runs of kernels base, patched"):
+        summary_step(summary / "runs.csv", summary, ["orig", "rec"], "ab", None)
+
+
+def test_table_and_analyze_commands_take_a_kernel(tmp_path, capsys):
+    from damon_eval.cli import main
+    from damon_eval.pipeline import collect_step
+
+    paths = _write_ab_results(tmp_path, 2.0)
+    runs_csv = tmp_path / "summary" / "runs.csv"
+    collect_step(paths, runs_csv)
+    assert main(["table", "--metric", "runtime", str(runs_csv)]) == 2
+    assert "runs of kernels base, patched" in capsys.readouterr().err
+    tables = {}
+    for kernel in ("base", "patched"):
+        assert main(["table", "--metric", "runtime", "--kernel", kernel, str(runs_csv)]) == 0
+        tables[kernel] = capsys.readouterr().out
+    assert tables["base"] != tables["patched"]
+    out = tmp_path / "analysis"
+    args = ["analyze", str(runs_csv), "--kernel", "patched", "--no-plots", "--out", str(out)]
+    assert main(args) == 0
+    assert (out / "tables" / "runtime.txt").read_text() == tables["patched"]
+    assert main(["table", "--metric", "runtime", "--kernel", "nosuch", str(runs_csv)]) == 2
+    assert "kernel 'nosuch' is not in the run table" in capsys.readouterr().err
+
+
+def test_a_kernel_campaign_plans_tables_per_kernel(repo_root, tmp_path):
+    from damon_eval.pipeline import REPORT_METRICS
+
+    def planned(*args):
+        proc = subprocess.run(
+            [SNAKEMAKE, "-n", "--forceall", "--quiet", "rules", *args],
+            cwd=repo_root, capture_output=True, text=True, timeout=300,
+        )  # fmt: skip
+        assert proc.returncode == 0, proc.stdout + proc.stderr
+        return {k: int(v) for k, v in re.findall(r"^(\w+)\s+(\d+)$", proc.stdout, re.M)}
+
+    results = f"results_dir={tmp_path / 'r'}"
+    counts = planned("--configfile", "configs/kernel-ab.yaml", "--config", results)
+    assert counts["metric_of_kernel"] == 2 * len(REPORT_METRICS)
+    assert counts["metric"] == len(REPORT_METRICS) and counts["run"] == 24
+    assert "metric_of_kernel" not in planned("--config", results)
 
 
 # ------------------------------------------------ a kernel from another suite
