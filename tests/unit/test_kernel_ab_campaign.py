@@ -4,6 +4,7 @@ kernel comparison page, and a Debian kernel package from another suite."""
 from __future__ import annotations
 
 import json
+import os
 import re
 import shlex
 import shutil
@@ -395,6 +396,31 @@ def test_a_kernel_campaign_plans_tables_per_kernel(repo_root, tmp_path):
     assert counts["metric_of_kernel"] == 2 * len(REPORT_METRICS)
     assert counts["metric"] == len(REPORT_METRICS) and counts["run"] == 24
     assert "metric_of_kernel" not in planned("--config", results)
+
+
+def test_snakemake_writes_each_kernels_tables_from_its_own_runs(repo_root, tmp_path):
+    results = tmp_path / "results"
+    written = _write_ab_results(results, 2.0)
+    old = min(p.stat().st_mtime for p in written) - 100
+    for kernel in AB["kernels"]:  # images older than the results: no run is rescheduled
+        manifest = results / "guest" / kernel / "image.json"
+        manifest.parent.mkdir(parents=True)
+        manifest.write_text("{}\n")
+        os.utime(manifest, (old, old))
+    campaign = tmp_path / "ab.yaml"
+    campaign.write_text(yaml.safe_dump({**AB, "repeats": 3, "results_dir": str(results)}))
+    tables = results / "summary" / "tables"
+    targets = [tables / "runtime.txt", tables / "base" / "runtime.txt"]
+    targets.append(tables / "patched" / "runtime.txt")
+    proc = subprocess.run(
+        [SNAKEMAKE, *map(str, targets), "--cores", "2", "--configfile", str(campaign)],
+        cwd=repo_root, capture_output=True, text=True, timeout=600,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    assert "rule run:" not in proc.stdout + proc.stderr
+    main, base, patched = (t.read_text() for t in targets)
+    assert main == base and patched != base
+    assert (results / "summary" / "plots" / "patched" / "runtime.png").is_file()
 
 
 # ------------------------------------------------ a kernel from another suite
