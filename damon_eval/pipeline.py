@@ -24,6 +24,7 @@ from damon_eval.analysis.runtable import (
     ok_values,
     read_runs_csv,
     runs_frame,
+    runs_of_kernel,
     write_runs_csv,
 )
 from damon_eval.analysis.templates import TEMPLATE_DIR, standalone_page
@@ -69,23 +70,32 @@ def of_kernel(runs, kernel: str | None):
     The configuration tables compare configurations on one kernel: mixing two
     kernels' runs in a cell would average them.
     """
-    if not kernel:
-        return runs
-    return runs[runs["kernel"] == kernel]
+    return runs_of_kernel(runs, kernel)
 
 
 def metric_step(
-    runs_csv: Path, metric: str, out_dir: Path, configs: Sequence[str], kernel: str | None = None
+    runs_csv: Path,
+    metric: str,
+    out_dir: Path,
+    configs: Sequence[str],
+    kernel: str | None = None,
+    per_kernel: bool = False,
 ) -> None:
-    """One metric's table (text, annotated text, CSV, HTML) and overhead plot (PNG, SVG);
-    with ``kernel``, of that kernel's runs only (a ``kernels:`` campaign's base)."""
+    """One metric's table (text, annotated text, CSV, HTML) and overhead plot (PNG, SVG)
+    as ``tables/<metric>.*`` and ``plots/<metric>.*`` below ``out_dir``; with ``kernel``,
+    of that kernel's runs only (a ``kernels:`` campaign's), and with ``per_kernel`` below
+    ``tables/<kernel>/`` and ``plots/<kernel>/`` (the base kernel's are also the main ones)."""
     out_dir = Path(out_dir)
+    if per_kernel and not kernel:
+        raise DamonEvalError("metric_step: per_kernel tables need a kernel name")
     runs = of_kernel(read_runs_csv(Path(runs_csv)), kernel)
     present = [c for c in configs if c in set(runs["config"])]
     of_metric = ok_values(runs)
     of_metric = of_metric[of_metric["metric"] == metric]
-    stem_table = out_dir / "tables" / metric
-    stem_plot = out_dir / "plots" / metric
+    below = (kernel,) if per_kernel else ()
+    stem_table = out_dir.joinpath("tables", *below, metric)
+    stem_plot = out_dir.joinpath("plots", *below, metric)
+    title = f"{metric} table, kernel {kernel}" if kernel else f"{metric} table"
     if of_metric.empty:
         # Honest empty outputs: e.g. kdamond_cpu_util when no run used DAMON.
         reason = "no successful run of this campaign measured it"
@@ -114,7 +124,7 @@ def metric_step(
     atomic_write_text(
         Path(f"{stem_table}.html"),
         standalone_page(
-            f"{metric} table",
+            title,
             table_render.render_html(table)
             + "<h4>In the evaluation document's fixed-width form</h4>"
             + f'<pre class="seed-form">{seed_form}</pre>',

@@ -25,7 +25,13 @@ from pathlib import Path
 
 from damon_eval.analysis import compare, headlines, plots, reference, table_render, tables
 from damon_eval.analysis.errors import RunTableError
-from damon_eval.analysis.runtable import check_metric, ok_values, read_runs_csv, workload_ids
+from damon_eval.analysis.runtable import (
+    check_metric,
+    ok_values,
+    read_runs_csv,
+    runs_of_kernel,
+    workload_ids,
+)
 from damon_eval.analysis.templates import TEMPLATE_DIR
 from damon_eval.atomic import atomic_write_text
 from damon_eval.metrics import BASELINE_CONFIG, METRICS
@@ -58,10 +64,12 @@ def analyze(
     configs: Sequence[str] | None = None,
     metrics: Sequence[str] | None = None,
     arithmetic: str = "exact",
+    kernel: str | None = None,
     with_plots: bool = True,
 ) -> AnalysisResult:
+    """With ``kernel``: of that kernel's runs of a ``kernels:`` campaign's run table."""
     runs_csv, out_dir = Path(runs_csv), Path(out_dir)
-    runs = read_runs_csv(runs_csv)
+    runs = runs_of_kernel(read_runs_csv(runs_csv), kernel)
     available = metrics_with_values(runs)
     if metrics is None:
         metrics = available

@@ -303,6 +303,27 @@ def ok_values(frame: pd.DataFrame) -> pd.DataFrame:
     return frame[(frame["status"] == "ok") & frame["value"].notna() & (frame["metric"] != "")]
 
 
+def kernels_of(frame: pd.DataFrame) -> list[str]:
+    """The kernel names of a run table's rows (``[""]``: one unnamed kernel)."""
+    if "kernel" not in frame.columns:
+        return [""]
+    return sorted(set(frame["kernel"].astype(str))) or [""]
+
+
+def runs_of_kernel(frame: pd.DataFrame, kernel: str | None) -> pd.DataFrame:
+    """The rows of one kernel of a ``kernels:`` campaign's run table (all rows for None
+    or ""): a configuration table is of one kernel, never an average over two."""
+    if not kernel:
+        return frame
+    present = [k for k in kernels_of(frame) if k]
+    if kernel not in present:
+        raise RunTableError(
+            f"kernel {kernel!r} is not in the run table; its kernels: "
+            f"{', '.join(present) or 'none (a campaign without kernels:)'}"
+        )
+    return frame[frame["kernel"] == kernel]
+
+
 def check_metric(name: str) -> None:
     if name not in METRICS:
         raise UnknownMetricError(f"unknown metric {name!r}; valid: {', '.join(METRICS)}")

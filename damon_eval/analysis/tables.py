@@ -38,7 +38,7 @@ import pandas as pd
 from damon_eval.analysis import stats
 from damon_eval.analysis.choices import ARITHMETICS
 from damon_eval.analysis.errors import RunTableError, UnknownConfigError
-from damon_eval.analysis.runtable import check_metric, ok_values, workload_ids
+from damon_eval.analysis.runtable import check_metric, kernels_of, ok_values, workload_ids
 from damon_eval.analysis.stats import Estimate, WelchResult
 from damon_eval.errors import ConfigError
 from damon_eval.metrics import BASELINE_CONFIG, METRICS, SEED_CONFIGS
@@ -134,6 +134,14 @@ def build_table(
     """
     check_metric(metric)
     _check_arithmetic(arithmetic)
+    kernels = kernels_of(runs)
+    if len(kernels) > 1:
+        # a cell's mean over two kernels' runs would be nobody's number
+        named = ", ".join(k or "(unnamed)" for k in kernels)
+        raise RunTableError(
+            f"the run table holds runs of kernels {named}: a configuration table is of one "
+            f"kernel's runs; choose one, e.g. --kernel {next(k for k in kernels if k)}"
+        )
     values = ok_values(runs)
     of_metric = values[values["metric"] == metric]
     if of_metric.empty:

@@ -31,6 +31,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="metrics to analyze, comma-separated (default: every metric with values)",
     )
     parser.add_argument(
+        "--kernel",
+        metavar="NAME",
+        help="a kernels: campaign's runs.csv: the tables of this kernel's runs "
+        "(required there: two kernels' runs are never averaged together)",
+    )
+    parser.add_argument(
         "--arithmetic",
         choices=ARITHMETICS,
         default="exact",
@@ -48,6 +54,7 @@ def run(args: argparse.Namespace) -> int:
         configs=args.configs,
         metrics=args.metrics,
         arithmetic=args.arithmetic,
+        kernel=args.kernel,
         with_plots=not args.no_plots,
     )
     print(f"{len(result.metrics)} metrics, {len(result.files)} files -> {result.out_dir}")

@@ -117,11 +117,18 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     listing.set_defaults(guest_run=_list)
 
     prune = sub.add_parser(
-        "prune", help="remove cached images and saved states of other specs (unless in use)"
+        "prune",
+        help="remove cached images, saved states and own kernels of other specs (unless in use)",
     )
     prune.add_argument(
         "--spec", action="append",
-        help="spec whose image to keep (repeatable; default configs/guest/default.yaml)",
+        help="spec whose image (and own kernel) to keep "
+        "(repeatable; default configs/guest/default.yaml unless --campaign)",
+    )  # fmt: skip
+    prune.add_argument(
+        "--campaign", action="append", default=[],
+        help="campaign whose images and kernels (guest.kernel, every kernels: entry) to keep "
+        "(repeatable)",
     )  # fmt: skip
     prune.add_argument("--dry-run", action="store_true", help="only list what would go")
     prune.set_defaults(guest_run=_prune)
@@ -342,11 +349,28 @@ def _list(args: argparse.Namespace) -> int:
     return 0
 
 
+def campaign_specs(campaign) -> list:
+    """The image specs a campaign's runs boot: its guest spec with each of its kernels."""
+    from damon_eval.guest.spec import load_spec
+    from damon_eval.paths import resolve_config_path
+
+    spec = load_spec(resolve_config_path(campaign.settings["guest"]["spec"]))
+    specs = []
+    for name in campaign.kernel_names:
+        value = campaign.kernel_value(name)
+        specs.append(spec if value is None else spec.with_kernel(value, campaign.source.parent))
+    return specs
+
+
 def _prune(args: argparse.Namespace) -> int:
     from damon_eval.guest.prune import prune
     from damon_eval.guest.spec import load_spec
+    from damon_eval.measure.plan import load_campaign_argument
 
-    keep = [load_spec(path) for path in (args.spec or [None])]
+    default = [] if args.campaign and not args.spec else [None]
+    keep = [load_spec(path) for path in (args.spec or default)]
+    for campaign_path in args.campaign:
+        keep += campaign_specs(load_campaign_argument(campaign_path))
     items = prune(keep, dry_run=args.dry_run)
     verb = "would remove" if args.dry_run else "removed"
     for item in items:

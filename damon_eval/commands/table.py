@@ -35,6 +35,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="configurations to show, in order, comma-separated (default: all with values)",
     )
     parser.add_argument(
+        "--kernel",
+        metavar="NAME",
+        help="a kernels: campaign's runs.csv: the tables of this kernel's runs "
+        "(required there: two kernels' runs are never averaged together)",
+    )
+    parser.add_argument(
         "--arithmetic",
         choices=ARITHMETICS,
         default=None,
@@ -56,12 +62,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from damon_eval.analysis import reference, table_render, tables
-    from damon_eval.analysis.runtable import check_metric, defaults_note, read_runs_csv
+    from damon_eval.analysis.runtable import (
+        check_metric,
+        defaults_note,
+        read_runs_csv,
+        runs_of_kernel,
+    )
 
     check_metric(args.metric)
     if args.published:
-        if args.runs_csv is not None:
-            raise ConfigError("give either RUNS_CSV or --published, not both")
+        if args.runs_csv is not None or args.kernel:
+            raise ConfigError("give either RUNS_CSV (and --kernel) or --published, not both")
         published = reference.load_published(args.metric)
         if args.arithmetic is None:
             table = reference.as_metric_table(published, args.configs)
@@ -78,7 +89,7 @@ def run(args: argparse.Namespace) -> int:
     else:
         if args.runs_csv is None:
             raise ConfigError("RUNS_CSV is required (or --published for the seed's table)")
-        runs = read_runs_csv(args.runs_csv)
+        runs = runs_of_kernel(read_runs_csv(args.runs_csv), args.kernel)
         note = defaults_note(runs)
         if note:
             # stderr, so the table on stdout keeps the evaluation document's exact form

@@ -181,16 +181,24 @@ def _check_kernels(settings: dict, source: Path) -> None:
             check_kernel_name(name)
         except ConfigError as exc:
             raise ConfigError(f"{source}: kernels: {exc}") from None
-    conflicts = []
     if settings["guest"].get("kernel") is not None:
-        conflicts.append("guest.kernel (name it as one of kernels: instead)")
+        raise ConfigError(
+            f"{source}: guest.kernel {settings['guest']['kernel']!r} is not supported with "
+            "kernels:; name that kernel as one of kernels: instead"
+        )
+    # Not supported yet: repeats: auto decides per (workload, config) cell, not per
+    # kernel, and PARSEC is built once per image while each kernel has its own image.
     if settings.get("repeats") == "auto":
-        conflicts.append("repeats: auto (give a number of repeats)")
+        raise ConfigError(
+            f"{source}: repeats: 'auto' is not supported with kernels:; "
+            "give a whole number of repeats, e.g. repeats: 5"
+        )
     parsec = [w for w in settings["workloads"] if w.startswith(("parsec3/", "splash2x/"))]
     if parsec:
-        conflicts.append(f"PARSEC workloads ({parsec[0]}: built per image, not per kernel)")
-    if conflicts:
-        raise ConfigError(f"{source}: kernels: not supported with {'; '.join(conflicts)}")
+        raise ConfigError(
+            f"{source}: workloads: {parsec[0]!r} is not supported with kernels: (PARSEC is "
+            "built per image, not per kernel); valid there: synthetic/* and debian/* workloads"
+        )
     for name, value in kernels.items():
         try:
             resolve_kernel(value, source.parent)

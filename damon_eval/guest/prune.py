@@ -1,8 +1,11 @@
-"""Removing cached images and saved states that no spec needs any more.
+"""Removing cached images, saved states and own kernels that no spec needs any more.
 
 An image or state is kept when it belongs to one of the given specs, or when a
 running process (a QEMU of this or another harness) names a file inside it on
 its command line (``-kernel images/<key>/vmlinuz``, ``-incoming ...states/<key>/``).
+A prepared kernel (``kernels/<key>/``: a .deb, build tree or source build of
+:mod:`damon_eval.guest.kernel_prepare`) likewise: kept when it is one of the
+given specs' kernels or in use; a kernel being prepared (its lock held) is left alone.
 """
 
 from __future__ import annotations
@@ -14,6 +17,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from damon_eval.guest.cache import images_dir
+from damon_eval.guest.kernel_prepare import kernels_dir
+from damon_eval.guest.kernels import identity_key
 from damon_eval.guest.spec import ImageSpec, image_key
 from damon_eval.guest.state import states_dir
 
@@ -95,6 +100,29 @@ def plan(keep: list[ImageSpec]) -> list[PruneItem]:
             if build_id in kept_builds or _in_use(path, commands):
                 continue
             items.append(PruneItem(path, "saved state of a removed image"))
+    items += _plan_kernels(keep, commands)
+    return items
+
+
+def _plan_kernels(keep: list[ImageSpec], commands: list[str]) -> list[PruneItem]:
+    root = kernels_dir()
+    if not root.is_dir():
+        return []
+    keep_keys = {identity_key(spec.kernel.identity()) for spec in keep if spec.kernel is not None}
+    items: list[PruneItem] = []
+    for path in sorted(root.iterdir()):
+        if path.name == "logs" or path.name.endswith(".lock"):
+            continue  # build logs stay, as the images' do
+        if path.name.startswith(".work-"):
+            key = path.name.split("-")[1]
+            if _lock_is_free(root / f".{key}.lock"):
+                items.append(PruneItem(path, "left over from an interrupted kernel preparation"))
+            continue
+        if not path.is_dir() or path.name in keep_keys or _in_use(path, commands):
+            continue
+        if not _lock_is_free(root / f".{path.name}.lock"):
+            continue  # being prepared again right now
+        items.append(PruneItem(path, "kernel of no kept spec"))
     return items
 
 

@@ -4,11 +4,16 @@ kernel comparison page, and a Debian kernel package from another suite."""
 from __future__ import annotations
 
 import json
+import os
 import re
 import shlex
+import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
+import yaml
 from results_factory import CampaignSpec, RunSpec, make_result
 
 from damon_eval.config.campaign import campaign_from_dict, load_campaign
@@ -23,6 +28,7 @@ from damon_eval.guest.kernels import (
 )
 from damon_eval.guest.spec import image_key, load_spec, parse_spec
 
+SNAKEMAKE = shutil.which("snakemake", path=str(Path(sys.executable).parent)) or "snakemake"
 BACKPORTS = {"package": "linux-image-amd64", "suite": "trixie-backports"}
 AB = {
     "campaign": "ab",
@@ -134,15 +140,79 @@ def test_wildcard_constraints_carry_the_kernel_pattern():
             {"kernels": {"base": "linux-image-amd64", "p": {"package": "xy", "suite": "Bad S"}}},
             r"kernels.p: kernel suite 'Bad S' is not a Debian suite name",
         ),
-        ({"guest": {"kernel": "linux-image-amd64"}}, r"not supported with guest.kernel"),
-        ({"repeats": "auto"}, r"not supported with repeats: auto"),
-        ({"workloads": ["parsec3/canneal"]}, r"not supported with PARSEC workloads"),
+        (
+            {"guest": {"kernel": "linux-image-amd64"}},
+            r"guest.kernel 'linux-image-amd64' is not supported with kernels:; name that kernel",
+        ),
+        (
+            {"repeats": "auto"},
+            r"repeats: 'auto' is not supported with kernels:; give a whole number of repeats",
+        ),
+        (
+            {"workloads": ["synthetic/zigzag", "parsec3/canneal"]},
+            r"workloads: 'parsec3/canneal' is not supported with kernels: .*"
+            r"valid there: synthetic/\* and debian/\* workloads",
+        ),
+        (
+            {"workloads": ["splash2x/fft"]},
+            r"workloads: 'splash2x/fft' is not supported with kernels:",
+        ),
     ],
 )
 def test_bad_kernels_give_one_line_errors_naming_the_value(change, message):
     with pytest.raises(ConfigError, match=message) as info:
         campaign_from_dict({**AB, **change}, "<test>")
     assert "\n" not in str(info.value)
+
+
+def test_unsupported_kernel_campaigns_are_refused_through_overrides_too():
+    # Snakemake's --config repeats=auto reaches the same check
+    with pytest.raises(ConfigError, match=r"repeats: 'auto' is not supported with kernels:"):
+        campaign_from_dict(AB, "<test>", {"repeats": "auto"})
+    # the same campaigns without kernels: stay valid
+    plain = {k: v for k, v in AB.items() if k != "kernels"}
+    assert campaign_from_dict(plain, "<test>", {"repeats": "auto"}).auto_repeats is not None
+    assert campaign_from_dict({**plain, "workloads": ["parsec3/canneal"]}, "<test>").workloads
+
+
+def _unsupported_campaign(tmp_path: Path, change: dict) -> Path:
+    data = {**AB, **change, "results_dir": str(tmp_path / "results")}
+    path = tmp_path / "ab.yaml"
+    path.write_text(yaml.safe_dump(data))
+    return path
+
+
+UNSUPPORTED = [
+    ({"repeats": "auto"}, "repeats: 'auto' is not supported with kernels:"),
+    ({"workloads": ["parsec3/canneal"]}, "workloads: 'parsec3/canneal' is not supported"),
+]
+
+
+@pytest.mark.parametrize(("change", "message"), UNSUPPORTED)
+def test_cli_refuses_unsupported_kernel_campaigns_in_one_line(tmp_path, change, message):
+    path = _unsupported_campaign(tmp_path, change)
+    proc = subprocess.run(
+        [sys.executable, "-m", "damon_eval.cli", "campaign", "plan", str(path)],
+        capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert proc.returncode == 2, proc.stdout + proc.stderr
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and message in lines[0] and str(path) in lines[0], proc.stderr
+    assert "Traceback" not in proc.stderr
+
+
+@pytest.mark.parametrize(("change", "message"), UNSUPPORTED)
+def test_snakemake_refuses_unsupported_kernel_campaigns_at_validation(
+    repo_root, tmp_path, change, message
+):
+    path = _unsupported_campaign(tmp_path, change)
+    proc = subprocess.run(
+        [SNAKEMAKE, "-n", "--forceall", "--configfile", str(path)],
+        cwd=repo_root, capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert proc.returncode != 0
+    assert message in proc.stdout + proc.stderr
+    assert not (tmp_path / "results").exists()  # stopped before campaign.json was written
 
 
 def test_kernel_paths_are_resolved_from_the_campaigns_directory(tmp_path):
@@ -241,17 +311,116 @@ def test_report_says_so_when_nothing_changed(tmp_path):
     )
 
 
-def test_configuration_tables_of_a_kernel_campaign_are_the_base_kernels(tmp_path):
+def test_configuration_tables_of_a_kernel_campaign_are_per_kernel(tmp_path):
+    from damon_eval.analysis.errors import RunTableError
     from damon_eval.pipeline import collect_step, metric_step
 
     paths = _write_ab_results(tmp_path, 2.0)
     summary = tmp_path / "summary"
     collect_step(paths, summary / "runs.csv")
+    for kernel in ("base", "patched"):
+        metric_step(summary / "runs.csv", "runtime", summary, ["orig", "rec"], kernel, True)
     metric_step(summary / "runs.csv", "runtime", summary, ["orig", "rec"], "base")
-    base_only = (summary / "tables" / "runtime.csv").read_text()
-    metric_step(summary / "runs.csv", "runtime", summary, ["orig", "rec"], None)
-    mixed = (summary / "tables" / "runtime.csv").read_text()
-    assert base_only != mixed  # the patched kernel's doubled runtimes stay out
+    tables = summary / "tables"
+    main = (tables / "runtime.txt").read_text()
+    base, patched = ((tables / k / "runtime.txt").read_text() for k in ("base", "patched"))
+    assert main == base  # the base kernel's are the main ones
+
+    def orig_cell(text: str, workload: str) -> float:
+        row = next(line for line in text.splitlines() if line.startswith(workload))
+        return float(row.split()[1])
+
+    # the patched kernel's runtimes were doubled: its own table, never an average of both
+    for workload in AB["workloads"]:
+        assert orig_cell(patched, workload) == pytest.approx(2 * orig_cell(base, workload), 1e-3)
+    for suffix in (".stats.txt", ".csv", ".html"):
+        assert (tables / "patched" / f"runtime{suffix}").is_file()
+    assert "kernel patched" in (tables / "patched" / "runtime.html").read_text()
+    assert (summary / "plots" / "patched" / "runtime.png").stat().st_size > 1000
+    assert not (summary / "plots" / "runtime" / "patched.png").exists()
+    # without a kernel the two kernels' runs would share cells: refused, in one line
+    with pytest.raises(RunTableError, match=r"runs of kernels base, patched: .*--kernel base"):
+        metric_step(summary / "runs.csv", "runtime", summary, ["orig", "rec"], None)
+    with pytest.raises(RunTableError, match=r"kernel 'other' is not in the run table; .*patched"):
+        metric_step(summary / "runs.csv", "runtime", summary, ["orig", "rec"], "other", True)
+
+
+def test_summary_of_a_kernel_campaign_needs_its_base_kernel(tmp_path):
+    from damon_eval.analysis.errors import RunTableError
+    from damon_eval.pipeline import collect_step, summary_step
+
+    paths = _write_ab_results(tmp_path, 2.0)
+    summary = tmp_path / "summary"
+    collect_step(paths, summary / "runs.csv")
+    summary_step(summary / "runs.csv", summary, ["orig", "rec"], "ab", "base")
+    assert "runtime" in (summary / "headlines.json").read_text()
+    with pytest.raises(RunTableError, match=r"runs of kernels base, patched"):
+        summary_step(summary / "runs.csv", summary, ["orig", "rec"], "ab", None)
+
+
+def test_table_and_analyze_commands_take_a_kernel(tmp_path, capsys):
+    from damon_eval.cli import main
+    from damon_eval.pipeline import collect_step
+
+    paths = _write_ab_results(tmp_path, 2.0)
+    runs_csv = tmp_path / "summary" / "runs.csv"
+    collect_step(paths, runs_csv)
+    assert main(["table", "--metric", "runtime", str(runs_csv)]) == 2
+    assert "runs of kernels base, patched" in capsys.readouterr().err
+    tables = {}
+    for kernel in ("base", "patched"):
+        assert main(["table", "--metric", "runtime", "--kernel", kernel, str(runs_csv)]) == 0
+        tables[kernel] = capsys.readouterr().out
+    assert tables["base"] != tables["patched"]
+    out = tmp_path / "analysis"
+    args = ["analyze", str(runs_csv), "--kernel", "patched", "--no-plots", "--out", str(out)]
+    assert main(args) == 0
+    assert (out / "tables" / "runtime.txt").read_text() == tables["patched"]
+    assert main(["table", "--metric", "runtime", "--kernel", "nosuch", str(runs_csv)]) == 2
+    assert "kernel 'nosuch' is not in the run table" in capsys.readouterr().err
+
+
+def test_a_kernel_campaign_plans_tables_per_kernel(repo_root, tmp_path):
+    from damon_eval.pipeline import REPORT_METRICS
+
+    def planned(*args):
+        proc = subprocess.run(
+            [SNAKEMAKE, "-n", "--forceall", "--quiet", "rules", *args],
+            cwd=repo_root, capture_output=True, text=True, timeout=300,
+        )  # fmt: skip
+        assert proc.returncode == 0, proc.stdout + proc.stderr
+        return {k: int(v) for k, v in re.findall(r"^(\w+)\s+(\d+)$", proc.stdout, re.M)}
+
+    results = f"results_dir={tmp_path / 'r'}"
+    counts = planned("--configfile", "configs/kernel-ab.yaml", "--config", results)
+    assert counts["metric_of_kernel"] == 2 * len(REPORT_METRICS)
+    assert counts["metric"] == len(REPORT_METRICS) and counts["run"] == 24
+    assert "metric_of_kernel" not in planned("--config", results)
+
+
+def test_snakemake_writes_each_kernels_tables_from_its_own_runs(repo_root, tmp_path):
+    results = tmp_path / "results"
+    written = _write_ab_results(results, 2.0)
+    old = min(p.stat().st_mtime for p in written) - 100
+    for kernel in AB["kernels"]:  # images older than the results: no run is rescheduled
+        manifest = results / "guest" / kernel / "image.json"
+        manifest.parent.mkdir(parents=True)
+        manifest.write_text("{}\n")
+        os.utime(manifest, (old, old))
+    campaign = tmp_path / "ab.yaml"
+    campaign.write_text(yaml.safe_dump({**AB, "repeats": 3, "results_dir": str(results)}))
+    tables = results / "summary" / "tables"
+    targets = [tables / "runtime.txt", tables / "base" / "runtime.txt"]
+    targets.append(tables / "patched" / "runtime.txt")
+    proc = subprocess.run(
+        [SNAKEMAKE, *map(str, targets), "--cores", "2", "--configfile", str(campaign)],
+        cwd=repo_root, capture_output=True, text=True, timeout=600,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    assert "rule run:" not in proc.stdout + proc.stderr
+    main, base, patched = (t.read_text() for t in targets)
+    assert main == base and patched != base
+    assert (results / "summary" / "plots" / "patched" / "runtime.png").is_file()
 
 
 # ------------------------------------------------ a kernel from another suite

@@ -47,6 +47,45 @@ rule metric:
         "../scripts/metric.py"
 
 
+# kernels: campaigns: every kernel's own configuration tables and plots (the base
+# kernel's are also the main ones above); runs of two kernels never share a table.
+if KERNELS:
+
+    rule metric_of_kernel:
+        input:
+            runs=rules.collect.output.runs,
+        output:
+            text=f"{SUMMARY}/tables/{{kernel}}/{{metric}}.txt",
+            stats=f"{SUMMARY}/tables/{{kernel}}/{{metric}}.stats.txt",
+            csv=f"{SUMMARY}/tables/{{kernel}}/{{metric}}.csv",
+            html=report(
+                f"{SUMMARY}/tables/{{kernel}}/{{metric}}.html",
+                caption="../report/table.rst",
+                category="1. Tables",
+                subcategory="per kernel",
+                labels={"kernel": "{kernel}", "metric": "{metric}"},
+            ),
+            png=report(
+                f"{SUMMARY}/plots/{{kernel}}/{{metric}}.png",
+                caption="../report/plot.rst",
+                category="3. Overhead plots",
+                subcategory="per kernel",
+                labels={"kernel": "{kernel}", "metric": "{metric}", "format": "png"},
+            ),
+            svg=f"{SUMMARY}/plots/{{kernel}}/{{metric}}.svg",
+        log:
+            f"{RESULTS}/logs/metric/{{kernel}}/{{metric}}.log",
+        params:
+            configs=CAMPAIGN.configs,
+        wildcard_constraints:
+            kernel="|".join(KERNELS),
+            metric=r"[a-z_]+(\.[a-z_]+)?",
+        conda:
+            "../envs/damon-eval.yaml"
+        script:
+            "../scripts/metric_of_kernel.py"
+
+
 rule summary:
     input:
         runs=rules.collect.output.runs,

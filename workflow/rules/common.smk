@@ -141,6 +141,12 @@ def all_analysis_targets():
         targets.append(f"{SUMMARY}/repeats.html")
     if KERNELS:
         targets.append(f"{SUMMARY}/kernels.html")
+        for kernel in KERNELS:
+            for metric in report_metrics():
+                targets += [
+                    f"{SUMMARY}/tables/{kernel}/{metric}.html",
+                    f"{SUMMARY}/plots/{kernel}/{metric}.png",
+                ]
     return targets
 
 
