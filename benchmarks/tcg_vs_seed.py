@@ -83,9 +83,14 @@ def comparison_rows(summary: Path) -> list[dict[str, str]]:
 def campaign_facts(summary: Path) -> dict[str, str]:
     with (summary / "runs.csv").open() as handle:
         runs = list(csv.DictReader(handle))
-    ok = [r for r in runs if r.get("status", "ok") == "ok"]
+    # runs.csv has one row per run and metric
+    status = {
+        (r["kernel"], r["suite"], r["workload"], r["config"], r["repeat"]): r["status"]
+        for r in runs
+    }
+    ok = [key for key, value in status.items() if value == "ok"]
     return {
-        "runs": f"{len(ok)} ok of {len(runs)}",
+        "runs": f"{len(ok)} ok of {len(status)}",
         "accel": ", ".join(sorted({r["accel"] for r in runs if r.get("accel")})) or "?",
         "kernel": ", ".join(sorted({r["guest_kernel"] for r in runs if r.get("guest_kernel")}))
         or "?",
@@ -93,7 +98,7 @@ def campaign_facts(summary: Path) -> dict[str, str]:
     }
 
 
-def render(results: Path, rows: list[dict[str, str]], facts: dict[str, str]) -> str:
+def render(results: Path, rows: list[dict[str, str]], facts: dict[str, str], note: str = "") -> str:
     kept = [r for r in rows if r["verdict"] == "sign kept"]
     flipped = [r for r in rows if r["verdict"] == "sign flipped"]
     unclear = [r for r in rows if r["verdict"] == "not significant here"]
@@ -106,7 +111,7 @@ def render(results: Path, rows: list[dict[str, str]], facts: dict[str, str]) -> 
         f"PARSEC3/SPLASH-2X workloads, KVM, Linux v5.7 + DAMON v16).  "
         f"Runs: {facts['runs']}, accelerator "
         f"{facts['accel']}, guest kernel {facts['kernel']}, host load average "
-        f"{os.getloadavg()[0]:.1f} at writing.",
+        f"{os.getloadavg()[0]:.1f} at writing." + (f"  {note}" if note else ""),
         "",
         "The workloads are not the seed's, so sizes compare as orders of magnitude only; "
         "the sign of a significant overhead is what carries over.  Overheads are percent "
@@ -143,9 +148,10 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("results", type=Path, help="a finished campaign's results directory")
     parser.add_argument("--doc", type=Path, default=DOC)
+    parser.add_argument("--note", default="", help="conditions of the run, added as written")
     args = parser.parse_args()
     summary = args.results / "summary"
-    text = render(args.results, comparison_rows(summary), campaign_facts(summary))
+    text = render(args.results, comparison_rows(summary), campaign_facts(summary), args.note)
     atomic_write_text(args.doc, text)
     print(text)
     return 0

@@ -57,11 +57,14 @@ __all__ = [
 
 # Why TCG changes what the numbers mean (docs/statistics.md): kdamond runs in the
 # emulated guest too, so its cost is emulated; page counts are not.
+# As measured in docs/tcg-vs-seed.md (the default campaign against the seed's totals).
 TCG_CAVEAT = (
     "These runs used TCG (QEMU's software emulation): DAMON's own runtime overheads "
-    "(rec, prec, and the runtime cost of ethp and prcl, kdamond CPU use) are distorted, "
-    "because kdamond is emulated along with the workload; RSS, system memory reductions and "
-    "THP's memory overhead count pages and are kept."
+    "(rec, prec, and the runtime cost of ethp and prcl, kdamond CPU use) come out inflated, "
+    "because kdamond is emulated along with the workload, and THP's speedup does not carry "
+    "over, because TCG emulates no TLB for huge pages to spare (measured: thp ran slower "
+    "here, faster in the seed); RSS and system memory reductions count pages and keep "
+    "their sign."
 )
 
 
