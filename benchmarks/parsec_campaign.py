@@ -22,13 +22,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from docs_section import DOC, write_section
 
+from damon_eval.measure.plan import parsec_input_size
+from damon_eval.workloads import get_workload
+
 START = "<!-- parsec-campaign:start -->"
 END = "<!-- parsec-campaign:end -->"
-
-
-def package_of(workload_id: str) -> str:
-    suite, name = workload_id.split("/")
-    return f"splash2x.{name}" if suite == "splash2x" else name
 
 
 def load_runs(results: Path) -> dict[str, dict[str, dict]]:
@@ -92,7 +90,7 @@ def section(results: Path, wall_s: float | None) -> str:
     ]
     ok_runs = total_runs = 0
     for workload in settings["workloads"]:
-        package = build["packages"].get(package_of(workload), {})
+        package = build["packages"].get(get_workload(workload).package, {})
         by_config = runs.get(workload, {})
         cells = []
         for config in configs:
@@ -104,7 +102,7 @@ def section(results: Path, wall_s: float | None) -> str:
             else:
                 cells.append("failed" if run else "missing")
         orig = by_config.get("orig") or {}
-        input_size = (parsec.get("inputs") or {}).get(workload) or parsec.get("input")
+        input_size = parsec_input_size(parsec, workload)
         lines.append(
             f"| {workload} | {'yes' if package.get('ok') else 'no'} | "
             f"{_seconds(package.get('seconds'))} | {input_size} | "

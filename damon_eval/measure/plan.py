@@ -81,14 +81,19 @@ def workload_scale(campaign: Campaign, workload_id: str) -> float:
     return float(scales.get(workload_id, campaign.settings["workload_scale"]))
 
 
+def parsec_input_size(parsec: dict[str, Any], workload_id: str) -> str | None:
+    """The input a workload runs at: its ``parsec.inputs`` entry, else ``parsec.input``."""
+    return (parsec.get("inputs") or {}).get(workload_id) or parsec.get("input")
+
+
 def run_params(campaign: Campaign, workload_id: str) -> RunParams:
     parsec = campaign.settings.get("parsec") or {}
     return RunParams(
         out_dir=GUEST_RUN_DIR,
         scale=workload_scale(campaign, workload_id),
         threads=parsec.get("threads"),
-        # the size the run uses (and its provenance records): parsec.inputs overrides input
-        input_size=(parsec.get("inputs") or {}).get(workload_id) or parsec.get("input"),
+        # the size the run uses (and its provenance records)
+        input_size=parsec_input_size(parsec, workload_id),
         agent_path=GUEST_AGENT_PATH,
     )
 
