@@ -3,8 +3,9 @@
     python benchmarks/parsec_campaign.py results/parsec-quick [--wall-s 3097] [--doc PATH]
 
 Reads the campaign's ``guest/parsec-build.json`` (the build: per package ok and
-seconds), ``campaign.json`` (the input each workload ran at) and every run's
-``result.json`` (status, runtime, rss.avg, number of samples), and writes one
+seconds, ``parsec.build_only`` packages included), ``campaign.json`` (the input
+each workload ran at) and every run's ``result.json`` (status, runtime, rss.avg,
+number of samples), and writes one
 table into docs/benchmarks.md between its markers.  Runs shorter than the
 sample interval have only the memory samples at the benchmark's start and end, so
 their rss.avg says little about the benchmark: the table counts samples and names them.
@@ -108,6 +109,14 @@ def section(results: Path, wall_s: float | None) -> str:
             f"{_seconds(package.get('seconds'))} | {input_size} | "
             + " | ".join(cells)
             + f" | {orig.get('rss', '')} | {orig.get('samples', '')} |"
+        )
+    for workload in parsec.get("build_only") or ():
+        package = build["packages"].get(get_workload(workload).package, {})
+        lines.append(
+            f"| {workload} | {'yes' if package.get('ok') else 'no'} | "
+            f"{_seconds(package.get('seconds'))} | built only | "
+            + " | ".join("not run" for _ in configs)
+            + " | | |"
         )
     interval_s = settings["sample_interval_ms"] / 1000
     short = [

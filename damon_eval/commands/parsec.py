@@ -34,6 +34,11 @@ def run(args: argparse.Namespace) -> int:
     mode = resolve_build_mode(source.build)
     if mode != "host":
         summary = {"mode": mode, "reason": "parsec.build is guest: packages build in the guest"}
+        if source.build == "auto" and (campaign.settings.get("parsec") or {}).get("build_only"):
+            print(
+                "warning: this host cannot build PARSEC (parsec.build auto chose guest), so "
+                "the parsec.build_only packages are not built; each run builds its own"
+            )
     else:
         built = build_parsec_on_host(source)
         summary = {"mode": "host", **built.summary, "archive": str(built.archive)}

@@ -163,6 +163,17 @@ def campaign_from_dict(data: Any, source: str | Path, overrides: dict | None = N
             get_workload(workload_id)
         except ConfigError as exc:
             raise ConfigError(f"{source}: workloads: {exc}") from None
+    parsec = settings.get("parsec") or {}
+    for workload_id in parsec.get("build_only") or ():
+        try:
+            get_workload(workload_id)
+        except ConfigError as exc:
+            raise ConfigError(f"{source}: parsec.build_only: {exc}") from None
+    if parsec.get("build_only") and parsec.get("build") == "guest":
+        raise ConfigError(
+            f"{source}: parsec.build_only needs parsec.build host or auto (a build on the "
+            "host); with parsec.build guest only the packages of the campaign's runs build"
+        )
     _check_kernels(settings, Path(source))
     campaign = Campaign(settings["campaign"], Path(source), settings, configurations)
     campaign.auto_repeats  # noqa: B018 -- validates repeats: auto's rule now

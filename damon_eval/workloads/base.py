@@ -155,11 +155,11 @@ class WorkloadContext:
                 f"'parsec: {{path: /srv/parsec-3.0, input: native}}'; got {raw!r}"
             )
         if raw is not None:
-            unknown = set(raw) - {"path", "input", "inputs", "threads", "guest_root", "build"}
+            valid = ("path", "input", "inputs", "threads", "guest_root", "build", "build_only")
+            unknown = set(raw) - set(valid)
             if unknown:
                 raise ConfigError(
-                    f"unknown parsec key(s) {sorted(unknown)}; valid: path, input, inputs, "
-                    f"threads, guest_root, build"
+                    f"unknown parsec key(s) {sorted(unknown)}; valid: {', '.join(valid)}"
                 )
             build = str(raw.get("build", "auto"))
             if build not in ("auto", "host", "guest"):
@@ -176,6 +176,24 @@ class WorkloadContext:
             threads = raw.get("threads", 1)
             if not isinstance(threads, int) or threads < 1:
                 raise ConfigError(f"parsec threads must be an integer >= 1, not {threads!r}")
+            build_only = raw.get("build_only") or []
+            if not isinstance(build_only, list | tuple):
+                raise ConfigError(
+                    f"parsec.build_only must be a list of parsec3/ or splash2x/ workloads, "
+                    f"not {build_only!r}"
+                )
+            for workload_id in build_only:
+                if not str(workload_id).startswith(("parsec3/", "splash2x/")):
+                    raise ConfigError(
+                        f"parsec.build_only entry {workload_id!r} is not a parsec3/ or "
+                        "splash2x/ workload"
+                    )
+            if build_only and build == "guest":
+                # A guest build prepares each run's own package; nothing builds the others.
+                raise ConfigError(
+                    "parsec.build_only needs parsec.build host or auto (a build on the host); "
+                    "with parsec.build guest only the packages of the campaign's runs build"
+                )
         if raw is not None and raw.get("path"):
             parsec = ParsecSource(
                 path=Path(str(raw["path"])).expanduser(),
@@ -184,10 +202,16 @@ class WorkloadContext:
                 guest_root=str(raw.get("guest_root", "/opt/parsec-3.0")),
                 inputs={str(k): str(v) for k, v in inputs.items()},
                 build=build,
+                # Built packages: the campaign's PARSEC workloads, then those only built.
                 campaign_packages=tuple(
-                    str(w)
-                    for w in config.get("workloads") or ()
-                    if str(w).startswith(("parsec3/", "splash2x/"))
+                    dict.fromkeys(
+                        [
+                            str(w)
+                            for w in config.get("workloads") or ()
+                            if str(w).startswith(("parsec3/", "splash2x/"))
+                        ]
+                        + [str(w) for w in build_only]
+                    )
                 ),
                 image_spec=(config.get("guest") or {}).get("spec"),
                 image_kernel=(config.get("guest") or {}).get("kernel"),

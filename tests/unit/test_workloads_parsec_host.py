@@ -162,3 +162,55 @@ def test_a_host_build_finds_the_campaign_packages_without_the_registry(tmp_path)
     unknown = ParsecSource(tmp_path, campaign_packages=("parsec3/nosuch",))
     with pytest.raises(ConfigError, match=r"unknown workload 'parsec3/nosuch' \(parsec3 has: "):
         host_build_inputs(unknown)
+
+
+def test_build_only_packages_join_the_host_build_but_not_the_runs(tmp_path, monkeypatch):
+    monkeypatch.setenv("DAMON_EVAL_CACHE", str(tmp_path / "cache"))
+    context = _context(tmp_path, build_only=["splash2x/raytrace", "splash2x/fft"])
+    # the runs' packages first, then those only built; a package named twice builds once
+    assert context.parsec.campaign_packages == (
+        "parsec3/streamcluster",
+        "splash2x/fft",
+        "splash2x/raytrace",
+    )
+    _fake_image()
+    with_extra = host_build_inputs(context.parsec)
+    assert with_extra["identity"]["packages"] == [
+        "splash2x.fft",
+        "splash2x.raytrace",
+        "streamcluster",
+    ]
+    assert with_extra["key"] != host_build_inputs(_context(tmp_path / "b").parsec)["key"]
+
+
+def test_build_only_is_refused_with_a_guest_build_and_with_a_bad_entry(tmp_path):
+    with pytest.raises(ConfigError, match=r"parsec.build_only needs parsec.build host or auto"):
+        _context(tmp_path, build="guest", build_only=["parsec3/facesim"])
+    with pytest.raises(
+        ConfigError, match=r"build_only entry 'synthetic/hotcold' is not a parsec3/"
+    ):
+        _context(tmp_path / "b", build_only=["synthetic/hotcold"])
+    with pytest.raises(ConfigError, match=r"must be a list of parsec3/ or splash2x/ workloads"):
+        _context(tmp_path / "c", build_only="parsec3/facesim")
+
+
+def test_a_campaign_checks_build_only_before_anything_runs(tmp_path):
+    from damon_eval.config.campaign import campaign_from_dict
+
+    base = {
+        "campaign": "c",
+        "workloads": ["parsec3/streamcluster"],
+        "configs": ["orig"],
+        "parsec": {"path": str(tmp_path), "build_only": ["parsec3/facesim"]},
+    }
+    campaign = campaign_from_dict(base, tmp_path / "c.yaml")
+    assert campaign.settings["parsec"]["build_only"] == ["parsec3/facesim"]
+    bad = {**base, "parsec": {"path": str(tmp_path), "build_only": ["parsec3/nosuch"]}}
+    with pytest.raises(ConfigError, match=r"parsec.build_only: .*'parsec3/nosuch'"):
+        campaign_from_dict(bad, tmp_path / "c.yaml")
+    guest = {**base, "parsec": {**base["parsec"], "build": "guest"}}
+    with pytest.raises(ConfigError, match=r"c.yaml: parsec.build_only needs parsec.build host"):
+        campaign_from_dict(guest, tmp_path / "c.yaml")
+    pattern = {**base, "parsec": {"path": str(tmp_path), "build_only": ["facesim"]}}
+    with pytest.raises(ConfigError, match=r"build_only"):
+        campaign_from_dict(pattern, tmp_path / "c.yaml")
