@@ -123,12 +123,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     prune.add_argument(
         "--spec", action="append",
         help="spec whose image (and own kernel) to keep "
-        "(repeatable; default configs/guest/default.yaml unless --campaign)",
+        "(repeatable; default: every spec in configs/guest/ and every campaign in configs/)",
     )  # fmt: skip
     prune.add_argument(
         "--campaign", action="append", default=[],
         help="campaign whose images and kernels (guest.kernel, every kernels: entry) to keep "
-        "(repeatable)",
+        "(repeatable; with --spec or --campaign only those are kept)",
     )  # fmt: skip
     prune.add_argument("--dry-run", action="store_true", help="only list what would go")
     prune.set_defaults(guest_run=_prune)
@@ -362,15 +362,38 @@ def campaign_specs(campaign) -> list:
     return specs
 
 
+def _shipped_specs() -> list:
+    """What a prune keeps by default: every image spec in configs/guest/ and the images and
+    kernels of every campaign in configs/ (a campaign that does not load keeps nothing)."""
+    from damon_eval.errors import DamonEvalError
+    from damon_eval.guest.spec import load_spec
+    from damon_eval.measure.plan import load_campaign_argument
+    from damon_eval.paths import configs_dir
+
+    keep = [load_spec(None)]
+    keep += [load_spec(path) for path in sorted((configs_dir() / "guest").glob("*.yaml"))]
+    for path in sorted(configs_dir().glob("*.yaml")):
+        try:
+            keep += campaign_specs(load_campaign_argument(str(path)))
+        except DamonEvalError as exc:
+            print(f"note: keeping nothing for campaign {path.name}: {exc}")
+    return keep
+
+
 def _prune(args: argparse.Namespace) -> int:
     from damon_eval.guest.prune import prune
     from damon_eval.guest.spec import load_spec
     from damon_eval.measure.plan import load_campaign_argument
 
-    default = [] if args.campaign and not args.spec else [None]
-    keep = [load_spec(path) for path in (args.spec or default)]
-    for campaign_path in args.campaign:
-        keep += campaign_specs(load_campaign_argument(campaign_path))
+    if args.spec or args.campaign:
+        from damon_eval.paths import resolve_config_path
+
+        # the forms a campaign's guest.spec takes: a path, or relative to configs/
+        keep = [load_spec(resolve_config_path(path)) for path in args.spec or ()]
+        for campaign_path in args.campaign:
+            keep += campaign_specs(load_campaign_argument(campaign_path))
+    else:
+        keep = _shipped_specs()
     items = prune(keep, dry_run=args.dry_run)
     verb = "would remove" if args.dry_run else "removed"
     for item in items:

@@ -104,3 +104,28 @@ def test_prune_command_keeps_a_campaigns_kernels(cache, tmp_path, capsys):
     assert main(["guest", "prune", "--campaign", str(campaign)]) == 0
     assert f"removed {old} (kernel of no kept spec)" in capsys.readouterr().out
     assert not old.exists() and (kernels / mine_key).exists()
+
+
+def test_prune_keeps_the_shipped_specs_and_campaigns_by_default(cache, capsys):
+    """Without --spec or --campaign: configs/guest/*.yaml and every campaign in configs/
+    (kernel-ab's backports kernel included) keep their images; --spec narrows it."""
+    from damon_eval.cli import main
+    from damon_eval.commands.guest import campaign_specs
+    from damon_eval.config.campaign import load_campaign
+    from damon_eval.paths import configs_dir
+
+    images = cache / "images"
+    parsec_key = image_key(load_spec(configs_dir() / "guest" / "parsec.yaml"))
+    ab_keys = {
+        image_key(s) for s in campaign_specs(load_campaign(configs_dir() / "kernel-ab.yaml"))
+    }
+    (patched_key,) = ab_keys - {image_key(load_spec())}
+    for key in (parsec_key, patched_key, "0000000000000old"):
+        (images / key).mkdir(parents=True)
+    assert main(["guest", "prune", "--dry-run"]) == 0
+    out = capsys.readouterr().out
+    assert f"would remove {images / '0000000000000old'} (image of no kept spec)" in out
+    assert parsec_key not in out and patched_key not in out
+    assert main(["guest", "prune", "--dry-run", "--spec", "guest/default.yaml"]) == 0
+    out = capsys.readouterr().out
+    assert parsec_key in out and patched_key in out
