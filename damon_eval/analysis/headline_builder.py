@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from decimal import ROUND_DOWN, Decimal, localcontext
 
+from damon_eval.analysis.headline_claims import Part
 from damon_eval.analysis.headline_model import Number, Section
 from damon_eval.analysis.stats import share_ci95
 from damon_eval.analysis.tables import Cell, MetricTable
@@ -99,7 +100,7 @@ class Builder:
             return table.summary.get(config)
         return table.cell(workload, config)
 
-    def add(
+    def record(
         self,
         key: str,
         value: Decimal,
@@ -110,8 +111,8 @@ class Builder:
         config: str = "",
         negate: bool = False,
         ci95: tuple[float, float] | None = None,
-    ) -> str:
-        """Record a number; returns ``"12.34%"`` plus its CI and significance if known.
+    ) -> Number:
+        """Record a number and return it.
 
         With ``metric``, the CI and Welch verdict are those of its (``config``,
         ``workload``) cell; otherwise ``ci95``, if given, with no verdict.
@@ -122,7 +123,24 @@ class Builder:
             cell = self.cell(metric, config, workload)
             number = cell_number(key, value, derivation, workload, cell, negate)
         self.numbers.append(number)
+        return number
+
+    def add(self, key: str, value: Decimal, derivation: str, workload: str = "", **kw) -> str:
+        """:meth:`record`; returns ``"12.34%"`` plus its CI and significance if known."""
+        number = self.record(key, value, derivation, workload, **kw)
         return f"{number.text}%{number.uncertainty()}"
+
+    def part(
+        self,
+        key: str,
+        value: Decimal,
+        derivation: str,
+        words: tuple[str, str, str, str],
+        workload: str = "",
+        **kw,
+    ) -> Part:
+        """:meth:`record`, as a sentence part with ``words`` (rise, fall, noun, doubt)."""
+        return Part(self.record(key, value, derivation, workload, **kw), *words)
 
     def share_ci95(
         self, metric: str, part: str, whole: str, workload: str = ""
@@ -141,13 +159,6 @@ class Builder:
         if cell is None or cell.test is None or cell.test.p is None:
             return None
         return bool(cell.test.significant)
-
-    def describe(
-        self, metric: str, config: str, value: Decimal, workload: str = "", *, negate: bool = False
-    ) -> str:
-        """``"12.34% (95% CI …)"`` for the text, without recording a number."""
-        number = cell_number("", value, "", workload, self.cell(metric, config, workload), negate)
-        return f"{number.text}%{number.uncertainty()}"
 
     def best_case(
         self, metric: str, config: str, values: Mapping[str, Decimal]
@@ -193,7 +204,7 @@ def no_significant_case(
     if chosen:
         return ""
     top = first_largest(values, largest=True)
-    value = b.describe(metric, config, values[top], top, negate=negate)
+    value = cell_number("", values[top], "", top, b.cell(metric, config, top), negate).signed()
     sentence = (
         f"No workload shows a significant {label} {what} (the largest: '{top}', {value}), "
         f"so there is no {case} case to state."

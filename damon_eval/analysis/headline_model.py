@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from damon_eval.analysis.templates import render_template
 
@@ -38,6 +38,23 @@ class Number:
         verdict = "significant" if self.significant else "not significant"
         p_text = "" if self.p is None else f", p={self.p:.2g}"
         return f" (95% CI {low:.2f} … {high:.2f}%, {verdict} vs orig{p_text})"
+
+    @property
+    def negative(self) -> bool:
+        return self.text.startswith("-")
+
+    def stated(self) -> str:
+        """``"12.34% (…)"``; a negative number as its magnitude with the CI flipped,
+        for sentences whose verb carries the sign ("slows down by 2.00%")."""
+        if not self.negative:
+            return f"{self.text}%{self.uncertainty()}"
+        ci = None if self.ci95 is None else (-self.ci95[1], -self.ci95[0])
+        return replace(self, text=self.text[1:], ci95=ci).stated()
+
+    def signed(self) -> str:
+        """``"+0.40% (…)"``: the sign kept, for a number whose direction is not known."""
+        sign = "" if self.negative else "+"
+        return f"{sign}{self.text}%{self.uncertainty()}"
 
 
 @dataclass(frozen=True, slots=True)

@@ -12,72 +12,92 @@ from damon_eval.analysis.headline_builder import (
     Builder,
     negated,
     no_significant_case,
-    not_significant,
 )
+from damon_eval.analysis.headline_claims import Part, state
 from damon_eval.analysis.headline_model import Section
+
+# (rise, fall, noun, doubt) of each part, past tense for the section, present for the
+# summary; a reduction's "fall" is an increase
+_RT = ("incurred {} runtime overhead", "shortened runtime by {}", "runtime overhead", "slowdown")
+_MEM = (
+    "achieved {} system memory usage reduction",
+    "increased system memory usage by {}",
+    "system memory usage reduction",
+    "reduction",
+)
+_RSS = (
+    "reduced residential sets by {}",
+    "increased residential sets by {}",
+    "residential set reduction",
+    "reduction",
+)
+_BEST = {
+    "rss": ("reduced {} of residential sets", "increased residential sets by {}"),
+    "mem": ("reduced system memory usage by {}", "increased system memory usage by {}"),
+    "rt": ("incurred {} runtime overhead", "shortened runtime by {}"),
+}
+_SUMMARY_BEST = {
+    "rss": ("reduces {} of residential sets", "increases residential sets by {}"),
+    "mem": ("reduces system memory footprint by {}", "increases system memory usage by {}"),
+    "rt": ("incurs {} runtime overhead", "shortens runtime by {}"),
+}
+_NOUNS = {
+    "rss": ("residential set reduction", "reduction"),
+    "mem": ("system memory usage reduction there", "reduction"),
+    "rt": ("runtime overhead there", "slowdown"),
+}
 
 
 def add_prcl(b: Builder, summary: list[str]) -> None:
     sentences: list[str] = []
     rt, mem = b.total(RUNTIME, "prcl"), b.total(MEMORY, "prcl")
     if b.need("prcl", rt, mem):
-        rt_text = b.add(
+        rt_part = b.part(
             "prcl_runtime_overhead_pct",
             rt,
             "runtime total overhead of prcl",
+            _RT,
             metric=RUNTIME,
             config="prcl",
         )
-        mem_text = b.add(
+        mem_part = b.part(
             "prcl_memory_reduction_pct",
             negated(mem),
             "negated memused.avg total overhead",
+            _MEM,
             metric=MEMORY,
             config="prcl",
             negate=True,
         )
-        rt_clear = b.significance(RUNTIME, "prcl") is not False
-        mem_clear = b.significance(MEMORY, "prcl") is not False
-        if rt_clear and mem_clear:
-            sentences.append(
-                f"In total, 'prcl' incurred {rt_text} runtime overhead while achieving "
-                f"{mem_text} system memory usage reduction."
+        sentences.append(
+            state(
+                "'prcl'",
+                (rt_part, mem_part),
+                seed="In total, 'prcl' incurred {} runtime overhead while achieving {} system "
+                "memory usage reduction.",
+                lead="In total, ",
+                both="a cost nor a saving",
             )
-        elif rt_clear:
-            sentences.append(
-                f"In total, 'prcl' incurred {rt_text} runtime overhead, but "
-                f"{not_significant('system memory usage reduction', mem_text)}, "
-                "so no reduction can be concluded."
-            )
-        elif mem_clear:
-            sentences.append(
-                f"In total, 'prcl' achieved {mem_text} system memory usage reduction; "
-                f"{not_significant('runtime overhead', rt_text)}, so no slowdown can be "
-                "concluded."
-            )
-        else:
-            sentences.append(
-                f"In total, neither the runtime overhead of 'prcl' ({rt_text}) nor its system "
-                f"memory usage reduction ({mem_text}) is significantly different from zero, "
-                "so neither a cost nor a saving can be concluded."
-            )
+        )
     rss = b.total(RSS, "prcl")
     if b.need("prcl residential sets", rss):
-        rss_text = b.add(
+        rss_part = b.part(
             "prcl_rss_reduction_pct",
             negated(rss),
             "negated rss.avg total overhead",
+            _RSS,
             metric=RSS,
             config="prcl",
             negate=True,
         )
-        if b.significance(RSS, "prcl") is not False:
-            sentences.append(f"In total, {rss_text} of residential sets were reduced.")
-        else:
-            sentences.append(
-                f"In total, the reduction of residential sets ({rss_text}) is not "
-                "significantly different from zero, so no reduction can be concluded."
+        sentences.append(
+            state(
+                "'prcl'",
+                (rss_part,),
+                seed="In total, {} of residential sets were reduced.",
+                lead="In total, ",
             )
+        )
     reductions = {w: negated(v) for w, v in b.per_workload(RSS, "prcl").items()}
     if reductions:
         _prcl_best_case(b, summary, sentences, reductions)
@@ -110,7 +130,7 @@ def _prcl_best_case(
     if best not in memory or best not in runtime:
         b.skipped.append(f"prcl best case {best}: no memused.avg or runtime overhead")
         return
-    rss_best = b.add(
+    rss = b.record(
         "prcl_best_rss_reduction_pct",
         reductions[best],
         "largest rss.avg reduction",
@@ -119,7 +139,7 @@ def _prcl_best_case(
         config="prcl",
         negate=True,
     )
-    mem_best = b.add(
+    mem = b.record(
         "prcl_best_memory_reduction_pct",
         negated(memory[best]),
         "at that workload",
@@ -128,7 +148,7 @@ def _prcl_best_case(
         config="prcl",
         negate=True,
     )
-    rt_best = b.add(
+    rt = b.record(
         "prcl_best_runtime_overhead_pct",
         runtime[best],
         "at that workload",
@@ -136,33 +156,32 @@ def _prcl_best_case(
         metric=RUNTIME,
         config="prcl",
     )
-    mem_clear = b.significance(MEMORY, "prcl", best) is not False
-    rt_clear = b.significance(RUNTIME, "prcl", best) is not False
-    if mem_clear and rt_clear:
-        sentences.append(
-            f"With {best}, 'prcl' reduced {rss_best} of residential sets and {mem_best} "
-            f"of system memory usage while incurring {rt_best} runtime overhead."
+
+    def parts(words):
+        return [
+            Part(number, *words[name], *_NOUNS[name])
+            for name, number in (("rss", rss), ("mem", mem), ("rt", rt))
+        ]
+
+    sentences.append(
+        state(
+            "'prcl'",
+            parts(_BEST),
+            seed=f"With {best}, 'prcl' reduced {{}} of residential sets and {{}} of system "
+            "memory usage while incurring {} runtime overhead.",
+            lead=f"With {best}, ",
+            doubt_tail=f" for {best}",
+            both="a saving nor a cost",
         )
-        summary.append(
-            f"'prcl' reduces {rss_best} of residential sets and {mem_best} of system "
-            f"memory footprint while incurring {rt_best} runtime overhead in the best "
-            f"case ({best})."
+    )
+    summary.append(
+        state(
+            "'prcl'",
+            parts(_SUMMARY_BEST),
+            seed=f"'prcl' reduces {{}} of residential sets and {{}} of system memory footprint "
+            f"while incurring {{}} runtime overhead in the best case ({best}).",
+            claim_tail=f" in the best case ({best})",
+            doubt_tail=f" for {best}",
+            both="a saving nor a cost",
         )
-        return
-    claims = [f"{rss_best} of residential sets"]
-    if mem_clear:
-        claims.append(f"{mem_best} of system memory usage")
-    cost = f" while incurring {rt_best} runtime overhead" if rt_clear else ""
-    unclear = []
-    if not mem_clear:
-        unclear.append(not_significant("system memory usage reduction there", mem_best))
-    if not rt_clear:
-        unclear.append(not_significant("runtime overhead there", rt_best))
-    if mem_clear or rt_clear:
-        what = "a reduction cannot" if not mem_clear else "a slowdown cannot"
-    else:
-        what = "neither a saving nor a cost can"
-    note = f"{' and '.join(unclear)}, so {what} be concluded for {best}."
-    main = " and ".join(claims)
-    sentences.append(f"With {best}, 'prcl' reduced {main}{cost}; {note}")
-    summary.append(f"'prcl' reduces {main}{cost} in the best case ({best}); {note}")
+    )

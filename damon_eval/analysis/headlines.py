@@ -23,10 +23,13 @@ TRUNCATES (not rounds) derived ratios to two decimals:
   cell, as the seed's tables), among all workloads.
 
 A claim whose number is not significantly different from zero is not made:
-the sentence says what cannot be concluded and why (THP's and ethp's speedup
-and memory overhead, ethp's shares of THP's speedup and memory waste, prcl's
-overhead and reductions).  The shares carry a delta-method CI
-(:func:`damon_eval.analysis.stats.share_ci95`) but no test against orig.
+the sentence says what cannot be concluded and why (every cell-derived number:
+rec's and prec's overheads, THP's and ethp's speedup and memory overhead, ethp's
+shares of THP's speedup and memory waste, prcl's overhead and reductions).  A
+negative number is worded for its sign ("slows workloads down by 2.00%", never
+"achieves -2.00% speedup"): :mod:`damon_eval.analysis.headline_claims`.  The
+shares carry a delta-method CI (:func:`damon_eval.analysis.stats.share_ci95`)
+but no test against orig.
 
 Evaluative words of the seed ("only", "modest", "Interestingly") are left
 out: the sentences state numbers.  Ties go to the first workload in table order.

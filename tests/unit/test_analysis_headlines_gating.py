@@ -58,13 +58,13 @@ def test_non_significant_memory_reduction_is_not_claimed():
     low, high = number.ci95
     assert "while achieving" not in text
     assert (
-        f"but its system memory usage reduction ({number.text}% (95% CI {low:.2f} … "
+        f"but its system memory usage reduction (+{number.text}% (95% CI {low:.2f} … "
         f"{high:.2f}%, not significant vs orig" in text
     )
     assert "is not significantly different from zero, so no reduction can be concluded." in text
     # the best case says it too, in the summary the reader sees first
     summary = section(headlines, "Summary")
-    assert "so a reduction cannot be concluded for s/steady." in summary
+    assert "so no reduction can be concluded for s/steady." in summary
     assert f"'prcl' reduces {headlines.number('prcl_best_rss_reduction_pct').text}%" in summary
 
 
@@ -75,14 +75,14 @@ def test_non_significant_runtime_overhead_is_not_claimed():
     assert "incurred" not in text.split("With ")[0]
     both = section(prcl_one_workload(UNCLEAR, UNCLEAR), "Proactive Reclamation")
     assert "neither a cost nor a saving can be concluded." in both
-    assert "so neither a saving nor a cost can be concluded for s/steady." in both
+    assert "so neither a reduction nor a slowdown can be concluded for s/steady." in both
 
 
 def test_non_significant_rss_reduction_is_not_claimed():
     text = section(prcl_one_workload(CLEAR_RISE, CLEAR_DROP, UNCLEAR), "Proactive Reclamation")
     assert "of residential sets were reduced" not in text
-    assert "In total, the reduction of residential sets (" in text
-    assert "no reduction can be concluded." in text
+    assert "In total, 'prcl' shows no significant residential set reduction (+" in text
+    assert "so no reduction can be concluded." in text
 
 
 def two_workloads(noisy_rss=NOISY_DROP):
@@ -123,7 +123,7 @@ def test_no_significant_best_case_says_so():
     assert "prcl_best_rss_reduction_pct" not in set(headlines.keys())
     sentence = (
         f"No workload shows a significant 'prcl' residential set reduction (the largest: "
-        f"'{NOISY}', 53.33% (95% CI "
+        f"'{NOISY}', +53.33% (95% CI "
     )
     assert sentence in section(headlines, "Proactive Reclamation")
     assert "so there is no best case to state." in section(headlines, "Summary")

@@ -154,13 +154,13 @@ def test_non_significant_thp_speedup_is_not_claimed_in_total():
     assert "THP 'always' enabled policy achieves" not in text
     assert "THP 'always' enabled policy incurs 20.00% (95% CI " in text
     assert (
-        f"memory overhead, but its speedup ({speed.text}%{speed.uncertainty()}) is not "
+        f"memory overhead, but its speedup ({speed.signed()}) is not "
         "significantly different from zero, so no speedup can be concluded." in text
     )
     # the best case's largest (not significant) speedup with its speedup CI, not the overhead's
     assert (
         f"No workload shows a significant THP speedup (the largest: '{W}', "
-        f"{speed.text}%{speed.uncertainty()}), so there is no best case to state." in text
+        f"{speed.signed()}), so there is no best case to state." in text
     )
     assert not set(SHARES) & set(headlines.keys())
 
@@ -172,7 +172,7 @@ def test_non_significant_thp_memory_overhead_is_not_claimed_in_total():
     text = efficient_thp(headlines)
     assert "THP 'always' enabled policy achieves 20.00% (95% CI " in text
     assert (
-        f"speedup, but its memory overhead ({mem.text}%{mem.uncertainty()}) is not "
+        f"speedup, but its memory overhead ({mem.signed()}) is not "
         "significantly different from zero, so no memory overhead can be concluded." in text
     )
     assert "but incurs" not in text and "removes" not in text
@@ -200,7 +200,7 @@ def test_non_significant_ethp_speedup_is_not_claimed():
     assert "'ethp' shows" not in text
     assert (
         "'ethp' incurs 10.00% (95% CI " in text
-        and f"but its speedup ({speed.text}%{speed.uncertainty()}) is not significantly "
+        and f"but its speedup ({speed.signed()}) is not significantly "
         "different from zero, so no speedup can be concluded."
         in text
     )

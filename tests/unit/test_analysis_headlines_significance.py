@@ -68,7 +68,7 @@ def test_non_significant_thp_speedup_gives_no_preserved_ratio():
     assert "preserving" not in text
     low, high = speedup.ci95
     assert (
-        f"THP shows no significant speedup ({speedup.text}% (95% CI {low:.2f} … {high:.2f}%, "
+        f"THP shows no significant speedup (+{speedup.text}% (95% CI {low:.2f} … {high:.2f}%, "
         "not significant vs orig" in text
     )
     assert "so 'preserved speedup' is undefined in total." in text
