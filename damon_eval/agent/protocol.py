@@ -22,6 +22,7 @@ from typing import Literal, Protocol
 from damon_eval.agent.build import GUEST_AGENT_PATH, AgentError, AgentTimeout
 from damon_eval.errors import ConfigError, GuestError
 from damon_eval.machines.control import ControlChannel, ControlTimeout
+from damon_eval.machines.lines import DeadlineLines, LineTimeout
 
 log = logging.getLogger(__name__)
 
@@ -206,7 +207,7 @@ class FdChannel:
     def __init__(self, read_fd: int, write_fd: int) -> None:
         self.read_fd = read_fd
         self.write_fd = write_fd
-        self._buffer = b""
+        self._lines = DeadlineLines(self._receive)
 
     def send_line(self, text: str) -> None:
         data = (text + "\n").encode()
@@ -217,30 +218,30 @@ class FdChannel:
             data = data[os.write(self.write_fd, data) :]
 
     def read_line(self, timeout_s: float) -> str:
-        deadline = time.monotonic() + timeout_s
-        while b"\n" not in self._buffer:
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                raise ControlTimeout(f"no line on the control channel within {timeout_s:g} s")
-            readable, _, _ = select.select([self.read_fd], [], [], remaining)
-            if not readable:
-                continue
-            try:
-                chunk = os.read(self.read_fd, 4096)
-            except BlockingIOError:
-                continue
-            except OSError as exc:
-                # EIO: a pty master whose other end is not open (yet)
-                if exc.errno != errno.EIO:
-                    raise
-                chunk = b""
-            if not chunk:
-                # EOF or a pty/port without its other end: wait a bit, then retry
-                time.sleep(0.05)
-                continue
-            self._buffer += chunk
-        line, _, self._buffer = self._buffer.partition(b"\n")
+        try:
+            line = self._lines.read_line(time.monotonic() + timeout_s)
+        except LineTimeout:
+            raise ControlTimeout(f"no line on the control channel within {timeout_s:g} s") from None
         return line.decode(errors="replace")
+
+    def _receive(self, remaining: float) -> bytes | None:
+        readable, _, _ = select.select([self.read_fd], [], [], remaining)
+        if not readable:
+            return None
+        try:
+            chunk = os.read(self.read_fd, 4096)
+        except BlockingIOError:
+            return None
+        except OSError as exc:
+            # EIO: a pty master whose other end is not open (yet)
+            if exc.errno != errno.EIO:
+                raise
+            chunk = b""
+        if not chunk:
+            # EOF or a pty/port without its other end: wait a bit, then retry
+            time.sleep(0.05)
+            return None
+        return chunk
 
     def close(self) -> None:
         """The descriptors belong to the caller."""

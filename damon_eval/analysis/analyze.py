@@ -24,14 +24,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from damon_eval.analysis import compare, headlines, plots, reference, table_render, tables
+from damon_eval.analysis.choices import check_metric
 from damon_eval.analysis.errors import RunTableError
-from damon_eval.analysis.runtable import (
-    check_metric,
-    ok_values,
-    read_runs_csv,
-    runs_of_kernel,
-    workload_ids,
-)
+from damon_eval.analysis.runtable import ok_values, read_runs_csv, runs_of_kernel, workload_ids
 from damon_eval.analysis.templates import TEMPLATE_DIR
 from damon_eval.atomic import atomic_write_text
 from damon_eval.metrics import BASELINE_CONFIG, METRICS

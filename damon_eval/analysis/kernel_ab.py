@@ -24,8 +24,9 @@ from dataclasses import dataclass
 import pandas as pd
 
 from damon_eval.analysis import stats, table_render, tables
+from damon_eval.analysis.choices import check_metric
 from damon_eval.analysis.errors import RunTableError, UnknownConfigError
-from damon_eval.analysis.runtable import check_metric, ok_values, workload_ids
+from damon_eval.analysis.runtable import ok_values, workload_ids
 from damon_eval.analysis.tables import MetricTable, ordered_configs
 from damon_eval.metrics import METRICS
 

@@ -24,7 +24,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from damon_eval.analysis.errors import ResultFileError, RunTableError, UnknownMetricError
+from damon_eval.analysis.errors import ResultFileError, RunTableError
 from damon_eval.atomic import atomic_write_text
 from damon_eval.config.runkey import RunKey
 from damon_eval.metrics import METRICS
@@ -322,11 +322,6 @@ def runs_of_kernel(frame: pd.DataFrame, kernel: str | None) -> pd.DataFrame:
             f"{', '.join(present) or 'none (a campaign without kernels:)'}"
         )
     return frame[frame["kernel"] == kernel]
-
-
-def check_metric(name: str) -> None:
-    if name not in METRICS:
-        raise UnknownMetricError(f"unknown metric {name!r}; valid: {', '.join(METRICS)}")
 
 
 def workload_ids(frame: pd.DataFrame) -> list[str]:

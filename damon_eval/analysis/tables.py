@@ -36,9 +36,9 @@ from dataclasses import dataclass
 import pandas as pd
 
 from damon_eval.analysis import stats
-from damon_eval.analysis.choices import ARITHMETICS
+from damon_eval.analysis.choices import ARITHMETICS, check_metric
 from damon_eval.analysis.errors import RunTableError, UnknownConfigError
-from damon_eval.analysis.runtable import check_metric, kernels_of, ok_values, workload_ids
+from damon_eval.analysis.runtable import kernels_of, ok_values, workload_ids
 from damon_eval.analysis.stats import Estimate, WelchResult
 from damon_eval.errors import ConfigError
 from damon_eval.metrics import BASELINE_CONFIG, METRICS, SEED_CONFIGS

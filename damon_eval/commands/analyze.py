@@ -6,6 +6,7 @@ import argparse
 from pathlib import Path
 
 from damon_eval.analysis.choices import ARITHMETICS, comma_list
+from damon_eval.commands import _run_table
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -18,24 +19,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default=Path("results/summary"),
         help="output directory (default: results/summary)",
     )
-    parser.add_argument(
-        "--configs",
-        type=comma_list,
-        metavar="CONFIG[,CONFIG...]",
-        help="configurations to show, in order, comma-separated (default: all with values)",
-    )
+    _run_table.add_configs(parser)
     parser.add_argument(
         "--metrics",
         type=comma_list,
-        metavar="METRIC[,METRIC...]",
+        metavar=_run_table.METRICS_METAVAR,
         help="metrics to analyze, comma-separated (default: every metric with values)",
     )
-    parser.add_argument(
-        "--kernel",
-        metavar="NAME",
-        help="a kernels: campaign's runs.csv: the tables of this kernel's runs "
-        "(required there: two kernels' runs are never averaged together)",
-    )
+    _run_table.add_kernel(parser)
     parser.add_argument(
         "--arithmetic",
         choices=ARITHMETICS,
@@ -46,6 +37,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    _run_table.check(args)
     from damon_eval.analysis.analyze import analyze
 
     result = analyze(

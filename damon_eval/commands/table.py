@@ -6,8 +6,9 @@ import argparse
 import sys
 from pathlib import Path
 
-from damon_eval.analysis.choices import ARITHMETICS, TABLE_FORMATS, comma_list
+from damon_eval.analysis.choices import ARITHMETICS, TABLE_FORMATS
 from damon_eval.atomic import atomic_write_text
+from damon_eval.commands import _run_table
 from damon_eval.errors import ConfigError
 
 
@@ -28,18 +29,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         dest="fmt",
         help="output format (default: text, the evaluation document's form)",
     )
-    parser.add_argument(
-        "--configs",
-        type=comma_list,
-        metavar="CONFIG[,CONFIG...]",
-        help="configurations to show, in order, comma-separated (default: all with values)",
-    )
-    parser.add_argument(
-        "--kernel",
-        metavar="NAME",
-        help="a kernels: campaign's runs.csv: the tables of this kernel's runs "
-        "(required there: two kernels' runs are never averaged together)",
-    )
+    _run_table.add_configs(parser)
+    _run_table.add_kernel(parser)
     parser.add_argument(
         "--arithmetic",
         choices=ARITHMETICS,
@@ -61,15 +52,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    _run_table.check(args)
     from damon_eval.analysis import reference, table_render, tables
-    from damon_eval.analysis.runtable import (
-        check_metric,
-        defaults_note,
-        read_runs_csv,
-        runs_of_kernel,
-    )
+    from damon_eval.analysis.runtable import defaults_note, read_runs_csv, runs_of_kernel
 
-    check_metric(args.metric)
     if args.published:
         if args.runs_csv is not None or args.kernel:
             raise ConfigError("give either RUNS_CSV (and --kernel) or --published, not both")

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from damon_eval.errors import GuestError
+from damon_eval.machines.lines import LineEOF, LineTimeout, NotListening, connect_unix, socket_lines
 
 
 class QmpError(GuestError):
@@ -29,7 +30,7 @@ class QmpClient:
     def __init__(self, sock: socket.socket, path: Path) -> None:
         self._sock = sock
         self._path = path
-        self._buffer = b""
+        self._lines = socket_lines(sock)
         self.events: list[dict[str, Any]] = []
         self.greeting: dict[str, Any] = {}
 
@@ -42,18 +43,12 @@ class QmpClient:
         ``alive`` tells whether QEMU still runs; the wait stops when it does not.
         """
         deadline = time.monotonic() + timeout_s
-        while True:
-            sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-            try:
-                sock.connect(str(path))
-                break
-            except (FileNotFoundError, ConnectionRefusedError) as exc:
-                sock.close()
-                if not alive():
-                    raise QmpError(f"QEMU exited before its monitor {path} came up") from exc
-                if time.monotonic() >= deadline:
-                    raise QmpError(f"QMP socket {path} did not accept connections: {exc}") from exc
-                time.sleep(0.05)
+        try:
+            sock = connect_unix(path, deadline, alive)
+        except NotListening as exc:
+            if exc.gone:
+                raise QmpError(f"QEMU exited before its monitor {path} came up") from exc
+            raise QmpError(f"QMP socket {path} did not accept connections: {exc.cause}") from exc
         client = cls(sock, path)
         try:
             client._negotiate(deadline)
@@ -84,21 +79,14 @@ class QmpClient:
         self.close()
 
     def _read_message(self, deadline: float) -> dict[str, Any]:
-        while b"\n" not in self._buffer:
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                raise QmpError(f"QEMU did not answer on {self._path} in time")
-            self._sock.settimeout(remaining)
-            try:
-                chunk = self._sock.recv(65536)
-            except TimeoutError:
-                continue
-            except OSError as exc:
-                raise QmpError(f"QMP connection {self._path} failed: {exc}") from exc
-            if not chunk:
-                raise QmpError(f"QEMU closed its monitor {self._path} (did it exit?)")
-            self._buffer += chunk
-        line, _, self._buffer = self._buffer.partition(b"\n")
+        try:
+            line = self._lines.read_line(deadline)
+        except LineTimeout:
+            raise QmpError(f"QEMU did not answer on {self._path} in time") from None
+        except LineEOF:
+            raise QmpError(f"QEMU closed its monitor {self._path} (did it exit?)") from None
+        except OSError as exc:
+            raise QmpError(f"QMP connection {self._path} failed: {exc}") from exc
         return json.loads(line)
 
     def command(self, name: str, timeout_s: float = 10.0, **arguments: Any) -> Any:

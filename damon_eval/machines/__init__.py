@@ -12,6 +12,7 @@ protocol, three kinds.
 ``signals.py``           SIGTERM/SIGHUP as Ctrl-C, so cleanups run
 ``terminal.py``          this terminal joined to a remote pty (``guest shell``)
 ``control.py``           ``ControlChannel``: the host end of a guest's virtio-serial port
+``lines.py``             lines with a deadline on every read; unix connects that wait (QMP too)
 =======================  ==========================================================
 
 Guests (:class:`damon_eval.guest.machine.Guest`) live in :mod:`damon_eval.guest`,

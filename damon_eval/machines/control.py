@@ -19,6 +19,7 @@ import time
 from pathlib import Path
 
 from damon_eval.errors import GuestError
+from damon_eval.machines.lines import LineEOF, LineTimeout, NotListening, connect_unix, socket_lines
 
 
 class ControlTimeout(GuestError):
@@ -31,26 +32,20 @@ class ControlChannel:
     def __init__(self, sock: socket.socket, path: Path, guest_name: str = "guest") -> None:
         self._sock = sock
         self._path = path
-        self._buffer = b""
+        self._lines = socket_lines(sock, 4096)
         self._guest_name = guest_name
 
     @classmethod
     def connect(
         cls, path: Path, timeout_s: float = 10.0, guest_name: str = "guest"
     ) -> ControlChannel:
-        deadline = time.monotonic() + timeout_s
-        while True:
-            sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-            try:
-                sock.connect(str(path))
-                return cls(sock, path, guest_name)
-            except (FileNotFoundError, ConnectionRefusedError) as exc:
-                sock.close()
-                if time.monotonic() >= deadline:
-                    raise GuestError(
-                        f"control channel {path} of {guest_name} did not accept connections: {exc}"
-                    ) from exc
-                time.sleep(0.05)
+        try:
+            sock = connect_unix(path, time.monotonic() + timeout_s)
+        except NotListening as exc:
+            raise GuestError(
+                f"control channel {path} of {guest_name} did not accept connections: {exc.cause}"
+            ) from exc
+        return cls(sock, path, guest_name)
 
     def send_line(self, text: str) -> None:
         """Send one line (a newline is appended; ``text`` must not contain one)."""
@@ -69,25 +64,19 @@ class ControlChannel:
         Raises :class:`GuestError` when nothing complete arrives within
         ``timeout_s`` or the channel closed (QEMU exited).
         """
-        deadline = time.monotonic() + timeout_s
-        while b"\n" not in self._buffer:
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                raise ControlTimeout(
-                    f"no line from {self._guest_name} on the control channel within "
-                    f"{timeout_s:g} s (partial: {self._buffer[-80:]!r})"
-                )
-            self._sock.settimeout(remaining)
-            try:
-                chunk = self._sock.recv(4096)
-            except TimeoutError:
-                continue
-            except OSError as exc:
-                raise GuestError(f"control channel of {self._guest_name} failed: {exc}") from exc
-            if not chunk:
-                raise GuestError(f"control channel of {self._guest_name} closed (did QEMU exit?)")
-            self._buffer += chunk
-        line, _, self._buffer = self._buffer.partition(b"\n")
+        try:
+            line = self._lines.read_line(time.monotonic() + timeout_s)
+        except LineTimeout as exc:
+            raise ControlTimeout(
+                f"no line from {self._guest_name} on the control channel within "
+                f"{timeout_s:g} s (partial: {exc.partial[-80:]!r})"
+            ) from None
+        except LineEOF:
+            raise GuestError(
+                f"control channel of {self._guest_name} closed (did QEMU exit?)"
+            ) from None
+        except OSError as exc:
+            raise GuestError(f"control channel of {self._guest_name} failed: {exc}") from exc
         return line.decode(errors="replace").rstrip("\r")
 
     def close(self) -> None:

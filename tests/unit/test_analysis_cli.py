@@ -130,3 +130,59 @@ def test_analyze_writes_everything_deterministically(runs_csv, tmp_path, capsys)
 def test_analyze_unknown_metric(capsys, runs_csv, tmp_path):
     err = _error(capsys, ["analyze", str(runs_csv), "--out", str(tmp_path), "--metrics", "cpu"])
     assert "unknown metric 'cpu'; valid: runtime" in err
+
+
+# The options analyze and table share (commands/_run_table.py): each bad value is one
+# line naming it and what would be valid, for both commands.
+SHARED_OPTION_ERRORS = [
+    (["--configs", ","], "--configs names no configuration; give one or more, e.g. --configs"),
+    (["--configs", "orig,thp,orig"], "--configs names configuration 'orig' twice"),
+    (["--configs", "orig,pcrl"], "unknown configuration 'pcrl'; the run table has: orig, rec,"),
+    (["--kernel", ""], "--kernel is empty; give a kernel name"),
+    (["--kernel", "patched"], "kernel 'patched' is not in the run table; its kernels: none"),
+]
+
+
+@pytest.mark.parametrize("command", ["table", "analyze"])
+@pytest.mark.parametrize(("option", "message"), SHARED_OPTION_ERRORS)
+def test_shared_options_name_the_bad_value(capsys, runs_csv, tmp_path, command, option, message):
+    given = ["--metric", "runtime"] if command == "table" else ["--out", str(tmp_path / "o")]
+    err = _error(capsys, [command, str(runs_csv), *given, *option])
+    assert err.startswith("damon-eval: error: ") and message in err
+
+
+@pytest.mark.parametrize("command", ["table", "analyze"])
+def test_a_directory_is_not_a_run_table(capsys, runs_csv, tmp_path, command):
+    given = ["--metric", "runtime"] if command == "table" else ["--out", str(tmp_path / "o")]
+    err = _error(capsys, [command, str(runs_csv.parent), *given])
+    assert (
+        f"RUNS_CSV {runs_csv.parent} is a directory; give a runs.csv file, e.g. {runs_csv}" in err
+    )
+    assert not (tmp_path / "o").exists()
+
+
+@pytest.mark.parametrize(
+    ("metrics", "message"),
+    [
+        (",", "--metrics names no metric; give one or more, e.g. --metrics runtime,rss.avg"),
+        ("runtime,rss.avg,runtime", "--metrics names metric 'runtime' twice"),
+        ("runtime,cpu", "unknown metric 'cpu'; valid: runtime, memused.avg"),
+    ],
+)
+def test_analyze_metrics_are_checked_before_anything_is_written(
+    capsys, runs_csv, tmp_path, metrics, message
+):
+    out = tmp_path / "o"
+    err = _error(capsys, ["analyze", str(runs_csv), "--out", str(out), "--metrics", metrics])
+    assert message in err
+    assert not out.exists()
+
+
+def test_outputs_of_the_wrong_kind_are_refused(capsys, runs_csv, tmp_path):
+    a_file = tmp_path / "taken"
+    a_file.write_text("keep\n")
+    err = _error(capsys, ["analyze", str(runs_csv), "--out", str(a_file)])
+    assert f"--out {a_file} is a file; give a directory" in err
+    err = _error(capsys, ["table", "--metric", "runtime", str(runs_csv), "-o", str(tmp_path)])
+    assert f"-o/--output {tmp_path} is a directory; give a file name in it" in err
+    assert a_file.read_text() == "keep\n"

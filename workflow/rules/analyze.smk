@@ -37,8 +37,11 @@ rule metric:
     log:
         f"{RESULTS}/logs/metric/{{metric}}.log",
     params:
+        # The summary directory, from the output so the rule runs without a shared FS.
+        summary=lambda wildcards, output: Path(output.text).parents[1],
         configs=CAMPAIGN.configs,
         kernel=BASE_KERNEL,
+        per_kernel=False,
     wildcard_constraints:
         metric=r"[a-z_]+(\.[a-z_]+)?",
     conda:
@@ -76,14 +79,17 @@ if KERNELS:
         log:
             f"{RESULTS}/logs/metric/{{kernel}}/{{metric}}.log",
         params:
+            summary=lambda wildcards, output: Path(output.text).parents[2],
             configs=CAMPAIGN.configs,
+            kernel=lambda wildcards: wildcards.kernel,
+            per_kernel=True,
         wildcard_constraints:
             kernel="|".join(KERNELS),
             metric=r"[a-z_]+(\.[a-z_]+)?",
         conda:
             "../envs/damon-eval.yaml"
         script:
-            "../scripts/metric_of_kernel.py"
+            "../scripts/metric.py"
 
 
 rule summary:

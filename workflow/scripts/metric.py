@@ -1,6 +1,6 @@
-"""Adapter: one metric's table and overhead plot."""
+"""Adapter: one metric's table and overhead plot, of the base kernel (rule metric) or of
+one kernel of a kernels: campaign (rule metric_of_kernel)."""
 
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 from damon_eval.pipeline import metric_step, run_logged
@@ -13,7 +13,8 @@ run_logged(
     metric_step,
     snakemake.input.runs,
     snakemake.wildcards.metric,
-    Path(snakemake.output.text).parent.parent,
+    snakemake.params.summary,
     snakemake.params.configs,
     snakemake.params.kernel,
+    snakemake.params.per_kernel,
 )
