@@ -115,21 +115,32 @@ def _rst_escape(text: str) -> str:
 def summarize_failures(runs: pd.DataFrame, campaign: str, configs=None) -> FailureSummary:
     """From a run table (runs.csv): one entry per run, failed ones by ``failure_kind``;
     a cell is (workload, configuration), in ``configs`` order when given."""
-    per_run = runs.drop_duplicates(["suite", "workload", "config", "repeat"])
+    # A kernels: campaign runs each (workload, config, repeat) once per kernel.
+    kernels = (
+        sorted(set(runs["kernel"].fillna("").astype(str)) - {""})
+        if "kernel" in runs.columns
+        else []
+    )
+    per_kernel = len(kernels) > 1
+    runs = runs.assign(
+        cell=runs["suite"] + "/" + runs["workload"]
+        + ((" (kernel " + runs["kernel"].astype(str) + ")") if per_kernel else "")
+    )  # fmt: skip
+    per_run = runs.drop_duplicates(["cell", "config", "repeat"])
     failed = per_run[per_run["status"] != "ok"]
     kinds = failed["failure_kind"].replace("", "unknown").value_counts()
     by_kind = tuple(sorted(((str(k), int(n)) for k, n in kinds.items()), key=lambda x: -x[1]))
     order = {c: i for i, c in enumerate(configs or ())}
     ok_cells = set(
         per_run[per_run["status"] == "ok"]
-        .loc[:, ["suite", "workload", "config"]]
+        .loc[:, ["cell", "config"]]
         .itertuples(index=False, name=None)
     )
     empty: dict[str, list[str]] = {}
-    cells = per_run.loc[:, ["suite", "workload", "config"]].drop_duplicates()
-    for suite, workload, config in sorted(cells.itertuples(index=False, name=None)):
-        if (suite, workload, config) not in ok_cells:
-            empty.setdefault(f"{suite}/{workload}", []).append(config)
+    cells = per_run.loc[:, ["cell", "config"]].drop_duplicates()
+    for cell, config in sorted(cells.itertuples(index=False, name=None)):
+        if (cell, config) not in ok_cells:
+            empty.setdefault(cell, []).append(config)
     empty_cells = tuple(
         (w, tuple(sorted(c, key=lambda name: (order.get(name, len(order)), name))))
         for w, c in empty.items()

@@ -196,3 +196,23 @@ def test_campaign_status_of_repeats_auto_counts_the_later_rounds_started(tmp_pat
     first = _status(str(campaign)).stdout.splitlines()[0]
     # round 1: 2 repeats of 6 cells; a third repeat of every cell was started too
     assert first.endswith("18 runs: 18 done, 0 failed, 0 missing"), first
+
+
+def test_a_kernels_campaign_counts_each_kernels_runs_and_names_the_kernel():
+    import pandas as pd
+
+    rows = [
+        {"suite": "synthetic", "workload": "zigzag", "config": config, "repeat": repeat,
+         "metric": metric, "value": 1.0, "kernel": kernel,
+         "status": "failed" if (kernel, config) == ("patched", "rec") else "ok",
+         "failure_kind": "exit" if (kernel, config) == ("patched", "rec") else ""}
+        for kernel in ("base", "patched") for config in ("orig", "rec")
+        for repeat in (1, 2) for metric in ("runtime", "rss.avg")
+    ]  # fmt: skip
+    summary = summarize_failures(pd.DataFrame(rows), "ab", ("orig", "rec"))
+    assert (summary.nr_runs, summary.nr_ok) == (8, 6)
+    assert summary.by_kind == (("exit", 2),)
+    assert summary.empty_cells == (("synthetic/zigzag (kernel patched)", ("rec",)),)
+    # one kernel (or none recorded): cells are named as before
+    single = summarize_failures(pd.DataFrame([r for r in rows if r["kernel"] == "base"]), "a")
+    assert (single.nr_runs, single.empty_cells) == (4, ())
