@@ -21,12 +21,14 @@ def test_ruff_reports_nothing(repo_root):
     assert proc.returncode == 0, proc.stdout + proc.stderr
 
 
-@pytest.mark.parametrize("repeats", ["fixed", "auto"])
-def test_snakemake_lint_reports_nothing(repo_root, tmp_path, repeats):
-    # repeats: auto adds the checkpoint rules of workflow/rules/repeats.smk
-    auto = ["--config", "repeats=auto", f"results_dir={tmp_path}"] if repeats == "auto" else []
+@pytest.mark.parametrize("variant", ["fixed", "auto", "kernels"])
+def test_snakemake_lint_reports_nothing(repo_root, tmp_path, variant):
+    # repeats: auto adds the checkpoint rules of workflow/rules/repeats.smk, and a
+    # kernels: campaign the per-kernel rules (metric_of_kernel, kernel_ab)
+    campaign = "configs/kernel-ab.yaml" if variant == "kernels" else "configs/ci.yaml"
+    auto = ["--config", "repeats=auto", f"results_dir={tmp_path}"] if variant == "auto" else []
     proc = subprocess.run(
-        [_tool("snakemake"), "--lint", "--configfile", "configs/ci.yaml", *auto],
+        [_tool("snakemake"), "--lint", "--configfile", campaign, *auto],
         cwd=repo_root,
         capture_output=True,
         text=True,
