@@ -399,7 +399,9 @@ def _build_into(
     shutil.copyfile(config, work / "kernel.config")
     packages = rootfs.package_list(root, log_handle, log_path)
     (work / "packages.txt").write_text(packages)
-    rootfs.prune_debs(debs, packages)
+    # Other specs' images (parsec, another kernel) share this cache: keep their .debs too.
+    others = [p.read_text() for p in sorted(images_dir().glob("*/packages.txt"))]
+    rootfs.prune_debs(debs, packages, others)
 
     shown.phase(f"making the ext4 file system ({spec.disk_size})")
     raw = work / "disk.raw"

@@ -114,10 +114,12 @@ def mmdebstrap_argv(
     return argv
 
 
-def prune_debs(debs: Path, package_list: str) -> int:
-    """Delete cached .debs that are not the installed versions; returns how many."""
+def prune_debs(debs: Path, package_list: str, kept_lists: Sequence[str] = ()) -> int:
+    """Delete cached .debs that are neither the installed versions nor in ``kept_lists``
+    (the package lists of the other cached images, which share the suite's cache);
+    returns how many."""
     wanted = set()
-    for line in package_list.splitlines():
+    for line in "\n".join([package_list, *kept_lists]).splitlines():
         name, _, version = line.partition("\t")
         if version:
             wanted.add(f"{name.split(':')[0]}_{version.replace(':', '%3a')}_")

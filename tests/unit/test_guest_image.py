@@ -498,3 +498,15 @@ def test_kernel_provenance_fits_the_result_schema(tmp_path, monkeypatch):
         jsonschema.validate({"kernel": kernel}, guest)
     with pytest.raises(jsonschema.ValidationError):
         jsonschema.validate({"kernel": {**package, "form": "rpm"}}, guest)
+
+
+def test_prune_debs_keeps_what_other_cached_images_install(tmp_path):
+    # An image with an own kernel (no kernel package) must not take the default image's
+    # kernel .deb from the shared cache: the .deb test of an own kernel needs it.
+    for name in ("linux-image-6.12.1-amd64_6.12.1-1_amd64.deb", "gone_1.0_all.deb"):
+        (tmp_path / name).write_text("")
+    removed = prune_debs(
+        tmp_path, "bash\t5.2\n", ["linux-image-6.12.1-amd64\t6.12.1-1\nbash\t5.2\n"]
+    )
+    assert removed == 1
+    assert [p.name for p in tmp_path.iterdir()] == ["linux-image-6.12.1-amd64_6.12.1-1_amd64.deb"]
