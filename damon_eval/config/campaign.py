@@ -156,6 +156,7 @@ def campaign_from_dict(data: Any, source: str | Path, overrides: dict | None = N
     # `damon-eval campaign check`, the first job of a pipeline, so dry runs plan
     # campaigns whose inputs are not here.
     from damon_eval.workloads import get_workload
+    from damon_eval.workloads.base import check_build_only
 
     configurations = {name: load_configuration(name) for name in settings["configs"]}
     for workload_id in [*settings["workloads"], *settings["workload_scales"]]:
@@ -169,11 +170,10 @@ def campaign_from_dict(data: Any, source: str | Path, overrides: dict | None = N
             get_workload(workload_id)
         except ConfigError as exc:
             raise ConfigError(f"{source}: parsec.build_only: {exc}") from None
-    if parsec.get("build_only") and parsec.get("build") == "guest":
-        raise ConfigError(
-            f"{source}: parsec.build_only needs parsec.build host or auto (a build on the "
-            "host); with parsec.build guest only the packages of the campaign's runs build"
-        )
+    try:
+        check_build_only(parsec.get("build_only") or [], parsec.get("build", "auto"))
+    except ConfigError as exc:
+        raise ConfigError(f"{source}: {exc}") from None
     _check_kernels(settings, Path(source))
     campaign = Campaign(settings["campaign"], Path(source), settings, configurations)
     campaign.auto_repeats  # noqa: B018 -- validates repeats: auto's rule now

@@ -176,24 +176,7 @@ class WorkloadContext:
             threads = raw.get("threads", 1)
             if not isinstance(threads, int) or threads < 1:
                 raise ConfigError(f"parsec threads must be an integer >= 1, not {threads!r}")
-            build_only = raw.get("build_only") or []
-            if not isinstance(build_only, list | tuple):
-                raise ConfigError(
-                    f"parsec.build_only must be a list of parsec3/ or splash2x/ workloads, "
-                    f"not {build_only!r}"
-                )
-            for workload_id in build_only:
-                if not str(workload_id).startswith(("parsec3/", "splash2x/")):
-                    raise ConfigError(
-                        f"parsec.build_only entry {workload_id!r} is not a parsec3/ or "
-                        "splash2x/ workload"
-                    )
-            if build_only and build == "guest":
-                # A guest build prepares each run's own package; nothing builds the others.
-                raise ConfigError(
-                    "parsec.build_only needs parsec.build host or auto (a build on the host); "
-                    "with parsec.build guest only the packages of the campaign's runs build"
-                )
+            build_only = check_build_only(raw.get("build_only") or [], build)
         if raw is not None and raw.get("path"):
             parsec = ParsecSource(
                 path=Path(str(raw["path"])).expanduser(),
@@ -224,6 +207,27 @@ class WorkloadContext:
             parsec=parsec,
             guest_packages=frozenset(map(str, packages)) if packages is not None else None,
         )
+
+
+def check_build_only(build_only: Any, build: str) -> list:
+    """``parsec.build_only``: a list of parsec3/ or splash2x/ ids, with a host build."""
+    if not isinstance(build_only, list | tuple):
+        raise ConfigError(
+            f"parsec.build_only must be a list of parsec3/ or splash2x/ workloads, "
+            f"not {build_only!r}"
+        )
+    for workload_id in build_only:
+        if not str(workload_id).startswith(("parsec3/", "splash2x/")):
+            raise ConfigError(
+                f"parsec.build_only entry {workload_id!r} is not a parsec3/ or splash2x/ workload"
+            )
+    if build_only and build == "guest":
+        # A guest build prepares each run's own package; nothing builds the others.
+        raise ConfigError(
+            "parsec.build_only needs parsec.build host or auto (a build on the host); "
+            "with parsec.build guest only the packages of the campaign's runs build"
+        )
+    return list(build_only)
 
 
 def _spec_packages(spec_name: str) -> tuple[str, ...]:
