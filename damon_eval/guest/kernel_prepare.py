@@ -163,7 +163,7 @@ def _prepare_deb(choice: KernelChoice, work: Path, final: Path) -> PreparedKerne
     if len(kernels) != 1:
         raise GuestError(
             f"kernel .deb {choice.path} must hold exactly one boot/vmlinuz-*, found "
-            f"{[k.name for k in kernels] or 'none'} (is it the linux-image .deb of bindeb-pkg?)"
+            f"{[k.name for k in kernels] or 'none'} ({_deb_kernel_hint(choice.path)})"
         )
     release = kernels[0].name.removeprefix("vmlinuz-")
     config = tree / "boot" / f"config-{release}"
@@ -178,6 +178,21 @@ def _prepare_deb(choice: KernelChoice, work: Path, final: Path) -> PreparedKerne
                             dirs_exist_ok=True)  # fmt: skip
     shutil.rmtree(tree)
     return _finish(choice, work, final, release, {"deb_sha256": sha256_file(choice.path)})
+
+
+def _deb_kernel_hint(deb: Path) -> str:
+    """Why a .deb holds no kernel: newer Debian kernels split it out of linux-image-*."""
+    proc = subprocess.run(
+        ["dpkg-deb", "-f", str(deb), "Package", "Depends"], capture_output=True, text=True
+    )
+    fields = dict(line.split(": ", 1) for line in proc.stdout.splitlines() if ": " in line)
+    if "linux-binary-" in fields.get("Depends", ""):
+        return (
+            f"{fields.get('Package', deb.name)} is a Debian meta package whose kernel is in "
+            f"linux-binary-*; name the Debian package instead, as "
+            f"kernel: {fields.get('Package', '<package>')}"
+        )
+    return "is it the linux-image .deb of bindeb-pkg?"
 
 
 def _prepare_build(choice: KernelChoice, work: Path, final: Path) -> PreparedKernel:

@@ -27,10 +27,19 @@ def debian_kernel_deb(tmp_path_factory) -> Path:
     from damon_eval.guest import load_spec
     from damon_eval.guest.rootfs import debs_cache_dir
 
-    debs = sorted(debs_cache_dir(load_spec()).glob("linux-image-[0-9]*.deb"))
+    # Only a .deb that holds its vmlinuz is a bindeb-pkg-like kernel: newer Debian
+    # kernels (trixie-backports' 7.x, cached by configs/kernel-ab.yaml) split the
+    # image into linux-binary-* and linux-modules-*, and their linux-image-* is a
+    # meta package.
+    debs = [
+        deb
+        for deb in sorted(debs_cache_dir(load_spec()).glob("linux-image-[0-9]*.deb"))
+        if _holds_vmlinuz(deb)
+    ]
     if not debs:
         pytest.skip(
-            f"no linux-image-<release> .deb in {debs_cache_dir(load_spec())} "
+            f"no linux-image-<release> .deb holding boot/vmlinuz-* in "
+            f"{debs_cache_dir(load_spec())} "
             "(build the default image once: `damon-eval guest build`)"
         )
     # A copy, as a user's own .deb: an image without the kernel package prunes the
@@ -38,6 +47,13 @@ def debian_kernel_deb(tmp_path_factory) -> Path:
     own = tmp_path_factory.mktemp("deb") / debs[-1].name
     shutil.copyfile(debs[-1], own)
     return own
+
+
+def _holds_vmlinuz(deb: Path) -> bool:
+    listing = subprocess.run(
+        ["dpkg-deb", "-c", str(deb)], capture_output=True, text=True, check=True
+    ).stdout
+    return "./boot/vmlinuz-" in listing
 
 
 def _boot_and_check(kernel_value, form: str, tmp_path: Path) -> None:

@@ -439,3 +439,40 @@ def test_campaign_guest_kernel_reaches_the_image_from_the_campaigns_directory(
     assert seen["kernel"] == KernelChoice("build", path=tmp_path / "linux-build")
     with pytest.raises(ConfigError, match=r"guest"):
         campaign_from_dict({**data, "guest": {"kernel": 3}}, "<t>")
+
+
+@needs_dpkg_deb
+def test_a_debian_meta_package_deb_names_the_package_form_instead(tmp_path):
+    # The layout of trixie-backports' 7.x linux-image-*: no boot/, only Depends.
+    tree = tmp_path / "meta"
+    (tree / "DEBIAN").mkdir(parents=True)
+    (tree / "DEBIAN/control").write_text(
+        "Package: linux-image-7.3.4+deb13-amd64\nVersion: 7.3.4-1~bpo13+1\n"
+        "Architecture: amd64\nMaintainer: test <t@example.org>\n"
+        "Depends: linux-binary-7.3.4+deb13-amd64 (= 7.3.4-1~bpo13+1), "
+        "linux-modules-7.3.4+deb13-amd64 (= 7.3.4-1~bpo13+1)\nDescription: meta\n"
+    )
+    deb = tmp_path / "linux-image-7.3.4+deb13-amd64_7.3.4-1~bpo13+1_amd64.deb"
+    subprocess.run(
+        ["dpkg-deb", "--root-owner-group", "-Zgzip", "--build", str(tree), str(deb)],
+        check=True,
+        capture_output=True,
+    )
+    with pytest.raises(GuestError) as raised:
+        prepare_kernel(resolve_kernel(str(deb)))
+    message = str(raised.value)
+    assert "found none" in message and "meta package" in message
+    assert "kernel: linux-image-7.3.4+deb13-amd64" in message
+    # A plain .deb without a kernel keeps the bindeb-pkg hint.
+    (tree / "DEBIAN/control").write_text(
+        "Package: not-a-kernel\nVersion: 1\nArchitecture: amd64\n"
+        "Maintainer: test <t@example.org>\nDescription: other\n"
+    )
+    other = tmp_path / "other.deb"
+    subprocess.run(
+        ["dpkg-deb", "--root-owner-group", "-Zgzip", "--build", str(tree), str(other)],
+        check=True,
+        capture_output=True,
+    )
+    with pytest.raises(GuestError, match="bindeb-pkg"):
+        prepare_kernel(resolve_kernel(str(other)))
