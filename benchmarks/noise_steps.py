@@ -3,9 +3,9 @@
 
     .venv/bin/python benchmarks/noise_steps.py [--workload debian/sqlite3] [--scale 0.04]
         [--repeats 8] [--variants baseline,drop,compact,pin,icount]
-        [--icount shift=0,sleep=off] [--write-doc]
+        [--icount shift=0,sleep=off] [--vcpus 2] [--section steps] [--write-doc]
 
-One small campaign per variant (``noise:`` and ``guest.icount`` set as below, the
+One small campaign per variant (``noise:`` and ``guest.fast_start`` set as below, the
 same workload at the same scale, ``configs: [orig]``), each run through the CLI as
 the pipeline does (``damon-eval run --campaign ... --run ...``), so the measured
 code is the real one.  Runs are interleaved: repeat 1 of every variant, then
@@ -18,7 +18,16 @@ compact     + caches dropped and memory compacted before the agent starts
 pin         + vCPU threads and the harness pinned (only with >= vcpus+1 CPUs)
 icount      + QEMU ``-icount`` (single-threaded TCG), the value of ``--icount``
 icount-bare baseline + ``-icount`` only (not in the default set)
+pin-only    baseline + pinning only (not in the default set)
+cold-off    baseline, but every run boots cold (not in the default set)
+cold-auto   cold boots with the defaults (``auto``: drop and compact run)
 ==========  ==========================================================
+
+``-icount`` is not a campaign option (these measurements found it not useful); the
+runs get it through the benchmark hook ``$DAMON_EVAL_BENCH_ICOUNT``.
+``--vcpus 1`` makes pinning possible on a 2-CPU host (it needs vcpus+1 CPUs).
+``--section`` names the doc section: ``steps`` (default), ``overhead`` (default with
+``--overhead``), ``cold`` or ``pin``, each between its own markers.
 
 A warm-up run per saved state (one without, one with ``-icount``) comes first and
 is not counted: it makes the state.  Reports per variant: runs ok, mean runtime,
@@ -49,28 +58,40 @@ from docs_section import write_section  # noqa: E402
 
 from damon_eval.measure.noise import pin_plan  # noqa: E402
 
-START = "<!-- noise-steps:start -->"
-END = "<!-- noise-steps:end -->"
-OVERHEAD_START = "<!-- noise-overhead:start -->"
-OVERHEAD_END = "<!-- noise-overhead:end -->"
-VCPUS = 2
+SECTIONS = {
+    "steps": "## Noise at its source: what each step buys (`benchmarks/noise_steps.py`)",
+    "overhead": "## Runtime overheads with and without `-icount` "
+    "(`benchmarks/noise_steps.py --overhead {overhead}`)",
+    "cold": "## Dropping caches and compacting on cold boots (`benchmarks/noise_steps.py`)",
+    "pin": "## Pinning, with 1 vCPU on 2 host CPUs (`benchmarks/noise_steps.py`)",
+}
+ICOUNT_ENV = "DAMON_EVAL_BENCH_ICOUNT"  # damon_eval.measure.noise.BENCH_ICOUNT_ENV
 
 OFF = {"drop_caches": False, "compact_memory": False, "pin_cpus": "off"}
+AUTO = {"drop_caches": "auto", "compact_memory": "auto", "pin_cpus": "auto"}
+# variant: (noise section, -icount, fast start)
 VARIANTS = {
-    "baseline": (OFF, False),
-    "drop": ({**OFF, "drop_caches": True}, False),
-    "compact": ({**OFF, "drop_caches": True, "compact_memory": True}, False),
-    "pin": ({"drop_caches": True, "compact_memory": True, "pin_cpus": "auto"}, False),
-    "icount": ({"drop_caches": True, "compact_memory": True, "pin_cpus": "auto"}, True),
-    "icount-bare": (OFF, True),
+    "baseline": (OFF, False, True),
+    "drop": ({**OFF, "drop_caches": True}, False, True),
+    "compact": ({**OFF, "drop_caches": True, "compact_memory": True}, False, True),
+    "pin": ({"drop_caches": True, "compact_memory": True, "pin_cpus": "auto"}, False, True),
+    "icount": ({"drop_caches": True, "compact_memory": True, "pin_cpus": "auto"}, True, True),
+    "icount-bare": (OFF, True, True),
+    "pin-only": ({**OFF, "pin_cpus": "auto"}, False, True),
+    "cold-off": (OFF, False, False),
+    "cold-auto": ({**AUTO, "pin_cpus": "off"}, False, False),
 }
 
 
 def campaign_file(directory: Path, variant: str, args: argparse.Namespace) -> Path:
-    noise, icount = VARIANTS[variant]
-    guest = {"spec": "guest/default.yaml", "vcpus": VCPUS, "memory_mib": 2048, "accel": "tcg"}
-    if icount:
-        guest["icount"] = args.icount
+    noise, _, fast_start = VARIANTS[variant]
+    guest = {
+        "spec": "guest/default.yaml",
+        "vcpus": args.vcpus,
+        "memory_mib": 2048,
+        "accel": "tcg",
+        "fast_start": fast_start,
+    }
     data = {
         "campaign": f"noise-{variant}",
         "description": f"benchmarks/noise_steps.py, variant {variant}",
@@ -90,7 +111,13 @@ def campaign_file(directory: Path, variant: str, args: argparse.Namespace) -> Pa
 
 
 def one_run(
-    campaign: Path, workload: str, repeat: int, out: Path, log: Path, config: str = "orig"
+    campaign: Path,
+    workload: str,
+    repeat: int,
+    out: Path,
+    log: Path,
+    config: str = "orig",
+    icount: str | None = None,
 ) -> dict:
     run_id = f"{workload}/{config}/{repeat:02d}"
     command = [sys.executable, "-m", "damon_eval.cli", "run", "--campaign", str(campaign),
@@ -100,7 +127,12 @@ def one_run(
     with log.open("a") as sink:
         sink.write(f"$ {' '.join(command)}\n")
         sink.flush()
-        subprocess.run(command, cwd=REPO, stdout=sink, stderr=subprocess.STDOUT, check=False)
+        env = {key: value for key, value in os.environ.items() if key != ICOUNT_ENV}
+        if icount:
+            env[ICOUNT_ENV] = icount
+        subprocess.run(
+            command, cwd=REPO, env=env, stdout=sink, stderr=subprocess.STDOUT, check=False
+        )
     wall = time.monotonic() - started
     result_path = out / "result.json"
     if not result_path.is_file():
@@ -118,6 +150,7 @@ def one_run(
         "load_after": (provenance.get("host") or {}).get("loadavg_1_5_15", [None])[0],
         "accel": (provenance.get("guest") or {}).get("accel"),
         "icount": (provenance.get("guest") or {}).get("icount"),
+        "boot_kind": (provenance.get("guest") or {}).get("boot_kind"),
         "noise": provenance.get("noise"),
     }
 
@@ -134,7 +167,7 @@ def applied(runs: list[dict]) -> str:
         steps = run.get("noise")
         if run["status"] != "ok" or not steps:
             continue
-        said = []
+        said = [f"{run.get('boot_kind') or '?'} boot"]
         said.append("drop" if steps["drop_caches"]["applied"] else "no drop")
         compact = steps["compact_memory"]
         if compact["applied"]:
@@ -208,6 +241,8 @@ def main() -> int:
     parser.add_argument("--repeats", type=int, default=8)
     parser.add_argument("--variants", default="baseline,drop,compact,pin,icount")
     parser.add_argument("--icount", default="shift=0,sleep=off")
+    parser.add_argument("--vcpus", type=int, default=2)
+    parser.add_argument("--section", choices=sorted(SECTIONS), help="doc section to write")
     parser.add_argument("--keep", type=Path, help="keep the runs in this directory")
     parser.add_argument("--json", type=Path, help="write every run's numbers here")
     parser.add_argument(
@@ -226,20 +261,26 @@ def main() -> int:
     if unknown:
         parser.error(f"unknown variants {unknown}; known: {', '.join(VARIANTS)}")
     skipped: dict[str, str] = {}
-    plan = pin_plan("auto", VCPUS, os.sched_getaffinity(0))
-    if "pin" in variants and not plan.pins:
-        variants.remove("pin")
-        skipped["pin"] = plan.reason
+    plan = pin_plan("auto", args.vcpus, os.sched_getaffinity(0))
+    for pinned in ("pin", "pin-only"):
+        if pinned in variants and not plan.pins:
+            variants.remove(pinned)
+            skipped[pinned] = plan.reason
 
     work = args.keep or Path(tempfile.mkdtemp(prefix="damon-eval-noise."))
     work.mkdir(parents=True, exist_ok=True)
     log = work / "runs.log"
     campaigns = {v: campaign_file(work, v, args) for v in variants}
     results: dict[str, list[dict]] = {v: [] for v in variants}
+
+    def icount_of(variant: str) -> str | None:
+        return args.icount if VARIANTS[variant][1] else None
+
     # Not counted: the first run of a saved state builds it (and the image if missing).
-    first_per_state = {VARIANTS[v][1]: v for v in reversed(variants)}
+    first_per_state = {VARIANTS[v][1:]: v for v in reversed(variants)}
     for variant in first_per_state.values():
-        warm = one_run(campaigns[variant], args.workload, 1, work / variant / "warmup", log)
+        warm = one_run(campaigns[variant], args.workload, 1, work / variant / "warmup", log,
+                       icount=icount_of(variant))  # fmt: skip
         print(f"warm-up {variant}: {warm['status']} runtime={warm.get('runtime')} "
               f"wall={warm['wall_s']:.1f}s {warm.get('reason') or ''}", flush=True)  # fmt: skip
     load_start = os.getloadavg()
@@ -248,7 +289,8 @@ def main() -> int:
         for variant in variants:
             for config in ["orig", *args.overhead]:
                 out = work / variant / "runs" / config / f"{repeat:02d}"
-                run = one_run(campaigns[variant], args.workload, repeat, out, log, config)
+                run = one_run(campaigns[variant], args.workload, repeat, out, log, config,
+                              icount_of(variant))  # fmt: skip
                 run["config"] = config
                 results[variant].append(run)
                 print(f"{variant} {config} {repeat}: {run['status']} runtime={run.get('runtime')} "
@@ -263,23 +305,19 @@ def main() -> int:
 
     stamp = dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
     accels = sorted({str(r.get("accel")) for runs in results.values() for r in runs})
-    start, end = (OVERHEAD_START, OVERHEAD_END) if args.overhead else (START, END)
-    title = (
-        f"## Runtime overheads with and without `-icount` (`benchmarks/noise_steps.py "
-        f"--overhead {','.join(args.overhead)}`)"
-        if args.overhead
-        else "## Noise at its source: what each step buys (`benchmarks/noise_steps.py`)"
-    )
+    section_name = args.section or ("overhead" if args.overhead else "steps")
+    start, end = f"<!-- noise-{section_name}:start -->", f"<!-- noise-{section_name}:end -->"
+    title = SECTIONS[section_name].format(overhead=",".join(args.overhead))
     lines = [
         start,
         title,
         "",
         f"Measured {stamp} by `benchmarks/noise_steps.py --workload {args.workload} "
         f"--scale {args.scale} --repeats {args.repeats} --icount {args.icount} "
-        f"--variants {','.join(variants)}"
+        f"--variants {','.join(variants)} --vcpus {args.vcpus}"
         f"{' --overhead ' + ','.join(args.overhead) if args.overhead else ''}`: "
         f"{' and '.join(f'`{c}`' for c in ['orig', *args.overhead])}, "
-        f"{VCPUS} vCPUs / 2048 MiB, accelerator **{', '.join(accels)}**, "
+        f"{args.vcpus} vCPUs / 2048 MiB, accelerator **{', '.join(accels)}**, "
         f"{os.cpu_count()} host CPUs, runs interleaved across variants; "
         f"{elapsed / 60:.1f} min in all.  Host load average (1/5/15 min) "
         f"{load_start[0]:.1f} / {load_start[1]:.1f} / {load_start[2]:.1f} before, "

@@ -48,7 +48,7 @@ class GuestSettings:
     accel: str = "auto"
     fast_start: bool = True
     pin_cpus: tuple[int, ...] | None = None
-    icount: str | None = None  # QEMU -icount under TCG (docs/benchmarks.md: not a default)
+    icount: str | None = None  # benchmarks only: $DAMON_EVAL_BENCH_ICOUNT (measure.noise)
     kernel: Any = None  # a campaign's guest.kernel (replaces the spec's), paths from kernel_base
     kernel_base: Path | None = None
 

@@ -13,6 +13,10 @@ done, or why not (docs/benchmarks.md, "Noise at its source", measures each step)
   thread gets its own host CPU and the harness (this process) and QEMU's other
   threads (main loop, I/O) the rest (:func:`pin_plan`, :func:`pinned`); fewer CPUs
   mean no pinning, a recorded reason and one warning line.
+* ``-icount`` is not a campaign option: docs/benchmarks.md found the overheads it
+  gives not DAMON's.  ``benchmarks/noise_steps.py`` measures it through the normal
+  run path with the environment variable :data:`BENCH_ICOUNT_ENV`
+  (:func:`benchmark_icount`).
 * clocks: runtimes come from the agent's CLOCK_MONOTONIC in the guest; after a
   restore the guest's wall clock is set from the host
   (:meth:`damon_eval.guest.running.RunningGuest.sync_clock`).  :func:`clock_facts`
@@ -24,16 +28,41 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from damon_eval.errors import DamonEvalError
+from damon_eval.errors import ConfigError, DamonEvalError
 from damon_eval.fs import FileSystem, LocalFs
 
 log = logging.getLogger(__name__)
 
 RUNTIME_CLOCK = "CLOCK_MONOTONIC in the guest (de-agent), from release to the target's exit"
+
+
+BENCH_ICOUNT_ENV = "DAMON_EVAL_BENCH_ICOUNT"
+ICOUNT_PATTERN = re.compile(r"^(shift=(auto|[0-9]|10))?(,?(align|sleep)=(on|off))*$")
+
+
+def benchmark_icount() -> str | None:
+    """QEMU's ``-icount`` value for a benchmark of it (``$DAMON_EVAL_BENCH_ICOUNT``), or
+    None.  Warns when set: the runtimes it gives are not comparable with others."""
+    value = os.environ.get(BENCH_ICOUNT_ENV, "").strip()
+    if not value:
+        return None
+    if not ICOUNT_PATTERN.match(value):
+        raise ConfigError(
+            f"{BENCH_ICOUNT_ENV}={value!r} is not a QEMU -icount value; valid: "
+            "shift=auto|0..10 with optional ,align=on|off and ,sleep=on|off"
+        )
+    log.warning(
+        "%s=%s: QEMU -icount for benchmarks/noise_steps.py only; its runtimes and "
+        "overheads are not comparable with runs without it (docs/benchmarks.md)",
+        BENCH_ICOUNT_ENV,
+        value,
+    )
+    return value
 
 
 RESTORED_REASON = (

@@ -21,6 +21,7 @@ from damon_eval.config.runkey import RunKey
 from damon_eval.errors import ConfigError
 from damon_eval.machine_select import GuestSettings, MachineSelector
 from damon_eval.measure import system
+from damon_eval.measure.noise import benchmark_icount
 from damon_eval.paths import resolve_config_path
 from damon_eval.workloads import get_workload, require_available
 from damon_eval.workloads.base import RunParams, WorkloadContext
@@ -155,7 +156,7 @@ def campaign_guest(campaign: Campaign, kernel: str = "") -> MachineSelector:
             accel=settings["accel"],
             fast_start=settings["fast_start"],
             pin_cpus=tuple(pin) if pin is not None else None,
-            icount=settings.get("icount"),
+            icount=benchmark_icount(),
             kernel=campaign.kernel_value(kernel),
             kernel_base=campaign.source.parent,
         )

@@ -34,7 +34,6 @@ def test_defaults_are_filled():
         "accel": "auto",
         "fast_start": True,
         "pin_vcpus": None,
-        "icount": None,
     }
     assert campaign.settings["noise"] == {
         "drop_caches": "auto",

@@ -15,7 +15,7 @@ from damon_eval.fs import LocalFs
 from damon_eval.machine_select import GuestSettings, MachineSelector
 from damon_eval.machines.local import LocalMachine
 from damon_eval.measure import noise, run, system
-from damon_eval.measure.noise import NoiseSettings, pin_plan
+from damon_eval.measure.noise import BENCH_ICOUNT_ENV, NoiseSettings, benchmark_icount, pin_plan
 from damon_eval.measure.plan import campaign_guest
 
 MINIMAL = {"campaign": "t", "workloads": ["synthetic/zigzag"], "configs": ["orig"]}
@@ -74,19 +74,21 @@ def test_bad_noise_options_are_refused_naming_the_key(section, message):
         _campaign(**section)
 
 
-def test_icount_values_are_checked():
+def test_icount_is_not_a_campaign_option():
+    with pytest.raises(ConfigError, match="'icount' was unexpected"):
+        campaign_from_dict({**MINIMAL, "guest": {"icount": "shift=0,sleep=off"}}, "<t>")
+
+
+def test_the_benchmark_icount_hook_is_checked_and_reaches_the_guest(monkeypatch, caplog):
     for good in ("shift=auto", "shift=0,sleep=off", "shift=7", "shift=auto,align=off"):
-        data = {**MINIMAL, "guest": {"icount": good}}
-        assert campaign_from_dict(data, "<t>").settings["guest"]["icount"] == good
+        monkeypatch.setenv(BENCH_ICOUNT_ENV, good)
+        assert campaign_guest(_campaign()).guest.icount == good
+    assert "not comparable" in caplog.text
     for bad in ("shift=11", "sleep", "shift=auto;rm -rf /"):
-        with pytest.raises(ConfigError, match="icount"):
-            campaign_from_dict({**MINIMAL, "guest": {"icount": bad}}, "<t>")
-
-
-def test_icount_reaches_the_fresh_guest_settings():
-    data = {**MINIMAL, "guest": {"icount": "shift=0,sleep=off"}}
-    selector = campaign_guest(campaign_from_dict(data, "<t>"))
-    assert selector.guest.icount == "shift=0,sleep=off"
+        monkeypatch.setenv(BENCH_ICOUNT_ENV, bad)
+        with pytest.raises(ConfigError, match=rf"{BENCH_ICOUNT_ENV}=.*valid: shift="):
+            benchmark_icount()
+    monkeypatch.delenv(BENCH_ICOUNT_ENV)
     assert campaign_guest(_campaign()).guest.icount is None
 
 
