@@ -45,6 +45,14 @@ def _modules_tree(root: Path, release: str = RELEASE) -> None:
     make_modules_tree(root, release)
 
 
+def build_deb(tree: Path, deb: Path) -> None:
+    subprocess.run(
+        ["dpkg-deb", "--root-owner-group", "-Zgzip", "--build", str(tree), str(deb)],
+        check=True,
+        capture_output=True,
+    )
+
+
 def make_deb(tmp_path: Path, config: str = DAMON_CONFIG, name: str = "image.deb") -> Path:
     tree = tmp_path / f"deb-tree-{name}"
     (tree / "DEBIAN").mkdir(parents=True)
@@ -57,11 +65,7 @@ def make_deb(tmp_path: Path, config: str = DAMON_CONFIG, name: str = "image.deb"
     (tree / f"boot/config-{RELEASE}").write_text(config)
     _modules_tree(tree)
     deb = tmp_path / name
-    subprocess.run(
-        ["dpkg-deb", "--root-owner-group", "-Zgzip", "--build", str(tree), str(deb)],
-        check=True,
-        capture_output=True,
-    )
+    build_deb(tree, deb)
     return deb
 
 
@@ -453,11 +457,7 @@ def test_a_debian_meta_package_deb_names_the_package_form_instead(tmp_path):
         "linux-modules-7.3.4+deb13-amd64 (= 7.3.4-1~bpo13+1)\nDescription: meta\n"
     )
     deb = tmp_path / "linux-image-7.3.4+deb13-amd64_7.3.4-1~bpo13+1_amd64.deb"
-    subprocess.run(
-        ["dpkg-deb", "--root-owner-group", "-Zgzip", "--build", str(tree), str(deb)],
-        check=True,
-        capture_output=True,
-    )
+    build_deb(tree, deb)
     with pytest.raises(GuestError) as raised:
         prepare_kernel(resolve_kernel(str(deb)))
     message = str(raised.value)
@@ -469,10 +469,6 @@ def test_a_debian_meta_package_deb_names_the_package_form_instead(tmp_path):
         "Maintainer: test <t@example.org>\nDescription: other\n"
     )
     other = tmp_path / "other.deb"
-    subprocess.run(
-        ["dpkg-deb", "--root-owner-group", "-Zgzip", "--build", str(tree), str(other)],
-        check=True,
-        capture_output=True,
-    )
+    build_deb(tree, other)
     with pytest.raises(GuestError, match="bindeb-pkg"):
         prepare_kernel(resolve_kernel(str(other)))
