@@ -56,16 +56,15 @@ sys.path.insert(0, str(REPO))
 
 from docs_section import write_section  # noqa: E402
 
-from damon_eval.measure.noise import pin_plan  # noqa: E402
+from damon_eval.measure.noise import BENCH_ICOUNT_ENV, pin_plan  # noqa: E402
 
 SECTIONS = {
     "steps": "## Noise at its source: what each step buys (`benchmarks/noise_steps.py`)",
     "overhead": "## Runtime overheads with and without `-icount` "
     "(`benchmarks/noise_steps.py --overhead {overhead}`)",
     "cold": "## Dropping caches and compacting on cold boots (`benchmarks/noise_steps.py`)",
-    "pin": "## Pinning, with 1 vCPU on 2 host CPUs (`benchmarks/noise_steps.py`)",
+    "pin": "## Pinning, with {vcpus} vCPU(s) on {cpus} host CPUs (`benchmarks/noise_steps.py`)",
 }
-ICOUNT_ENV = "DAMON_EVAL_BENCH_ICOUNT"  # damon_eval.measure.noise.BENCH_ICOUNT_ENV
 
 OFF = {"drop_caches": False, "compact_memory": False, "pin_cpus": "off"}
 AUTO = {"drop_caches": "auto", "compact_memory": "auto", "pin_cpus": "auto"}
@@ -127,9 +126,9 @@ def one_run(
     with log.open("a") as sink:
         sink.write(f"$ {' '.join(command)}\n")
         sink.flush()
-        env = {key: value for key, value in os.environ.items() if key != ICOUNT_ENV}
+        env = {key: value for key, value in os.environ.items() if key != BENCH_ICOUNT_ENV}
         if icount:
-            env[ICOUNT_ENV] = icount
+            env[BENCH_ICOUNT_ENV] = icount
         subprocess.run(
             command, cwd=REPO, env=env, stdout=sink, stderr=subprocess.STDOUT, check=False
         )
@@ -307,7 +306,9 @@ def main() -> int:
     accels = sorted({str(r.get("accel")) for runs in results.values() for r in runs})
     section_name = args.section or ("overhead" if args.overhead else "steps")
     start, end = f"<!-- noise-{section_name}:start -->", f"<!-- noise-{section_name}:end -->"
-    title = SECTIONS[section_name].format(overhead=",".join(args.overhead))
+    title = SECTIONS[section_name].format(
+        overhead=",".join(args.overhead), vcpus=args.vcpus, cpus=os.cpu_count()
+    )
     lines = [
         start,
         title,
