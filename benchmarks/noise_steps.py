@@ -20,7 +20,7 @@ icount      + QEMU ``-icount`` (single-threaded TCG), the value of ``--icount``
 icount-bare baseline + ``-icount`` only (not in the default set)
 pin-only    baseline + pinning only (not in the default set)
 cold-off    baseline, but every run boots cold (not in the default set)
-cold-auto   cold boots with the defaults (``auto``: drop and compact run)
+cold-on     cold boots, caches dropped and memory compacted (not in the default set)
 ==========  ==========================================================
 
 ``-icount`` is not a campaign option (these measurements found it not useful); the
@@ -30,9 +30,10 @@ runs get it through the benchmark hook ``$DAMON_EVAL_BENCH_ICOUNT``.
 ``--overhead``), ``cold`` or ``pin``, each between its own markers.
 
 A warm-up run per saved state (one without, one with ``-icount``) comes first and
-is not counted: it makes the state.  Reports per variant: runs ok, mean runtime,
-CoV of runtime and of ``rss.avg``, the runs' host load average, what
-provenance.noise says was applied.
+is not counted: it makes the state (cold variants need none).  Reports per variant:
+runs ok, mean runtime, CoV of runtime and of ``rss.avg``, whether the runtime spread
+differs from the first variant's (``scipy.stats.levene``, median-centred, and
+``bartlett``), the runs' host load average, what provenance.noise says was applied.
 ``--write-doc`` puts the table into docs/benchmarks.md (between its markers).
 """
 
@@ -50,6 +51,7 @@ import time
 from pathlib import Path
 
 import yaml
+from scipy import stats
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
@@ -67,7 +69,6 @@ SECTIONS = {
 }
 
 OFF = {"drop_caches": False, "compact_memory": False, "pin_cpus": "off"}
-AUTO = {"drop_caches": "auto", "compact_memory": "auto", "pin_cpus": "auto"}
 # variant: (noise section, -icount, fast start)
 VARIANTS = {
     "baseline": (OFF, False, True),
@@ -78,7 +79,7 @@ VARIANTS = {
     "icount-bare": (OFF, True, True),
     "pin-only": ({**OFF, "pin_cpus": "auto"}, False, True),
     "cold-off": (OFF, False, False),
-    "cold-auto": ({**AUTO, "pin_cpus": "off"}, False, False),
+    "cold-on": ({**OFF, "drop_caches": True, "compact_memory": True}, False, False),
 }
 
 
@@ -210,16 +211,37 @@ def overhead_table(results: dict[str, list[dict]], configs: list[str]) -> list[s
     return lines
 
 
+def orig_runtimes(runs: list[dict]) -> list[float]:
+    return [
+        r["runtime"]
+        for r in runs
+        if r["config"] == "orig" and r["status"] == "ok" and r["runtime"] is not None
+    ]
+
+
+def spread_test(runtimes: list[float], reference: list[float]) -> str:
+    """Levene (median-centred) and Bartlett p of equal runtime variance, as text."""
+    if len(runtimes) < 3 or len(reference) < 3:
+        return "too few runs"
+    levene = stats.levene(runtimes, reference, center="median").pvalue
+    bartlett = stats.bartlett(runtimes, reference).pvalue
+    return f"{levene:.2f} / {bartlett:.2f}"
+
+
 def table(results: dict[str, list[dict]]) -> list[str]:
+    reference_name = next(iter(results), "")
+    reference = orig_runtimes(results.get(reference_name, []))
     lines = [
         "| variant | runs ok | mean runtime s | CoV runtime % | CoV rss.avg % | "
+        f"runtime spread vs {reference_name}: Levene p / Bartlett p | "
         "load avg (1 min) | applied (provenance.noise) |",
-        "|---|---|---|---|---|---|---|",
+        "|---|---|---|---|---|---|---|---|",
     ]
     for variant, runs in results.items():
         runs = [r for r in runs if r["config"] == "orig"]
         ok = [r for r in runs if r["status"] == "ok"]
-        runtimes = [r["runtime"] for r in ok if r["runtime"] is not None]
+        runtimes = orig_runtimes(runs)
+        versus = "reference" if variant == reference_name else spread_test(runtimes, reference)
         rss = [r["rss_avg"] for r in ok if r["rss_avg"] is not None]
         loads = [r["load_before"] for r in runs]
         mean = f"{statistics.fmean(runtimes):.2f}" if runtimes else "-"
@@ -227,7 +249,7 @@ def table(results: dict[str, list[dict]]) -> list[str]:
         lines.append(
             f"| {variant} | {len(ok)}/{len(runs)} | {mean} | "
             f"{'-' if cov_rt is None else f'{cov_rt:.2f}'} | "
-            f"{'-' if cov_rss is None else f'{cov_rss:.2f}'} | "
+            f"{'-' if cov_rss is None else f'{cov_rss:.2f}'} | {versus} | "
             f"{min(loads):.1f}-{max(loads):.1f} | {applied(runs)} |"
         )
     return lines
@@ -276,7 +298,8 @@ def main() -> int:
         return args.icount if VARIANTS[variant][1] else None
 
     # Not counted: the first run of a saved state builds it (and the image if missing).
-    first_per_state = {VARIANTS[v][1:]: v for v in reversed(variants)}
+    # Cold variants boot afresh every run: they have no state to make.
+    first_per_state = {VARIANTS[v][1:]: v for v in reversed(variants) if VARIANTS[v][2]}
     for variant in first_per_state.values():
         warm = one_run(campaigns[variant], args.workload, 1, work / variant / "warmup", log,
                        icount=icount_of(variant))  # fmt: skip

@@ -8,7 +8,9 @@ done, or why not (docs/benchmarks.md, "Noise at its source", measures each step)
   (``de-agent --drop-caches``); with ``compact_memory`` the page cache is also
   dropped, then memory compacted, before the agent starts
   (:func:`damon_eval.measure.system.settle_memory`).  Both default to ``auto``:
-  on, except after a restore from a saved state, where they only added spread.
+  on for ``--ssh`` and local machines, whose memory carries earlier runs' history;
+  off in guests, which start every run from a fresh boot or the same saved state,
+  and where both steps were measured to add spread (after restores and cold boots).
 * ``pin_cpus: auto``: with at least vcpus+1 host CPUs for this process, each vCPU
   thread gets its own host CPU and the harness (this process) and QEMU's other
   threads (main loop, I/O) the rest (:func:`pin_plan`, :func:`pinned`); fewer CPUs
@@ -69,6 +71,11 @@ RESTORED_REASON = (
     "auto: skipped after a restore, which starts every run from the same settled memory "
     "(docs/benchmarks.md: the step raised runtime and RSS spread there)"
 )
+COLD_BOOT_REASON = (
+    "auto: skipped after a cold boot, whose memory holds no earlier run "
+    "(docs/benchmarks.md: the step raised runtime spread there and freed no huge pages)"
+)
+AUTO_SKIP_REASONS = {"restore": RESTORED_REASON, "cold": COLD_BOOT_REASON}
 
 
 def _mode(value: Any) -> str:
@@ -83,8 +90,8 @@ def _mode(value: Any) -> str:
 @dataclass(frozen=True, slots=True)
 class NoiseSettings:
     """A campaign's ``noise:`` section, defaults filled in by the schema: each of
-    ``drop_caches`` and ``compact_memory`` is on, off or auto (on unless the guest
-    was restored from a saved state)."""
+    ``drop_caches`` and ``compact_memory`` is on, off or auto (on unless the machine
+    is a guest)."""
 
     drop_caches: str = "auto"
     compact_memory: str = "auto"
@@ -106,8 +113,10 @@ class NoiseSettings:
         mode = getattr(self, name)
         if mode == "off":
             return False, f"noise.{name} is off"
-        if mode == "auto" and boot_kind == "restore":
-            return False, RESTORED_REASON
+        if mode == "auto" and boot_kind is not None:
+            if boot_kind not in AUTO_SKIP_REASONS:
+                raise DamonEvalError(f"unknown boot kind {boot_kind!r}; valid: restore, cold")
+            return False, AUTO_SKIP_REASONS[boot_kind]
         return True, ""
 
 

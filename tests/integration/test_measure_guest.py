@@ -224,6 +224,32 @@ def exiting_hotcold(monkeypatch):
     return failing
 
 
+def test_noise_steps_auto_skip_in_a_guest_and_forced_ones_run(runs, image, tmp_path):
+    auto = _ok(runs, "orig").result["provenance"]["noise"]
+    boot_kind = _ok(runs, "orig").result["provenance"]["guest"]["boot_kind"]
+    for step in ("drop_caches", "compact_memory"):
+        assert auto[step]["setting"] == "auto" and auto[step]["applied"] is False
+        assert auto[step]["reason"].startswith(f"auto: skipped after a {boot_kind}")
+
+    forced = itest_campaign(noise={"drop_caches": True, "compact_memory": True})
+    outcome, _ = run_one(forced, HOTCOLD, "orig", tmp_path / "forced")
+    assert outcome.status == "ok"
+    result = json.loads((tmp_path / "forced" / "result.json").read_text())
+    jsonschema.validate(result, _schema())
+    steps = result["provenance"]["noise"]
+    assert steps["drop_caches"] == {
+        "setting": "on",
+        "applied": True,
+        "where": "de-agent --drop-caches: sync, drop, before sample 0",
+    }
+    compact = steps["compact_memory"]
+    assert compact["applied"] is True and compact["caches_dropped_first"] is True
+    assert 0 < compact["free_huge_mib_before"] <= 2048
+    assert 0 < compact["free_huge_mib_after"] <= 2048
+    agent_logs = list((tmp_path / "forced").rglob("agent.log"))
+    assert all("drop_caches failed" not in log.read_text() for log in agent_logs)
+
+
 def _failure_json(run_dir: Path, attempt: int) -> dict:
     return json.loads((run_dir / f"attempt-{attempt}" / "failure.json").read_text())
 

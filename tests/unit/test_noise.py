@@ -10,7 +10,7 @@ import pytest
 import yaml
 
 from damon_eval.config.campaign import campaign_from_dict
-from damon_eval.errors import ConfigError
+from damon_eval.errors import ConfigError, DamonEvalError
 from damon_eval.fs import LocalFs
 from damon_eval.machine_select import GuestSettings, MachineSelector
 from damon_eval.machines.local import LocalMachine
@@ -47,16 +47,20 @@ def test_noise_defaults_and_a_bare_yaml_off():
     assert settings == NoiseSettings(drop_caches="off", compact_memory="on", pin_cpus="off")
 
 
-def test_auto_steps_run_except_after_a_restore():
+def test_auto_steps_run_only_outside_guests():
     auto = NoiseSettings()
     for step in ("drop_caches", "compact_memory"):
-        assert auto.step(step, "cold") == (True, "")
         assert auto.step(step, None) == (True, "")  # --ssh / this machine
         runs, reason = auto.step(step, "restore")
         assert not runs and reason.startswith("auto: skipped after a restore")
+        runs, reason = auto.step(step, "cold")
+        assert not runs and reason.startswith("auto: skipped after a cold boot")
     forced = NoiseSettings(drop_caches="on", compact_memory="off")
     assert forced.step("drop_caches", "restore") == (True, "")
+    assert forced.step("drop_caches", "cold") == (True, "")
     assert forced.step("compact_memory", "cold") == (False, "noise.compact_memory is off")
+    with pytest.raises(DamonEvalError, match="unknown boot kind 'warm'; valid: restore, cold"):
+        auto.step("drop_caches", "warm")
 
 
 @pytest.mark.parametrize(
