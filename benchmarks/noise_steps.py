@@ -186,6 +186,14 @@ def applied(runs: list[dict]) -> str:
     return "-"
 
 
+def ok_runtimes(runs: list[dict], config: str = "orig") -> list[float]:
+    return [
+        r["runtime"]
+        for r in runs
+        if r["config"] == config and r["status"] == "ok" and r["runtime"] is not None
+    ]
+
+
 def overhead_table(results: dict[str, list[dict]], configs: list[str]) -> list[str]:
     """Runtime overhead of each configuration over orig, per variant."""
     lines = [
@@ -195,7 +203,7 @@ def overhead_table(results: dict[str, list[dict]], configs: list[str]) -> list[s
     for variant, runs in results.items():
         means = {}
         for config in ["orig", *configs]:
-            values = [r["runtime"] for r in runs if r["config"] == config and r["status"] == "ok"]
+            values = ok_runtimes(runs, config)
             total = sum(1 for r in runs if r["config"] == config)
             mean = statistics.fmean(values) if values else None
             means[config] = mean
@@ -211,14 +219,6 @@ def overhead_table(results: dict[str, list[dict]], configs: list[str]) -> list[s
     return lines
 
 
-def orig_runtimes(runs: list[dict]) -> list[float]:
-    return [
-        r["runtime"]
-        for r in runs
-        if r["config"] == "orig" and r["status"] == "ok" and r["runtime"] is not None
-    ]
-
-
 def spread_test(runtimes: list[float], reference: list[float]) -> str:
     """Levene (median-centred) and Bartlett p of equal runtime variance, as text."""
     if len(runtimes) < 3 or len(reference) < 3:
@@ -230,7 +230,7 @@ def spread_test(runtimes: list[float], reference: list[float]) -> str:
 
 def table(results: dict[str, list[dict]]) -> list[str]:
     reference_name = next(iter(results), "")
-    reference = orig_runtimes(results.get(reference_name, []))
+    reference = ok_runtimes(results.get(reference_name, []))
     lines = [
         "| variant | runs ok | mean runtime s | CoV runtime % | CoV rss.avg % | "
         f"runtime spread vs {reference_name}: Levene p / Bartlett p | "
@@ -240,7 +240,7 @@ def table(results: dict[str, list[dict]]) -> list[str]:
     for variant, runs in results.items():
         runs = [r for r in runs if r["config"] == "orig"]
         ok = [r for r in runs if r["status"] == "ok"]
-        runtimes = orig_runtimes(runs)
+        runtimes = ok_runtimes(runs)
         versus = "reference" if variant == reference_name else spread_test(runtimes, reference)
         rss = [r["rss_avg"] for r in ok if r["rss_avg"] is not None]
         loads = [r["load_before"] for r in runs]
