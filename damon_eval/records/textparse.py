@@ -42,7 +42,17 @@ from damon_eval.records.text_events import (
     word_view,
 )
 
-__all__ = ["PAD", "ParsedEvents", "detect_event", "parse_block"]
+__all__ = [
+    "PAD",
+    "LineError",
+    "ParsedEvents",
+    "detect_event",
+    "locate_error",
+    "parse_block",
+    "parse_local",
+]
+
+LineError = text_exact.LineError
 
 
 def parse_block(
@@ -58,14 +68,31 @@ def parse_block(
     if not padded:
         buf = buf + bytes(PAD)
     try:
-        return _parse_block(buf, first_line_no, event)
-    except text_exact.LineError as exc:
-        lines = buf.split(b"\n")
-        text = lines[exc.local_line].decode("utf-8", "replace")[:200]
-        raise RecordFormatError(
-            f"record {source}: line {first_line_no + exc.local_line}: malformed "
-            f"{event} event ({exc.reason}): {text!r}"
+        events = parse_local(buf, event)
+    except LineError as exc:
+        raise locate_error(
+            buf, exc, first_line_no=first_line_no, event=event, source=source
         ) from None
+    events.line_no += first_line_no
+    return events
+
+
+def parse_local(buf: bytes, event: str) -> ParsedEvents:
+    """:func:`parse_block` of a padded ``buf`` with 0-based line numbers, raising
+    :class:`LineError`: what a worker thread runs before the file position is known."""
+    return _parse_block(buf, 0, event)
+
+
+def locate_error(
+    buf: bytes, exc: LineError, *, first_line_no: int, event: str, source: str
+) -> RecordFormatError:
+    """The error of a bad line of ``buf``, with its line number in the file."""
+    lines = buf.split(b"\n")
+    text = lines[exc.local_line].decode("utf-8", "replace")[:200]
+    return RecordFormatError(
+        f"record {source}: line {first_line_no + exc.local_line}: malformed "
+        f"{event} event ({exc.reason}): {text!r}"
+    )
 
 
 def _parse_block(buf: bytes, first_line_no: int, event: str) -> ParsedEvents:
