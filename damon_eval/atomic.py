@@ -10,29 +10,47 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import IO, Any
 
+from damon_eval.errors import OutputError
+
 
 @contextmanager
 def atomic_open(path: Path, mode: str = "wb", *, suffix: str = ".tmp") -> Iterator[IO[Any]]:
     """A file object for ``path`` opened in ``mode`` ("wb" or "w"): what is written
     appears at ``path`` only when the block ends without an exception (fsync, rename,
-    fsync of the directory); otherwise the temporary file is removed."""
+    fsync of the directory); otherwise the temporary file is removed.
+
+    An OS error of creating, flushing or renaming the file becomes an
+    :class:`OutputError` naming ``path``; one raised inside the block passes as it is
+    (the block's writes are buffered, so a full disk shows at the flush).
+    """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=suffix, dir=path.parent)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=suffix, dir=path.parent)
+    except OSError as exc:
+        raise _output_error(path, exc) from exc
+    body_done = False
     try:
         with os.fdopen(fd, mode) as tmp:
             yield tmp
+            body_done = True
             tmp.flush()
             os.fsync(tmp.fileno())
         os.replace(tmp_name, path)
-    except BaseException:
+        dir_fd = os.open(path.parent, os.O_RDONLY)
+        try:
+            os.fsync(dir_fd)
+        finally:
+            os.close(dir_fd)
+    except BaseException as exc:
         Path(tmp_name).unlink(missing_ok=True)
+        if body_done and isinstance(exc, OSError):
+            raise _output_error(path, exc) from exc
         raise
-    dir_fd = os.open(path.parent, os.O_RDONLY)
-    try:
-        os.fsync(dir_fd)
-    finally:
-        os.close(dir_fd)
+
+
+def _output_error(path: Path, exc: OSError) -> OutputError:
+    return OutputError(f"cannot write {path}: {exc.strerror or exc}")
 
 
 def atomic_write_bytes(path: Path, data: bytes) -> None:

@@ -66,3 +66,7 @@ class RemoteError(GuestError):
 
 class RecordFormatError(DamonEvalError):
     """A record file is malformed or truncated."""
+
+
+class OutputError(DamonEvalError):
+    """An output file could not be written (missing or read-only directory, disk full)."""

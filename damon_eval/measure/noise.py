@@ -33,7 +33,7 @@ import os
 import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol, runtime_checkable
 
 from damon_eval.errors import ConfigError, DamonEvalError
 from damon_eval.fs import FileSystem, LocalFs
@@ -185,10 +185,21 @@ def _tasks(fs: FileSystem, pid: int) -> list[int]:
     return [int(name) for name in fs.listdir(f"/proc/{pid}/task") if name.isdigit()]
 
 
+@runtime_checkable
+class QemuGuest(Protocol):
+    """What pinning needs of a guest: QEMU's host pid and its vCPU threads."""
+
+    pid: int
+
+    def vcpu_threads(self) -> dict[int, int]:
+        """vCPU index -> host thread id (from QMP)."""
+        ...
+
+
 @contextlib.contextmanager
 def pinned(
     plan: PinPlan,
-    guest: Any,
+    guest: QemuGuest | None,
     *,
     fs: FileSystem | None = None,
     setaffinity: Callable[[int, set[int]], None] = os.sched_setaffinity,
@@ -208,6 +219,8 @@ def pinned(
     harness = set(plan.harness_cpus)
     before: dict[int, set[int]] = {}
     try:
+        if guest is None:
+            raise OSError("the machine is not a QEMU guest of this host")
         threads = guest.vcpu_threads()
         if len(threads) > len(plan.vcpu_cpus):
             raise OSError(f"the guest has {len(threads)} vCPU threads, planned for fewer")

@@ -154,7 +154,8 @@ def _pinned(
         not_here=_why_not_pinned_here(selector),
     )
     noise.warn_unpinned(plan)
-    return noise.pinned(plan, machine)
+    guest = machine if isinstance(machine, noise.QemuGuest) else None
+    return noise.pinned(plan, guest)
 
 
 def _why_not_pinned_here(selector: MachineSelector) -> str:

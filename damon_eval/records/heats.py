@@ -29,6 +29,7 @@ from pathlib import Path
 
 import numpy as np
 
+from damon_eval.atomic import atomic_open
 from damon_eval.errors import ConfigError
 from damon_eval.records.model import SnapshotChunk, target_indices
 from damon_eval.records.store import Record, as_record
@@ -363,7 +364,8 @@ def plot_heatmap(
         fig.canvas.draw()
         width, height = fig.canvas.get_width_height()
         box = ax.get_window_extent()
-        fig.savefig(path, format=fmt, dpi=dpi)
+        with atomic_open(Path(path), "wb") as out:  # a reader never sees half an image
+            fig.savefig(out, format=fmt, dpi=dpi)
         return PlotGeometry(
             width=width,
             height=height,

@@ -33,6 +33,7 @@ from pathlib import Path
 
 import numpy as np
 
+from damon_eval.atomic import atomic_open
 from damon_eval.errors import ConfigError
 from damon_eval.records.model import target_indices
 from damon_eval.records.store import Record, as_record
@@ -266,6 +267,7 @@ def plot_wss(
         if len(dists) > 1:
             ax.legend()
         fig.tight_layout()
-        fig.savefig(path, format=fmt, dpi=dpi)
+        with atomic_open(Path(path), "wb") as out:  # a reader never sees half an image
+            fig.savefig(out, format=fmt, dpi=dpi)
     finally:
         plt.close(fig)

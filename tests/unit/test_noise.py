@@ -290,3 +290,16 @@ def test_clock_facts_say_how_each_clock_was_kept():
     assert restored["clocksource"] == "tsc"
     assert "cold boot" in noise.clock_facts("cold", None)["wall_clock"]
     assert noise.clock_facts(None, None)["wall_clock"] == "the machine's own"
+
+
+def test_a_machine_that_is_not_a_qemu_guest_is_run_unpinned_with_the_reason(tmp_path):
+    def fail(*args):
+        raise AssertionError("nothing may be pinned")
+
+    assert isinstance(FakeGuest(), noise.QemuGuest)
+    assert not isinstance(object(), noise.QemuGuest)
+    with noise.pinned(
+        pin_plan("auto", 2, {0, 1, 2}), None, setaffinity=fail, getaffinity=fail
+    ) as record:
+        assert record["applied"] is False
+        assert "not a QEMU guest" in record["reason"]
