@@ -388,6 +388,7 @@ def record_step(result_json: Path, out_dir: Path) -> None:
         plot_wss,
         wss_distribution,
     )
+    from damon_eval.workloads.truth import TRUTH_FILE_NAME
 
     result_json, out_dir = Path(result_json), Path(out_dir)
     result = json.loads(result_json.read_text())
@@ -413,7 +414,7 @@ def record_step(result_json: Path, out_dir: Path) -> None:
     percentiles = list(range(0, 101, 1))
     plot_wss(wss_distribution(record, sortby="size"), percentiles, out_dir / "wss_sz.png")
     plot_wss(wss_distribution(record, sortby="time"), percentiles, out_dir / "wss_time.png")
-    truth_path = result_json.parent / "truth.json"
+    truth_path = result_json.parent / TRUTH_FILE_NAME
     summary: dict[str, Any] = {"run": result["run"], "record": record_info}
     if truth_path.is_file():
         frame = accuracy(record, load_ground_truth(truth_path))

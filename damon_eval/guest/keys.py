@@ -21,10 +21,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from damon_eval.errors import GuestError
-from damon_eval.machines.ssh_keys import host_pattern
+from damon_eval.machines.ssh_keys import blob_fingerprint, host_pattern
 
 # The name under which the host key is pinned in an image's known_hosts.  The
-# per-guest file (see pinned_host_keys) re-keys it to "[127.0.0.1]:PORT".
+# per-guest file (see write_guest_known_hosts) re-keys it to "[127.0.0.1]:PORT".
 HOST_KEY_ALIAS = "damon-eval-guest"
 
 
@@ -95,8 +95,4 @@ def write_guest_known_hosts(image_known_hosts: Path, out_path: Path, port: int) 
 
 def fingerprint_sha256(public_line: str) -> str:
     """OpenSSH-style ``SHA256:...`` fingerprint of a public key line."""
-    import hashlib
-
-    blob = base64.b64decode(public_line.split()[1])
-    digest = base64.b64encode(hashlib.sha256(blob).digest()).decode().rstrip("=")
-    return f"SHA256:{digest}"
+    return blob_fingerprint(base64.b64decode(public_line.split()[1]))

@@ -44,6 +44,7 @@ from damon_eval.guest.launch import COLD_BOOT_TIMEOUT_S, launch
 from damon_eval.guest.qemu import MachineConfig, outgoing_uri, shape_argv
 from damon_eval.guest.qmp import QmpClient
 from damon_eval.guest.running import RunningGuest
+from damon_eval.machines.page_cache import DROP_CACHES_COMMAND
 from damon_eval.machines.preparation import Preparation
 from damon_eval.paths import cache_dir
 
@@ -51,8 +52,8 @@ log = logging.getLogger(__name__)
 
 STATE_FORMAT = 1
 SAVE_TIMEOUT_S = 300.0
-# Run in the guest just before saving: flush, then start from an empty page cache.
-SETTLE_COMMAND = "sync && echo 3 > /proc/sys/vm/drop_caches && sync"
+# Run in the guest just before saving: start from an empty page cache, flushed.
+SETTLE_COMMAND = f"{DROP_CACHES_COMMAND} && sync"
 
 
 def states_dir() -> Path:

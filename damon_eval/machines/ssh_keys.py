@@ -127,10 +127,15 @@ def pin_client(
 
 def fingerprint(key: Any) -> str:
     """OpenSSH-style ``SHA256:...`` fingerprint of a paramiko key."""
+    return blob_fingerprint(key.asbytes())
+
+
+def blob_fingerprint(blob: bytes) -> str:
+    """OpenSSH-style ``SHA256:...`` fingerprint of a public key's wire-format blob."""
     import base64
     import hashlib
 
-    digest = base64.b64encode(hashlib.sha256(key.asbytes()).digest()).decode().rstrip("=")
+    digest = base64.b64encode(hashlib.sha256(blob).digest()).decode().rstrip("=")
     return f"SHA256:{digest}"
 
 

@@ -31,9 +31,9 @@ from damon_eval.measure import noise, system
 from damon_eval.measure.link import LinkFailure, agent_link
 from damon_eval.measure.noise import NoiseSettings
 from damon_eval.measure.plan import GUEST_RUN_DIR, Failure, PhaseClock, RunPlan
+from damon_eval.workloads.truth import TRUTH_FILE_NAME
 
 SYSFS_DAMON = "/sys/kernel/mm/damon/admin/kdamonds"
-TRUTH_FILE = "truth.json"
 # Files the agent writes that the host keeps.
 AGENT_FILES = ("samples.csv", "status", "runtime", "events.log", "workload.log", "target.pid")
 DONE_MARGIN_S = 180.0
@@ -175,7 +175,7 @@ def execute_in_guest(
     configuration = plan.configuration
     record = configuration.records
     parts["facts"] = guest.facts()
-    wanted = (*AGENT_FILES, "agent.log", TRUTH_FILE, *(("trace.txt",) if record else ()))
+    wanted = (*AGENT_FILES, "agent.log", TRUTH_FILE_NAME, *(("trace.txt",) if record else ()))
     # The guest's virtio-serial port, or a FIFO polled over SSH on other machines.
     link = agent_link(guest, GUEST_RUN_DIR)
     try:

@@ -20,7 +20,7 @@ from damon_eval.config.configuration import RunConfiguration
 from damon_eval.config.runkey import RunKey
 from damon_eval.errors import ConfigError
 from damon_eval.machine_select import GuestSettings, MachineSelector
-from damon_eval.measure import system
+from damon_eval.machines.page_cache import DROP_CACHES_COMMAND
 from damon_eval.measure.noise import benchmark_icount
 from damon_eval.paths import resolve_config_path
 from damon_eval.workloads import get_workload, require_available
@@ -140,7 +140,7 @@ def campaign_preparation(campaign: Campaign) -> Preparation:
         workload = get_workload(workload_id)
         require_available(workload, context)
         plans.append(workload.prepare(context, run_params(campaign, workload_id)))
-    return agent_preparation(plans, then=(system.DROP_CACHES_COMMAND,))
+    return agent_preparation(plans, then=(DROP_CACHES_COMMAND,))
 
 
 def campaign_guest(campaign: Campaign, kernel: str = "") -> MachineSelector:

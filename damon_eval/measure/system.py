@@ -7,7 +7,6 @@ dropped caches, and putting them back on machines that outlive the run.
   module parameters before a run on a persistent machine and writes the old
   values back afterwards, also after failures and on SIGINT/SIGTERM/SIGHUP
   (:func:`restore_settings`; :class:`SystemSettings` is the snapshot).
-* :data:`DROP_CACHES_COMMAND` empties the page cache (after a preparation).
 * :func:`settle_memory` drops caches and compacts memory before a run (noise).
 """
 
@@ -30,8 +29,6 @@ if TYPE_CHECKING:
     from damon_eval.machines.protocol import Machine
 
 log = logging.getLogger(__name__)
-
-DROP_CACHES_COMMAND = "sync; echo 3 > /proc/sys/vm/drop_caches"
 
 
 class SystemSettingError(DamonEvalError):

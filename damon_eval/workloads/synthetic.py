@@ -18,11 +18,11 @@ from damon_eval.workloads.base import (
     WorkloadContext,
     files_digest,
 )
+from damon_eval.workloads.truth import TRUTH_FILE_NAME
 
 ACCGEN_SOURCE_PATH = DATA_DIR / "accgen" / "accgen.c"
 ACCGEN_CFLAGS: tuple[str, ...] = ("-std=c11", "-O2", "-Wall", "-Wextra")
 GUEST_ACCGEN_PATH = f"{GUEST_BIN_DIR}/accgen"
-TRUTH_FILE_NAME = "truth.json"
 
 # name: (description, seconds at scale 1)
 SYNTHETIC_CONFIGS: dict[str, tuple[str, float]] = {

@@ -15,6 +15,8 @@ from typing import Any
 
 from damon_eval.errors import ConfigError
 
+# The file a synthetic workload writes its ground truth to, next to its result.
+TRUTH_FILE_NAME = "truth.json"
 TRUTH_FORMAT = "damon-eval-ground-truth"
 TRUTH_VERSION = 1
 FORMAT_KEYS = ("format", "version")

@@ -114,8 +114,13 @@ def test_scale_and_repeat(accgen, tmp_path):
     truth = load_ground_truth(truth_path)
     assert [p.name for p in truth.phases] == ["p1", "p2", "p1", "p2"]
     durations = [p.end_s - p.start_s for p in truth.phases]
+    # Each phase runs at least its scaled time; the truth prints microseconds, so
+    # its rounding may take up to 1 us off.  No upper bound: a loaded host may
+    # preempt the generator for any time (speed belongs to benchmarks).
     for duration, expected in zip(durations, [0.2, 0.1, 0.2, 0.1], strict=True):
-        assert expected <= duration < expected + 0.1
+        assert duration >= expected - 1e-6
+    for before, after in zip(truth.phases, truth.phases[1:], strict=False):
+        assert before.end_s <= after.start_s
     assert truth.scale == 0.5
 
 

@@ -4,8 +4,9 @@ Every ``damon_eval/**/*.py`` is parsed with :mod:`ast`; every ``import`` and
 ``from ... import`` counts, wherever it stands (module level, inside a
 function, under ``if TYPE_CHECKING``): a lazy import of an upper layer is still
 an arrow up.  Dynamic imports (``importlib.import_module``) are not seen; the
-two the package has stay inside their own layer (cli -> commands, the
-``damon`` package's lazy exports).
+three the package has are lazy lookups within or down the layers (cli ->
+commands; the ``damon`` and ``records`` packages' exports on first use, the
+latter's ``GroundTruth`` from ``workloads.truth``).
 """
 
 from __future__ import annotations
@@ -49,9 +50,9 @@ LAYERS = {
     "damon_eval.data": "base",  # scripts shipped to the guest: standard library only
 }
 
-# Cycles that another branch removes; each must still exist, so it is deleted
-# from here with its fix.  (module, module) in either order.
-# Cycles tolerated while a split is under way (a test fails when one disappears).
+# Cycles tolerated while a split is under way, (module, module) in either order:
+# none today.  Each entry must still exist (a test fails when one disappears), so
+# it is deleted here with its fix.
 KNOWN_CYCLES: set[frozenset[str]] = set()
 
 

@@ -22,6 +22,7 @@ from damon_eval.fs import LocalFs, Write
 from damon_eval.guest.machine import Guest
 from damon_eval.machine_select import MachineSelector, open_machine
 from damon_eval.machines.local import LocalMachine
+from damon_eval.machines.page_cache import DROP_CACHES_COMMAND
 from damon_eval.machines.protocol import Machine
 from damon_eval.machines.remote import RemoteMachine
 from damon_eval.measure import system
@@ -172,7 +173,7 @@ def test_record_and_run_share_the_preparation_of_a_workload():
     target = RecordTarget("workload", workload="synthetic/zigzag", scale=0.5)
     prep = campaign_preparation(campaign)
     assert record_preparation(target).digest() == prep.digest()
-    assert prep.commands[-1] == system.DROP_CACHES_COMMAND
+    assert prep.commands[-1] == DROP_CACHES_COMMAND
     agent_only = record_preparation(RecordTarget("command", command=("true",)))
     assert prep.commands[: len(agent_only.commands)] == agent_only.commands
 
