@@ -52,7 +52,33 @@ def error_location(error: jsonschema.ValidationError) -> str:
     return "".join(parts).lstrip(".") or "(top level)"
 
 
-def _message(error: jsonschema.ValidationError) -> str:
+def _description(path: Any, root: dict) -> str | None:
+    """The ``description`` of the deepest described property on ``path``."""
+    node: Any = root
+    found = None
+    for part in path:
+        while isinstance(node, dict) and "$ref" in node:
+            node = _resolve(node["$ref"], root)
+        if not isinstance(node, dict):
+            break
+        node = node.get("items") if isinstance(part, int) else node.get("properties", {}).get(part)
+        if not isinstance(node, dict):
+            break
+        found = node.get("description", found)
+    return found
+
+
+def _resolve(ref: str, root: dict) -> Any:
+    target: Any = root
+    for part in ref.lstrip("#/").split("/"):
+        target = target[part]
+    return target
+
+
+def _message(error: jsonschema.ValidationError, root: dict | None = None) -> str:
+    """What is wrong and what would be valid; with ``root`` (the schema), the
+    meaning of the key (its ``description``) where the error does not list the
+    valid values."""
     if error.validator == "enum":
         allowed = ", ".join(str(v) for v in error.validator_value)
         return f"{error.instance!r} is not valid; valid values: {allowed}"
@@ -63,17 +89,28 @@ def _message(error: jsonschema.ValidationError) -> str:
     if alternatives and all("description" in a for a in alternatives):
         valid = " or ".join(a["description"] for a in alternatives)
         return f"{error.instance!r} is not valid; valid: {valid}"
-    return error.message
+    message = error.message
+    description = _description(error.absolute_path, root) if root is not None else None
+    return f"{message} ({description})" if description else message
+
+
+def describe_errors(errors: list[jsonschema.ValidationError], schema: dict) -> str:
+    """Every error, ``location: message`` each, joined by ``; ``.  An error that no
+    alternative (``oneOf``/``anyOf``) fits comes after the most relevant reason
+    of the alternative closest to fitting."""
+    shown: list[jsonschema.ValidationError] = []
+    for error in errors:
+        closest = jsonschema.exceptions.best_match([error]) if error.context else None
+        if closest is not None and closest is not error:
+            shown.append(closest)
+        shown.append(error)
+    return "; ".join(f"{error_location(e)}: {_message(e, schema)}" for e in shown)
 
 
 def _fill_defaults(instance: Any, schema: dict, root: dict) -> None:
     """Fill in ``default`` values of object properties, recursively."""
     if "$ref" in schema:
-        ref = schema["$ref"]
-        target: Any = root
-        for part in ref.lstrip("#/").split("/"):
-            target = target[part]
-        _fill_defaults(instance, target, root)
+        _fill_defaults(instance, _resolve(schema["$ref"], root), root)
         return
     for keyword in ("oneOf", "anyOf"):
         for option in schema.get(keyword, []):
@@ -103,16 +140,16 @@ def validate(
 ) -> Any:
     """Validate ``instance``; return a copy with defaults filled in (or ``instance``).
 
-    Raises ``error`` (:class:`ConfigError` unless told) naming ``source``, the
-    location of the most relevant error and what would have been valid.
+    Raises ``error`` (:class:`ConfigError` unless told) naming ``source`` and,
+    for every problem at once (in document order), its location, the bad value
+    and what would have been valid.
     """
     errors = schema_errors(instance, schema_name)
+    schema = load_schema(schema_name)
     if errors:
-        best = jsonschema.exceptions.best_match(errors) or errors[0]
-        raise error(f"{source}: {error_location(best)}: {_message(best)}")
+        raise error(f"{source}: {describe_errors(errors, schema)}")
     if not fill_defaults:
         return instance
-    schema = load_schema(schema_name)
     filled = copy.deepcopy(instance)
     _fill_defaults(filled, schema, schema)
     return filled

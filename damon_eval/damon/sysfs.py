@@ -47,6 +47,8 @@ from damon_eval.damon.probe import TargetProbe
 from damon_eval.damon.sysfs_features import SysfsFeatures
 from damon_eval.damon.sysfs_layout import (
     SYSFS_ADMIN,
+    SZ_OPS_FILTER_PASSED,
+    TRIED_REGIONS,
     SysfsLayout,
     SysfsPaths,
 )
@@ -155,7 +157,7 @@ class SysfsBackend(SysfsFeatures, DamonBackend):
                 f"({what}pid {first.pid}) and was not started by this damon-eval session. "
                 "Adding a kdamond means writing nr_kdamonds, which the kernel refuses while any "
                 "kdamond runs (and which would destroy it otherwise). Nothing was changed; stop "
-                f"it first (echo off > {self.kdamond_dir(first.index)}/state) or use another "
+                f"it first (echo off > {self.paths.state(first.index)}) or use another "
                 "machine or guest"
             )
         return rows
@@ -186,7 +188,8 @@ class SysfsBackend(SysfsFeatures, DamonBackend):
         self._stage(index, kdamond, create=True)
         kd = self.kdamond_dir(index)
         # 'on' and its check in one batch: a failing 'on' stops the batch with its errno.
-        ops: list[Op] = [Write(f"{kd}/state", "on"), Read(f"{kd}/state"), Read(f"{kd}/pid")]
+        state_path, pid_path = self.paths.state(index), self.paths.pid(index)
+        ops: list[Op] = [Write(state_path, "on"), Read(state_path), Read(pid_path)]
         try:
             values = self.fs.execute(ops)
         except FsError as exc:
@@ -197,12 +200,12 @@ class SysfsBackend(SysfsFeatures, DamonBackend):
         if state != "on":
             self._remove_refused(index)
             raise DamonError(
-                f"kdamond {index} did not start: {kd}/state reads {state!r} right after 'on' "
+                f"kdamond {index} did not start: {state_path} reads {state!r} right after 'on' "
                 "(did the target process exit?)"
             )
         pid = pid_of(pid_text)
         if pid is None:
-            raise DamonError(f"kdamond {index} is on but {kd}/pid reads {pid_text!r}")
+            raise DamonError(f"kdamond {index} is on but {pid_path} reads {pid_text!r}")
         self._configs[index] = kdamond
         return KdamondHandle(interface=self.interface, index=index, pid=pid, boot_id=probe.boot_id)
 
@@ -215,7 +218,7 @@ class SysfsBackend(SysfsFeatures, DamonBackend):
         """
         try:
             self.run(
-                [Write(f"{self.kdamonds_dir}/nr_kdamonds", "0")],
+                [Write(self.nr_kdamonds_path, "0")],
                 f"removing the directory of kdamond {index}, which the kernel refused to start",
             )
         except DamonError as exc:
@@ -239,9 +242,10 @@ class SysfsBackend(SysfsFeatures, DamonBackend):
     # Running kdamonds ----------------------------------------------------------
 
     def state_of(self, handle: KdamondHandle) -> tuple[str, int | None]:
-        kd = self.kdamond_dir(handle.index)
+        state_path = self.paths.state(handle.index)
         state, pid = self.run(
-            [ReadIfExists(f"{kd}/state"), ReadIfExists(f"{kd}/pid")], f"reading {kd}/state"
+            [ReadIfExists(state_path), ReadIfExists(self.paths.pid(handle.index))],
+            f"reading {state_path}",
         )
         if state is None:  # the directory is gone (nr_kdamonds rewritten)
             return "absent", None
@@ -256,7 +260,7 @@ class SysfsBackend(SysfsFeatures, DamonBackend):
             )
 
     def _state_command(self, handle: KdamondHandle, command: str) -> Write:
-        return Write(f"{self.kdamond_dir(handle.index)}/state", command)
+        return Write(self.paths.state(handle.index), command)
 
     def _run_command(self, handle: KdamondHandle, ops: Sequence[Op], doing: str) -> list[Any]:
         """Run ops starting with a state command; explain a failure by the kdamond's state."""
@@ -285,14 +289,14 @@ class SysfsBackend(SysfsFeatures, DamonBackend):
         config = self._configs.get(handle.index)
         if config is not None:
             return len(config.context.schemes)
-        path = f"{self.context_dir(handle.index)}/schemes/nr_schemes"
+        path = self.paths.nr_schemes(handle.index)
         (text,) = self.run([Read(path)], "reading nr_schemes")
         return parse_int(text, path)
 
     def _stats_layout(self, handle: KdamondHandle) -> frozenset[str]:
         if self.layout is None or self.layout.stats_files is None:
             (listing,) = self.run(
-                [ListDir(f"{self.scheme_dir(handle.index, 0)}/stats")], "listing scheme stats"
+                [ListDir(self.paths.stats_dir(handle.index, 0))], "listing scheme stats"
             )
             return frozenset(listing)
         return self.layout.stats_files
@@ -310,7 +314,7 @@ class SysfsBackend(SysfsFeatures, DamonBackend):
         return reads.parse(values)
 
     def _require_tried_regions(self) -> None:
-        if self.layout is not None and self.layout.has_scheme_file("tried_regions") is False:
+        if self.layout is not None and self.layout.has_scheme_file(TRIED_REGIONS) is False:
             raise DamonUnsupportedError("this kernel has no tried_regions (Linux 6.2+)")
 
     def tried_regions(
@@ -332,7 +336,7 @@ class SysfsBackend(SysfsFeatures, DamonBackend):
         with_filter_bytes = (
             self.layout is not None
             and self.layout.stats_files is not None
-            and "sz_ops_filter_passed" in self.layout.stats_files
+            and SZ_OPS_FILTER_PASSED in self.layout.stats_files
         )
         reads = tried_region_reads(indexes, dirs, listings, with_filter_bytes=with_filter_bytes)
         values = self.run(list(reads.ops), "reading tried regions") if reads.ops else []
@@ -350,9 +354,7 @@ class SysfsBackend(SysfsFeatures, DamonBackend):
         """Total bytes of each scheme's tried regions (``update_schemes_tried_bytes``, 6.6+)."""
         self._require_tried_regions()
         count = self._nr_schemes(handle)
-        paths = [
-            f"{self.scheme_dir(handle.index, s)}/tried_regions/total_bytes" for s in range(count)
-        ]
+        paths = [self.paths.tried_bytes(handle.index, s) for s in range(count)]
         values = self._run_command(
             handle,
             [self._state_command(handle, "update_schemes_tried_bytes")] + [Read(p) for p in paths],
@@ -368,7 +370,7 @@ class SysfsBackend(SysfsFeatures, DamonBackend):
             return False
         kd = self.kdamond_dir(handle.index)
         try:
-            self.run([Write(f"{kd}/state", "off")], f"turning {kd} off")
+            self.run([Write(self.paths.state(handle.index), "off")], f"turning {kd} off")
         except DamonError:
             # The kdamond may have stopped by itself meanwhile (its target exited).
             if self.state_of(handle)[0] != "on":
@@ -386,9 +388,7 @@ class SysfsBackend(SysfsFeatures, DamonBackend):
             rows = self._states()
             if handle.index != 0 or len(rows) != 1 or rows[0][0] != "off":
                 return
-            self.run(
-                [Write(f"{self.kdamonds_dir}/nr_kdamonds", "0")], "removing the kdamond directory"
-            )
+            self.run([Write(self.nr_kdamonds_path, "0")], "removing the kdamond directory")
         except DamonError as exc:
             log.warning("left kdamond %d's directory in place: %s", handle.index, exc)
             return
@@ -400,9 +400,14 @@ class SysfsBackend(SysfsFeatures, DamonBackend):
         there), read ``state``, and write ``nr_kdamonds`` 0 when ours is the only
         kdamond (the kernel refuses that with EBUSY while any kdamond runs)."""
         kd = self.kdamond_dir(handle.index)
+        state_path = self.paths.state(handle.index)
         state_text, pid_text, nr_text = self.run(
-            [ReadIfExists(f"{kd}/state"), ReadIfExists(f"{kd}/pid"), Read(self.nr_kdamonds_path)],
-            f"reading {kd}/state",
+            [
+                ReadIfExists(state_path),
+                ReadIfExists(self.paths.pid(handle.index)),
+                Read(self.nr_kdamonds_path),
+            ],
+            f"reading {state_path}",
         )
         if state_text is None:  # the directory is gone (nr_kdamonds rewritten)
             return False
@@ -411,7 +416,7 @@ class SysfsBackend(SysfsFeatures, DamonBackend):
         if state == "on" and _someone_elses(handle, pid):
             return False
         ours_running = state == "on"
-        ops: list[Op] = [Write(f"{kd}/state", "off"), Read(f"{kd}/state")] if ours_running else []
+        ops: list[Op] = [Write(state_path, "off"), Read(state_path)] if ours_running else []
         release = handle.index == 0 and parse_int(nr_text, self.nr_kdamonds_path) == 1
         if release:
             ops.append(Write(self.nr_kdamonds_path, "0"))

@@ -12,7 +12,12 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from damon_eval.damon.backend import Features
-from damon_eval.damon.sysfs_layout import SysfsLayout, layout_listing_dirs, scheme_actions
+from damon_eval.damon.sysfs_layout import (
+    TRIED_REGIONS,
+    SysfsLayout,
+    layout_listing_dirs,
+    scheme_actions,
+)
 from damon_eval.fs import ListDir, Read, Write
 
 if TYPE_CHECKING:
@@ -32,9 +37,9 @@ class SysfsFeatures:
         with_schemes = bool(best.nr_schemes)
         dirs = layout_listing_dirs(self.paths, best.index, with_schemes=with_schemes)
         values = self.run([ListDir(d) for d in dirs], "listing kdamond directories")
-        if with_schemes and "tried_regions" in values[3]:
+        if with_schemes and TRIED_REGIONS in values[3]:
             values += self.run(
-                [ListDir(f"{self.scheme_dir(best.index, 0)}/tried_regions")],
+                [ListDir(self.paths.tried_regions_dir(best.index, 0))],
                 "listing tried_regions",
             )
         return SysfsLayout.from_listings(values, with_schemes=with_schemes)
@@ -61,7 +66,7 @@ class SysfsFeatures:
             )
         elif layout.has_avail_operations and with_context:
             (avail,) = self.run(
-                [Read(f"{self.context_dir(with_context[0])}/avail_operations")],
+                [Read(self.paths.avail_operations(with_context[0]))],
                 "reading avail_operations",
             )
             operations = tuple(avail.split())
@@ -97,20 +102,19 @@ class SysfsFeatures:
         """
         if self._nr_kdamonds() != 0:
             return self.features(refresh=True)
-        kd = self.kdamond_dir(0)
         try:
             self.run(
                 [
-                    Write(f"{self.kdamonds_dir}/nr_kdamonds", "1"),
-                    Write(f"{kd}/contexts/nr_contexts", "1"),
-                    Write(f"{self.context_dir(0)}/schemes/nr_schemes", "1"),
+                    Write(self.paths.nr_kdamonds, "1"),
+                    Write(self.paths.nr_contexts(0), "1"),
+                    Write(self.paths.nr_schemes(0), "1"),
                 ],
                 f"creating a scratch kdamond directory under {self.kdamonds_dir}",
             )
             features = self.features(refresh=True)
         finally:
             self.run(
-                [Write(f"{self.kdamonds_dir}/nr_kdamonds", "0")],
+                [Write(self.paths.nr_kdamonds, "0")],
                 f"removing the scratch kdamond directory under {self.kdamonds_dir}",
             )
         self._features = features

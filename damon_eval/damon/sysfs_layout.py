@@ -13,11 +13,46 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from damon_eval.damon.model import Filter, Scheme
+from damon_eval.damon.model import Context, Filter, Scheme
 
 SYSFS_ADMIN = "/sys/kernel/mm/damon/admin"
+
+# Names the other modules use on their own (comparisons, listings, labels);
+# paths are built by :class:`SysfsPaths`.
+KDAMONDS = "kdamonds"
+NR_KDAMONDS = "nr_kdamonds"
+STATE = "state"
+PID = "pid"
+CONTEXTS = "contexts"
+NR_CONTEXTS = "nr_contexts"
+OPERATIONS = "operations"
+AVAIL_OPERATIONS = "avail_operations"
+MONITORING_ATTRS = "monitoring_attrs"
+INTERVALS = "intervals"
+TARGETS = "targets"
+NR_TARGETS = "nr_targets"
+PID_TARGET = "pid_target"
+REGIONS = "regions"
+NR_REGIONS = "nr_regions"
+SCHEMES = "schemes"
+NR_SCHEMES = "nr_schemes"
+APPLY_INTERVAL_US = "apply_interval_us"
+QUOTAS = "quotas"
+STATS = "stats"
+FILTERS = "filters"
+CORE_FILTERS = "core_filters"
+OPS_FILTERS = "ops_filters"
+NR_FILTERS = "nr_filters"
+ALLOW = "allow"
+TRIED_REGIONS = "tried_regions"
+TOTAL_BYTES = "total_bytes"
+SZ_FILTER_PASSED = "sz_filter_passed"
+SZ_OPS_FILTER_PASSED = "sz_ops_filter_passed"
+
 STATS_FILES = ("nr_tried", "sz_tried", "nr_applied", "sz_applied", "qt_exceeds")
-OPTIONAL_STATS_FILES = ("sz_ops_filter_passed", "nr_snapshots", "max_nr_snapshots")
+OPTIONAL_STATS_FILES = (SZ_OPS_FILTER_PASSED, "nr_snapshots", "max_nr_snapshots")
+TRIED_REGION_FILES = ("start", "end", "nr_accesses", "age")
+"""The files of one tried region (``sz_filter_passed`` besides on 6.14+)."""
 BASE_ACTIONS = ("willneed", "cold", "pageout", "hugepage", "nohugepage", "stat")
 SPECULATIVE_KDAMONDS = 4
 """Kdamonds whose state the first batch reads before it knows ``nr_kdamonds``."""
@@ -31,20 +66,74 @@ class SysfsPaths:
 
     @property
     def kdamonds_dir(self) -> str:
-        return f"{self.admin}/kdamonds"
+        return f"{self.admin}/{KDAMONDS}"
 
     @property
     def nr_kdamonds(self) -> str:
-        return f"{self.kdamonds_dir}/nr_kdamonds"
+        return f"{self.kdamonds_dir}/{NR_KDAMONDS}"
 
     def kdamond_dir(self, index: int) -> str:
         return f"{self.kdamonds_dir}/{index}"
 
+    def state(self, index: int) -> str:
+        return f"{self.kdamond_dir(index)}/{STATE}"
+
+    def pid(self, index: int) -> str:
+        return f"{self.kdamond_dir(index)}/{PID}"
+
+    def nr_contexts(self, index: int) -> str:
+        return f"{self.kdamond_dir(index)}/{CONTEXTS}/{NR_CONTEXTS}"
+
     def context_dir(self, index: int) -> str:
-        return f"{self.kdamond_dir(index)}/contexts/0"
+        return f"{self.kdamond_dir(index)}/{CONTEXTS}/0"
+
+    def operations(self, index: int) -> str:
+        return f"{self.context_dir(index)}/{OPERATIONS}"
+
+    def avail_operations(self, index: int) -> str:
+        return f"{self.context_dir(index)}/{AVAIL_OPERATIONS}"
+
+    def intervals_dir(self, index: int) -> str:
+        return f"{self.context_dir(index)}/{MONITORING_ATTRS}/{INTERVALS}"
+
+    def nr_targets(self, index: int) -> str:
+        return f"{self.context_dir(index)}/{TARGETS}/{NR_TARGETS}"
+
+    def nr_regions(self, index: int, target_index: int) -> str:
+        return f"{self.context_dir(index)}/{TARGETS}/{target_index}/{REGIONS}/{NR_REGIONS}"
+
+    def nr_schemes(self, index: int) -> str:
+        return f"{self.context_dir(index)}/{SCHEMES}/{NR_SCHEMES}"
 
     def scheme_dir(self, index: int, scheme_index: int) -> str:
-        return f"{self.context_dir(index)}/schemes/{scheme_index}"
+        return f"{self.context_dir(index)}/{SCHEMES}/{scheme_index}"
+
+    def quotas_dir(self, index: int, scheme_index: int) -> str:
+        return f"{self.scheme_dir(index, scheme_index)}/{QUOTAS}"
+
+    def stats_dir(self, index: int, scheme_index: int) -> str:
+        return f"{self.scheme_dir(index, scheme_index)}/{STATS}"
+
+    def stats_file(self, index: int, scheme_index: int, name: str) -> str:
+        return f"{self.stats_dir(index, scheme_index)}/{name}"
+
+    def filters_dir(self, index: int, scheme_index: int, dir_name: str = FILTERS) -> str:
+        """``filters``, ``core_filters`` or ``ops_filters`` of a scheme."""
+        return f"{self.scheme_dir(index, scheme_index)}/{dir_name}"
+
+    def nr_filters(self, index: int, scheme_index: int, dir_name: str = FILTERS) -> str:
+        return f"{self.filters_dir(index, scheme_index, dir_name)}/{NR_FILTERS}"
+
+    def filter_dir(
+        self, index: int, scheme_index: int, filter_index: int, dir_name: str = FILTERS
+    ) -> str:
+        return f"{self.filters_dir(index, scheme_index, dir_name)}/{filter_index}"
+
+    def tried_regions_dir(self, index: int, scheme_index: int) -> str:
+        return f"{self.scheme_dir(index, scheme_index)}/{TRIED_REGIONS}"
+
+    def tried_bytes(self, index: int, scheme_index: int) -> str:
+        return f"{self.tried_regions_dir(index, scheme_index)}/{TOTAL_BYTES}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -181,11 +270,9 @@ class SysfsLayout:
 
 def layout_listing_dirs(paths: SysfsPaths, index: int, *, with_schemes: bool) -> list[str]:
     """The directories :meth:`SysfsLayout.from_listings` reads, in its order."""
-    kd, ctx = paths.kdamond_dir(index), paths.context_dir(index)
-    dirs = [kd, ctx, f"{ctx}/monitoring_attrs/intervals"]
+    dirs = [paths.kdamond_dir(index), paths.context_dir(index), paths.intervals_dir(index)]
     if with_schemes:
-        scheme = paths.scheme_dir(index, 0)
-        dirs += [scheme, f"{scheme}/quotas", f"{scheme}/stats"]
+        dirs += [paths.scheme_dir(index, 0), paths.quotas_dir(index, 0), paths.stats_dir(index, 0)]
     return dirs
 
 
@@ -203,6 +290,32 @@ def scheme_actions(layout: SysfsLayout, release: str | None) -> tuple[str, ...]:
     if layout.has_scheme_file("target_nid"):
         actions += ("migrate_hot", "migrate_cold")
     return actions
+
+
+def context_sysfs_files(context: Context) -> dict[str, str]:
+    """The leaf files of a context directory and their values, in writing order.
+
+    Paths are relative to ``contexts/0/``; the ``nr_*`` files and schemes are
+    not included (:class:`SysfsPaths` and :func:`scheme_sysfs_files`).
+    """
+    attrs = context.attrs
+    intervals = f"{MONITORING_ATTRS}/{INTERVALS}"
+    files = {
+        OPERATIONS: context.operations,
+        f"{intervals}/sample_us": str(attrs.sample_us),
+        f"{intervals}/aggr_us": str(attrs.aggr_us),
+        f"{intervals}/update_us": str(attrs.update_us),
+        f"{MONITORING_ATTRS}/{NR_REGIONS}/min": str(attrs.min_nr_regions),
+        f"{MONITORING_ATTRS}/{NR_REGIONS}/max": str(attrs.max_nr_regions),
+    }
+    for t, target in enumerate(context.targets):
+        target_dir = f"{TARGETS}/{t}"
+        if target.pid is not None:
+            files[f"{target_dir}/{PID_TARGET}"] = str(target.pid)
+        for r, region in enumerate(target.regions):
+            files[f"{target_dir}/{REGIONS}/{r}/start"] = str(region.start)
+            files[f"{target_dir}/{REGIONS}/{r}/end"] = str(region.end)
+    return files
 
 
 def _yn(value: bool) -> str:
@@ -259,3 +372,80 @@ def filter_sysfs_files(damos_filter: Filter, prefix: str) -> dict[str, int | str
     elif damos_filter.type == "target":
         files[f"{prefix}/damon_target_idx"] = damos_filter.target_idx
     return files
+
+
+SYSFS_NAMES = frozenset(
+    {
+        KDAMONDS,
+        NR_KDAMONDS,
+        STATE,
+        PID,
+        "refresh_ms",
+        CONTEXTS,
+        NR_CONTEXTS,
+        OPERATIONS,
+        AVAIL_OPERATIONS,
+        "addr_unit",
+        MONITORING_ATTRS,
+        INTERVALS,
+        "sample_us",
+        "aggr_us",
+        "update_us",
+        "intervals_goal",
+        NR_REGIONS,
+        "min",
+        "max",
+        TARGETS,
+        NR_TARGETS,
+        PID_TARGET,
+        REGIONS,
+        "start",
+        "end",
+        SCHEMES,
+        NR_SCHEMES,
+        "action",
+        APPLY_INTERVAL_US,
+        "target_nid",
+        "dests",
+        "access_pattern",
+        "sz",
+        "nr_accesses",
+        "age",
+        QUOTAS,
+        "ms",
+        "bytes",
+        "reset_interval_ms",
+        "weights",
+        "sz_permil",
+        "nr_accesses_permil",
+        "age_permil",
+        "goals",
+        "effective_bytes",
+        "watermarks",
+        "metric",
+        "interval_us",
+        "high",
+        "mid",
+        "low",
+        FILTERS,
+        CORE_FILTERS,
+        OPS_FILTERS,
+        NR_FILTERS,
+        "type",
+        "matching",
+        ALLOW,
+        "memcg_path",
+        "addr_start",
+        "addr_end",
+        "damon_target_idx",
+        STATS,
+        *STATS_FILES,
+        *OPTIONAL_STATS_FILES,
+        TRIED_REGIONS,
+        TOTAL_BYTES,
+        *TRIED_REGION_FILES,
+        SZ_FILTER_PASSED,
+    }
+)
+"""Every file and directory name above: no other module spells one out
+(``tests/unit/test_damon_sysfs_layout.py`` checks the ``sysfs*`` modules)."""

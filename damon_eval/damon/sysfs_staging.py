@@ -25,8 +25,14 @@ from damon_eval.damon.errors import (
 )
 from damon_eval.damon.model import Context, Filter, Kdamond, Scheme
 from damon_eval.damon.sysfs_layout import (
+    ALLOW,
+    APPLY_INTERVAL_US,
+    CORE_FILTERS,
+    FILTERS,
+    OPS_FILTERS,
     SysfsLayout,
     SysfsPaths,
+    context_sysfs_files,
     filter_sysfs_files,
     layout_listing_dirs,
     scheme_sysfs_files,
@@ -70,24 +76,24 @@ def stage(
     kernel's scheme directory yet.  Returns the layout observed, completed by
     ``layout``."""
     context = kdamond.context
-    kd, ctx = paths.kdamond_dir(index), paths.context_dir(index)
+    kd, avail_path = paths.kdamond_dir(index), paths.avail_operations(index)
     nr_ops: list[Op] = []
     if create:
         nr_ops += [
             Write(paths.nr_kdamonds, "1"),
-            Write(f"{kd}/contexts/nr_contexts", "1"),
+            Write(paths.nr_contexts(index), "1"),
         ]
-    nr_ops.append(Write(f"{ctx}/targets/nr_targets", str(len(context.targets))))
+    nr_ops.append(Write(paths.nr_targets(index), str(len(context.targets))))
     for t, target in enumerate(context.targets):
-        nr_ops.append(Write(f"{ctx}/targets/{t}/regions/nr_regions", str(len(target.regions))))
-    nr_ops.append(Write(f"{ctx}/schemes/nr_schemes", str(len(context.schemes))))
+        nr_ops.append(Write(paths.nr_regions(index, t), str(len(target.regions))))
+    nr_ops.append(Write(paths.nr_schemes(index), str(len(context.schemes))))
     with_schemes = bool(context.schemes)
     listing_ops: list[Op] = [
         ListDir(d) for d in layout_listing_dirs(paths, index, with_schemes=with_schemes)
     ]
     if with_schemes:
-        listing_ops.append(ListDirIfExists(f"{paths.scheme_dir(index, 0)}/tried_regions"))
-    avail = ReadIfExists(f"{ctx}/avail_operations")
+        listing_ops.append(ListDirIfExists(paths.tried_regions_dir(index, 0)))
+    avail = ReadIfExists(avail_path)
     head: list[Op] = [*nr_ops, *listing_ops, avail]
     doing = f"staging the parameters of {kd}"
     has_filters = any(s.filters for s in context.schemes)
@@ -98,16 +104,16 @@ def stage(
 
     if has_filters and (layout is None or layout.scheme_files is None):
         # Where filters go depends on the scheme directory's files.
-        values = _run_staging(fs, head, len(head) - 1, context, ctx, doing)
+        values = _run_staging(fs, head, len(head) - 1, context, avail_path, doing)
         seen = observed(values)
-        check_operations(fs, context, ctx, values[-1])
+        check_operations(fs, context, avail_path, values[-1])
         leaves, leaf_ops = leaf_ops_for(paths, index, context, seen)
-        leaf_values = _run_staging(fs, leaf_ops, None, context, ctx, doing)
+        leaf_values = _run_staging(fs, leaf_ops, None, context, avail_path, doing)
     else:
         leaves, leaf_ops = leaf_ops_for(paths, index, context, layout)
-        values = _run_staging(fs, [*head, *leaf_ops], len(head) - 1, context, ctx, doing)
+        values = _run_staging(fs, [*head, *leaf_ops], len(head) - 1, context, avail_path, doing)
         seen = observed(values)
-        check_operations(fs, context, ctx, values[len(head) - 1])
+        check_operations(fs, context, avail_path, values[len(head) - 1])
         leaf_values = values[len(head) :]
     filter_listing = check_leaves(leaves, leaf_ops, leaf_values)
     if filter_listing is not None:
@@ -116,7 +122,12 @@ def stage(
 
 
 def _run_staging(
-    fs: FileSystem, ops: list[Op], avail_at: int | None, context: Context, ctx: str, doing: str
+    fs: FileSystem,
+    ops: list[Op],
+    avail_at: int | None,
+    context: Context,
+    avail_path: str,
+    doing: str,
 ) -> list[Any]:
     """Run a staging batch; a failing write after ``avail_operations`` was read
     is explained by it when the operations set is the cause."""
@@ -124,18 +135,18 @@ def _run_staging(
         return fs.execute(ops)
     except FsError as exc:
         if avail_at is not None and exc.index is not None and exc.index > avail_at:
-            check_operations(fs, context, ctx, exc.completed[avail_at])
+            check_operations(fs, context, avail_path, exc.completed[avail_at])
         raise translate_fs_error(exc, doing) from exc
 
 
-def check_operations(fs: FileSystem, context: Context, ctx: str, avail: object) -> None:
+def check_operations(fs: FileSystem, context: Context, avail_path: str, avail: object) -> None:
     if not isinstance(avail, str):  # no avail_operations file (Linux < 5.19)
         return
     available = avail.split()
     if context.operations not in available:
         raise DamonUnsupportedError(
             f"operations set {context.operations!r} is not available on "
-            f"{fs.description}; {ctx}/avail_operations lists "
+            f"{fs.description}; {avail_path} lists "
             f"{' '.join(available) or 'nothing'}"
         )
 
@@ -154,11 +165,11 @@ def filter_placement(
             f"scheme {scheme_index} has filters but this kernel has no DAMOS filters "
             "directory (filters need Linux 6.3+)"
         )
-    if dirs == ("filters",):
-        return {"filters": list(scheme.filters)}
+    if dirs == (FILTERS,):
+        return {FILTERS: list(scheme.filters)}
     core = [f for f in scheme.filters if f.handled_by_core]
     ops = [f for f in scheme.filters if not f.handled_by_core]
-    return {name: group for name, group in (("core_filters", core), ("ops_filters", ops)) if group}
+    return {name: group for name, group in ((CORE_FILTERS, core), (OPS_FILTERS, ops)) if group}
 
 
 def leaves_for(
@@ -166,28 +177,15 @@ def leaves_for(
 ) -> list[Leaf]:
     """Every value a context writes, with its path."""
     ctx = paths.context_dir(index)
-    attrs = context.attrs
     leaves = [
-        Leaf(f"{ctx}/operations", context.operations),
-        Leaf(f"{ctx}/monitoring_attrs/intervals/sample_us", str(attrs.sample_us)),
-        Leaf(f"{ctx}/monitoring_attrs/intervals/aggr_us", str(attrs.aggr_us)),
-        Leaf(f"{ctx}/monitoring_attrs/intervals/update_us", str(attrs.update_us)),
-        Leaf(f"{ctx}/monitoring_attrs/nr_regions/min", str(attrs.min_nr_regions)),
-        Leaf(f"{ctx}/monitoring_attrs/nr_regions/max", str(attrs.max_nr_regions)),
+        Leaf(f"{ctx}/{relative}", value) for relative, value in context_sysfs_files(context).items()
     ]
-    for t, target in enumerate(context.targets):
-        target_dir = f"{ctx}/targets/{t}"
-        if target.pid is not None:
-            leaves.append(Leaf(f"{target_dir}/pid_target", str(target.pid)))
-        for r, region in enumerate(target.regions):
-            leaves.append(Leaf(f"{target_dir}/regions/{r}/start", str(region.start)))
-            leaves.append(Leaf(f"{target_dir}/regions/{r}/end", str(region.end)))
     for s, scheme in enumerate(context.schemes):
         scheme_dir = paths.scheme_dir(index, s)
         for relative, value in scheme_sysfs_files(scheme).items():
-            if relative.startswith("filters/"):
+            if relative.startswith(f"{FILTERS}/"):
                 continue
-            if relative == "apply_interval_us":
+            if relative == APPLY_INTERVAL_US:
                 needed_by = None
                 if scheme.apply_interval_us:
                     needed_by = (
@@ -202,7 +200,7 @@ def leaves_for(
                 leafs = filter_sysfs_files(damos_filter, f"{dir_name}/{f}")
                 for relative, value in leafs.items():
                     path = f"{scheme_dir}/{relative}"
-                    if relative.endswith("/allow"):
+                    if relative.endswith(f"/{ALLOW}"):
                         needed_by = None
                         if damos_filter.allow:
                             needed_by = (
@@ -224,9 +222,8 @@ def leaf_ops_for(
     first_filter_dir: str | None = None
     for s, scheme in enumerate(context.schemes):
         for dir_name, group in filter_placement(scheme, layout, s).items():
-            directory = f"{paths.scheme_dir(index, s)}/{dir_name}"
-            ops.append(Write(f"{directory}/nr_filters", str(len(group))))
-            first_filter_dir = first_filter_dir or f"{directory}/0"
+            ops.append(Write(paths.nr_filters(index, s, dir_name), str(len(group))))
+            first_filter_dir = first_filter_dir or paths.filter_dir(index, s, 0, dir_name)
     if first_filter_dir is not None:
         ops.append(ListDir(first_filter_dir))
     leaves = leaves_for(paths, index, context, layout)

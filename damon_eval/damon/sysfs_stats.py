@@ -19,9 +19,15 @@ from damon_eval.damon.backend import (
     parse_int,
 )
 from damon_eval.damon.sysfs_layout import (
+    NR_SCHEMES,
+    NR_TARGETS,
     OPTIONAL_STATS_FILES,
     SPECULATIVE_KDAMONDS,
+    STATS,
     STATS_FILES,
+    SZ_FILTER_PASSED,
+    TOTAL_BYTES,
+    TRIED_REGION_FILES,
     SysfsPaths,
 )
 from damon_eval.fs import Op, Read, ReadIfExists
@@ -31,8 +37,7 @@ StateRow = tuple[str, int | None, int]
 
 
 def state_reads(paths: SysfsPaths, index: int, read: type[Read] | type[ReadIfExists]) -> list[Op]:
-    kd = paths.kdamond_dir(index)
-    return [read(f"{kd}/state"), read(f"{kd}/pid"), read(f"{kd}/contexts/nr_contexts")]
+    return [read(paths.state(index)), read(paths.pid(index)), read(paths.nr_contexts(index))]
 
 
 def speculative_state_reads(paths: SysfsPaths) -> list[Op]:
@@ -44,7 +49,7 @@ def state_row(paths: SysfsPaths, index: int, values: Sequence[str]) -> StateRow:
     return (
         values[0].strip(),
         pid_of(values[1]),
-        parse_int(values[2], f"{paths.kdamond_dir(index)}/contexts/nr_contexts"),
+        parse_int(values[2], paths.nr_contexts(index)),
     )
 
 
@@ -64,9 +69,9 @@ def state_rows(
 def context_reads(paths: SysfsPaths, indexes: Sequence[int]) -> list[Op]:
     """Operations set, number of targets and of schemes of each kdamond's context."""
     return [
-        Read(f"{paths.context_dir(i)}/{name}")
+        Read(path)
         for i in indexes
-        for name in ("operations", "targets/nr_targets", "schemes/nr_schemes")
+        for path in (paths.operations(i), paths.nr_targets(i), paths.nr_schemes(i))
     ]
 
 
@@ -84,8 +89,8 @@ def statuses_from(
                 state=state,
                 pid=pid,
                 operations=extra[0].strip() if extra else None,
-                nr_targets=parse_int(extra[1], "nr_targets") if extra else None,
-                nr_schemes=parse_int(extra[2], "nr_schemes") if extra else None,
+                nr_targets=parse_int(extra[1], NR_TARGETS) if extra else None,
+                nr_schemes=parse_int(extra[2], NR_SCHEMES) if extra else None,
             )
         )
     return statuses
@@ -115,17 +120,10 @@ class StatsReads:
         result = []
         for s in range(self.count):
             row = dict(zip(columns, values[s * width : (s + 1) * width], strict=True))
-            numbers = {k: parse_int(v, f"stats/{k}") for k, v in row.items()}
-            result.append(
-                SchemeStats(
-                    nr_tried=numbers.get("nr_tried", 0),
-                    sz_tried=numbers.get("sz_tried", 0),
-                    nr_applied=numbers.get("nr_applied", 0),
-                    sz_applied=numbers.get("sz_applied", 0),
-                    qt_exceeds=numbers.get("qt_exceeds", 0),
-                    extra={k: numbers[k] for k in self.extras},
-                )
-            )
+            numbers = {k: parse_int(v, f"{STATS}/{k}") for k, v in row.items()}
+            # SchemeStats' fields are named after the files (0 where a kernel lacks one).
+            base = {name: numbers.get(name, 0) for name in STATS_FILES}
+            result.append(SchemeStats(**base, extra={k: numbers[k] for k in self.extras}))
         return tuple(result)
 
 
@@ -133,16 +131,12 @@ def stats_reads(paths: SysfsPaths, index: int, count: int, available: frozenset[
     """Reads of every stats file the kernel has (``available``) for each scheme."""
     names = tuple(n for n in STATS_FILES if n in available)
     extras = tuple(n for n in OPTIONAL_STATS_FILES if n in available)
-    ops = tuple(
-        Read(f"{paths.scheme_dir(index, s)}/stats/{n}")
-        for s in range(count)
-        for n in names + extras
-    )
+    ops = tuple(Read(paths.stats_file(index, s, n)) for s in range(count) for n in names + extras)
     return StatsReads(count, names, extras, ops)
 
 
 def tried_regions_dirs(paths: SysfsPaths, index: int, scheme_indexes: Sequence[int]) -> list[str]:
-    return [f"{paths.scheme_dir(index, s)}/tried_regions" for s in scheme_indexes]
+    return [paths.tried_regions_dir(index, s) for s in scheme_indexes]
 
 
 @dataclass(frozen=True, slots=True)
@@ -157,7 +151,7 @@ class TriedRegionReads:
 
     def parse(self, values: Sequence[Any]) -> tuple[TriedRegions, ...]:
         width = len(self.fields)
-        with_filter_bytes = "sz_filter_passed" in self.fields
+        with_filter_bytes = SZ_FILTER_PASSED in self.fields
         result = []
         for scheme_index, (offset, region_numbers, has_total) in zip(
             self.scheme_indexes, self.plan, strict=True
@@ -177,7 +171,7 @@ class TriedRegionReads:
                 )
             total = None
             if has_total:
-                total = parse_int(values[offset + len(region_numbers) * width], "total_bytes")
+                total = parse_int(values[offset + len(region_numbers) * width], TOTAL_BYTES)
             result.append(TriedRegions(scheme_index, tuple(regions), total))
         return tuple(result)
 
@@ -190,17 +184,15 @@ def tried_region_reads(
     with_filter_bytes: bool,
 ) -> TriedRegionReads:
     """Reads of each region's files, from the listings of the tried_regions directories."""
-    fields = ("start", "end", "nr_accesses", "age") + (
-        ("sz_filter_passed",) if with_filter_bytes else ()
-    )
+    fields = TRIED_REGION_FILES + ((SZ_FILTER_PASSED,) if with_filter_bytes else ())
     ops: list[Op] = []
     plan: list[tuple[int, tuple[int, ...], bool]] = []
     for directory, listing in zip(dirs, listings, strict=True):
         region_numbers = tuple(sorted(int(n) for n in listing if n.isdigit()))
-        has_total = "total_bytes" in listing
+        has_total = TOTAL_BYTES in listing
         plan.append((len(ops), region_numbers, has_total))
         for r in region_numbers:
             ops += [Read(f"{directory}/{r}/{name}") for name in fields]
         if has_total:
-            ops.append(Read(f"{directory}/total_bytes"))
+            ops.append(Read(f"{directory}/{TOTAL_BYTES}"))
     return TriedRegionReads(tuple(scheme_indexes), fields, tuple(plan), tuple(ops))

@@ -27,7 +27,7 @@ import yaml
 from damon_eval.errors import ConfigError
 from damon_eval.guest.kernels import KernelChoice, resolve_kernel
 from damon_eval.paths import DATA_DIR, PACKAGE_DIR, configs_dir
-from damon_eval.schema import error_location, load_schema, schema_errors
+from damon_eval.schema import validate
 
 SCHEMA_NAME = "guest-image"
 SCHEMA_PATH = DATA_DIR / "schemas" / f"{SCHEMA_NAME}.schema.json"
@@ -119,39 +119,16 @@ class ImageSpec:
         return replace(self, kernel=choice, kernel_suite=None)
 
 
-def _describe_error(error: Any, schema: dict[str, Any]) -> str:
-    where = error_location(error)
-    properties = schema["properties"]
-    if error.validator == "additionalProperties":
-        unknown = sorted(set(error.instance) - set(properties))
-        return (
-            f"unknown key(s) {', '.join(map(repr, unknown))}; valid keys: {', '.join(properties)}"
-        )
-    top = error.absolute_path[0] if error.absolute_path else None
-    hint = ""
-    if isinstance(top, str) and top in properties:
-        hint = f" ({properties[top]['description']})"
-    if error.validator == "pattern":
-        return f"{where}: {error.instance!r} does not match {error.validator_value!r}{hint}"
-    return f"{where}: {error.message}{hint}"
-
-
 def parse_spec(data: Any, source: str = "<dict>") -> ImageSpec:
     """Validate ``data`` (a parsed YAML document) and fill in the defaults."""
-    schema = load_schema(SCHEMA_NAME)
     if data is None:
         data = {}
-    errors = schema_errors(data, SCHEMA_NAME)  # every problem at once, not just the first
-    if errors:
-        details = "; ".join(_describe_error(e, schema) for e in errors)
-        raise ConfigError(f"invalid guest image spec {source}: {details}")
+    values = validate(data, SCHEMA_NAME, f"invalid guest image spec {source}")
     if data.get("kernel") is not None and "kernel_package" in data:
         raise ConfigError(
             f"invalid guest image spec {source}: give kernel or kernel_package, not both "
             "(kernel_package is kernel: <package name>)"
         )
-    values = {key: prop.get("default") for key, prop in schema["properties"].items()}
-    values.update(data)
     kernel = None
     if data.get("kernel") is not None:
         base = Path(source).parent if source != "<dict>" else None

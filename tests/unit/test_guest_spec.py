@@ -194,3 +194,24 @@ def test_with_kernel_replaces_the_specs_kernel(tmp_path):
     assert own.kernel.path == build and own.suite == "trixie"
     back = own.with_kernel("linux-image-amd64")
     assert back.kernel is None and image_key(back) == image_key(spec)
+
+
+def test_spec_errors_come_from_the_shared_validator(monkeypatch):
+    from damon_eval import schema
+    from damon_eval.guest import spec as spec_module
+
+    assert not hasattr(spec_module, "_describe_error")
+    seen = []
+    real = schema.validate
+
+    def spy(instance, name, source, **kwargs):
+        seen.append(name)
+        return real(instance, name, source, **kwargs)
+
+    monkeypatch.setattr(spec_module, "validate", spy)
+    with pytest.raises(ConfigError) as excinfo:
+        parse_spec({"suite": "trixie", "disk_size": "4 GB"}, source="x.yaml")
+    assert seen == ["guest-image"]
+    message = str(excinfo.value)
+    assert message.startswith("invalid guest image spec x.yaml: disk_size: '4 GB' does not match")
+    assert "Size of the guest root disk" in message  # the key's meaning, from the schema
