@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -29,6 +30,37 @@ def require_image_build(why_root: str) -> None:
         pytest.skip(f"needs {', '.join(missing)} (apt-get install qemu-system-x86 mmdebstrap)")
     if os.geteuid() != 0:
         pytest.skip(why_root)
+
+
+def source_kernel_or_skip(kernel: dict, opt_out: str, install_hint: str):
+    """The cached build of ``kernel`` (a ``{source: ...}`` value) under this code's cache
+    key, or None when it is to be built here; skips, saying why, when it can be neither.
+
+    The key is the real one (source, configs, patches, the build code): a change to
+    kernel_prepare.py means a new build, never a stale kernel that merely has the options.
+    ``opt_out`` is the environment variable whose ``0`` turns the build off.
+    """
+    from damon_eval.errors import GuestError
+    from damon_eval.guest.kernel_prepare import prepare_kernel
+    from damon_eval.guest.kernels import identity_key, resolve_kernel
+
+    source = Path(kernel["source"])
+    if not source.exists():
+        pytest.skip(
+            f"kernel source {source} is missing ({install_hint}); its cache key is a hash of it"
+        )
+    choice = resolve_kernel(kernel)
+    try:
+        return prepare_kernel(choice, allow_build=False, progress=False)
+    except GuestError:
+        if os.environ.get(opt_out) != "0":
+            return None
+        key = identity_key(choice.identity())
+        pytest.skip(
+            f"the kernel cache has no build of {choice.describe()} for this code (key {key}) "
+            f"and {opt_out}=0 turns building it off; build it (about 6 min on 2 cores) with "
+            f"`damon-eval guest build --kernel '{json.dumps(kernel)}'`"
+        )
 
 
 def require_image():
