@@ -88,6 +88,34 @@ def cli(*args: str, timeout: float = 600, check: bool = False) -> subprocess.Com
     return proc
 
 
+SNAKEMAKE = shutil.which("snakemake", path=str(Path(sys.executable).parent)) or "snakemake"
+
+
+def run_snakemake(
+    configfile: str | Path, results: Path, *args: str, timeout_s: float = 3000
+) -> subprocess.CompletedProcess:
+    """The pipeline on ``configfile`` with its results in ``results``, from the repository."""
+    return subprocess.run(
+        [SNAKEMAKE, "--configfile", str(configfile), "--config", f"results_dir={results}", *args],
+        cwd=REPO, capture_output=True, text=True, timeout=timeout_s,
+    )  # fmt: skip
+
+
+def require_images_of(kernels: list) -> None:
+    """Skip, saying why, unless the default spec's image with each of ``kernels`` is
+    cached or can be built here (QEMU tools, mmdebstrap, root)."""
+    missing = missing_tools()
+    if missing:
+        pytest.skip(
+            f"needs {', '.join(missing)} (apt-get install qemu-system-x86 qemu-utils mmdebstrap)"
+        )
+    from damon_eval.guest import cached_image, load_spec
+
+    uncached = [k for k in kernels if cached_image(load_spec().with_kernel(k)) is None]
+    if uncached and os.geteuid() != 0:
+        pytest.skip(f"the images of kernel(s) {uncached} are not cached and building needs root")
+
+
 def gone(pid: int, timeout_s: float = 15.0) -> bool:
     """Whether ``pid`` has exited (or is a zombie) within ``timeout_s``."""
     deadline = time.monotonic() + timeout_s
