@@ -81,10 +81,16 @@ def test_every_run_is_ok_on_the_kernel_its_key_names(kernel_ab_results):
 
 def test_both_kernels_were_built_before_the_first_run(kernel_ab_results):
     _, log = kernel_ab_results
-    starts = [m.group(1) for m in re.finditer(r"^rule (\w+):$", log, re.M)]
-    assert starts.count("guest_image") == len(KERNELS), starts
-    last_image = max(i for i, rule in enumerate(starts) if rule == "guest_image")
-    assert last_image < starts.index("run"), starts
+    # Snakemake's job events in order: ("start"|"done", rule)
+    events = [
+        ("start", m.group(1)) if m.group(1) else ("done", m.group(2))
+        for m in re.finditer(
+            r"^(?:local)?rule (\w+):$|^Finished jobid: \d+ \(Rule: (\w+)\)$", log, re.M
+        )
+    ]
+    assert events.count(("done", "guest_image")) == len(KERNELS), events
+    last_image = max(i for i, event in enumerate(events) if event == ("done", "guest_image"))
+    assert last_image < events.index(("start", "run")), events
 
 
 def test_runs_csv_and_the_kernel_comparison_name_both_kernels(kernel_ab_results):
