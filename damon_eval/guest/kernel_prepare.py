@@ -12,8 +12,10 @@ progress as log lines, the full output in ``kernels/logs/``.
 
 from __future__ import annotations
 
+import gzip
 import json
 import logging
+import lzma
 import os
 import secrets
 import shlex
@@ -21,6 +23,7 @@ import shutil
 import subprocess
 import tarfile
 import time
+import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -305,17 +308,47 @@ class _BuildLog:
         self.handle.close()
 
 
+# Host programs a source build runs (program -> Debian package), checked before it
+# starts so a missing one is one line instead of a FileNotFoundError or a make error.
+BUILD_TOOLS = {"make": "make", "gcc": "gcc", "ld": "binutils", "flex": "flex",
+               "bison": "bison", "bc": "bc"}  # fmt: skip
+PATCH_TOOLS = {"patch": "patch"}
+# Headers the build compiles against (objtool, certificates): packages only, no program.
+BUILD_LIBRARY_PACKAGES = ("libelf-dev", "libssl-dev")
+
+
+def check_build_tools(choice: KernelChoice) -> None:
+    """A :class:`GuestError` naming every missing program the build of ``choice`` runs."""
+    needed = {**BUILD_TOOLS, **(PATCH_TOOLS if choice.patches else {})}
+    missing = {tool: package for tool, package in needed.items() if shutil.which(tool) is None}
+    if missing:
+        packages = " ".join(dict.fromkeys([*missing.values(), *BUILD_LIBRARY_PACKAGES]))
+        raise GuestError(
+            f"building kernel {choice.describe()} needs {', '.join(missing)} (not on PATH); "
+            f"install: apt-get install -y --no-install-recommends {packages}"
+        )
+
+
+def _unpack_source(tarball: Path, dest: Path) -> tarfile.TarInfo | None:
+    """Unpack a source tarball into ``dest``; its first member (None: empty)."""
+    try:
+        with tarfile.open(tarball) as archive:
+            top = archive.next()
+            archive.extractall(dest, filter="fully_trusted")
+    except (tarfile.TarError, EOFError, lzma.LZMAError, zlib.error, gzip.BadGzipFile) as exc:
+        why = " ".join(str(exc).split())[:300]  # tarfile's open error spans lines
+        raise GuestError(
+            f"kernel source tarball {tarball} cannot be unpacked ({why}); valid: a complete "
+            "kernel source .tar, .tar.gz, .tar.xz or .tar.bz2"
+        ) from None
+    return top
+
+
 def _build_source(
     choice: KernelChoice, key: str, work: Path, final: Path, progress: bool
 ) -> PreparedKernel:
     assert choice.path is not None
-    for tool, package in (("make", "make"), ("gcc", "gcc"), ("flex", "flex"),
-                          ("bison", "bison"), ("bc", "bc")):  # fmt: skip
-        if shutil.which(tool) is None:
-            raise GuestError(
-                f"building a kernel needs {tool}; install: apt-get install -y flex bison bc "
-                f"libelf-dev libssl-dev ({package})"
-            )
+    check_build_tools(choice)
     logs = kernels_dir() / "logs"
     logs.mkdir(parents=True, exist_ok=True)
     build_log = _BuildLog(logs / f"{key}-{time.strftime('%Y%m%dT%H%M%S')}.log", progress)
@@ -326,9 +359,7 @@ def _build_source(
             if choice.path.is_file():
                 build_log.phase(f"unpacking {choice.path.name}")
                 src.mkdir()
-                with tarfile.open(choice.path) as archive:
-                    top = archive.next()
-                    archive.extractall(src, filter="fully_trusted")
+                top = _unpack_source(choice.path, src)
                 entries = list(src.iterdir())
                 if len(entries) == 1 and entries[0].is_dir() and top is not None:
                     src = entries[0]

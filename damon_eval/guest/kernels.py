@@ -265,7 +265,10 @@ def resolve_kernel(value: Any, base: Path | None = None) -> KernelChoice:
         if form == "package":
             choice = resolve_kernel(str(value["package"]), base)
             if choice.form != "package":
-                raise ConfigError(f"kernel package {value['package']!r} is not a package name")
+                raise ConfigError(
+                    f"kernel package {value['package']!r} is not a package name "
+                    f"(e.g. linux-image-amd64); {valid}"
+                )
             suite = value.get("suite")
             if suite is None:
                 return choice

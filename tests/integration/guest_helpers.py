@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -31,6 +32,37 @@ def require_image_build(why_root: str) -> None:
         pytest.skip(why_root)
 
 
+def source_kernel_or_skip(kernel: dict, opt_out: str, install_hint: str):
+    """The cached build of ``kernel`` (a ``{source: ...}`` value) under this code's cache
+    key, or None when it is to be built here; skips, saying why, when it can be neither.
+
+    The key is the real one (source, configs, patches, the build code): a change to
+    kernel_prepare.py means a new build, never a stale kernel that merely has the options.
+    ``opt_out`` is the environment variable whose ``0`` turns the build off.
+    """
+    from damon_eval.errors import GuestError
+    from damon_eval.guest.kernel_prepare import prepare_kernel
+    from damon_eval.guest.kernels import identity_key, resolve_kernel
+
+    source = Path(kernel["source"])
+    if not source.exists():
+        pytest.skip(
+            f"kernel source {source} is missing ({install_hint}); its cache key is a hash of it"
+        )
+    choice = resolve_kernel(kernel)
+    try:
+        return prepare_kernel(choice, allow_build=False, progress=False)
+    except GuestError:
+        if os.environ.get(opt_out) != "0":
+            return None
+        key = identity_key(choice.identity())
+        pytest.skip(
+            f"the kernel cache has no build of {choice.describe()} for this code (key {key}) "
+            f"and {opt_out}=0 turns building it off; build it (about 6 min on 2 cores) with "
+            f"`damon-eval guest build --kernel '{json.dumps(kernel)}'`"
+        )
+
+
 def require_image():
     """The default spec's image (built if missing); skips, saying why, when it cannot be."""
     missing = missing_tools()
@@ -54,6 +86,34 @@ def cli(*args: str, timeout: float = 600, check: bool = False) -> subprocess.Com
             f"damon-eval {' '.join(args)} exited {proc.returncode}: {proc.stderr}"
         )
     return proc
+
+
+SNAKEMAKE = shutil.which("snakemake", path=str(Path(sys.executable).parent)) or "snakemake"
+
+
+def run_snakemake(
+    configfile: str | Path, results: Path, *args: str, timeout_s: float = 3000
+) -> subprocess.CompletedProcess:
+    """The pipeline on ``configfile`` with its results in ``results``, from the repository."""
+    return subprocess.run(
+        [SNAKEMAKE, "--configfile", str(configfile), "--config", f"results_dir={results}", *args],
+        cwd=REPO, capture_output=True, text=True, timeout=timeout_s,
+    )  # fmt: skip
+
+
+def require_images_of(kernels: list) -> None:
+    """Skip, saying why, unless the default spec's image with each of ``kernels`` is
+    cached or can be built here (QEMU tools, mmdebstrap, root)."""
+    missing = missing_tools()
+    if missing:
+        pytest.skip(
+            f"needs {', '.join(missing)} (apt-get install qemu-system-x86 qemu-utils mmdebstrap)"
+        )
+    from damon_eval.guest import cached_image, load_spec
+
+    uncached = [k for k in kernels if cached_image(load_spec().with_kernel(k)) is None]
+    if uncached and os.geteuid() != 0:
+        pytest.skip(f"the images of kernel(s) {uncached} are not cached and building needs root")
 
 
 def gone(pid: int, timeout_s: float = 15.0) -> bool:

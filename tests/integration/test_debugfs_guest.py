@@ -2,53 +2,38 @@
 
 trixie's packaged kernel leaves the deprecated debugfs interface out, so these
 tests boot a kernel built from source with ``configs/kernels/dbgfs.config``
-(6.12 still has the interface).  The tests use a DBGFS kernel the cache already
-holds (any prepared kernel whose config has ``CONFIG_DAMON_DBGFS=y``), else
-build one from ``linux-source-6.12`` (the minimal config: 355 s on the 2-core
-development host, docs/benchmarks.md); ``DAMON_EVAL_TEST_BUILD_KERNEL=0`` turns
-the build off.  Without a cached kernel and the source they skip, saying why.
+(6.12 still has the interface).  The kernel goes through the normal source
+preparation: the cache's build when its key (source, configs, the build code)
+matches, else a build from ``linux-source-6.12`` (the minimal config: 355 s on
+the 2-core development host, docs/benchmarks.md), so a change to
+kernel_prepare.py is tested on the kernel it builds.
+``DAMON_EVAL_TEST_BUILD_KERNEL=0`` turns the build off.  Without the source, or
+without a matching build when building is off, they skip, saying why.
 """
 
 from __future__ import annotations
 
-import json
-import os
-import shutil
 import time
 from pathlib import Path
 
 import pytest
-from guest_helpers import ACCEL, REPO, require_image_build
+from guest_helpers import ACCEL, REPO, require_image_build, source_kernel_or_skip
 
 from damon_eval.damon.controller import build_kdamond
 from damon_eval.damon.debugfs import DebugfsBackend
 from damon_eval.damon.model import Target
 from damon_eval.damon.schemes import parse_schemes
 
-pytestmark = pytest.mark.guest
+# slow: builds the kernel from source (about 6 min) when this code's build is not cached.
+pytestmark = [pytest.mark.guest, pytest.mark.slow]
 
 SOURCE = Path("/usr/src/linux-source-6.12.tar.xz")
 FRAGMENT = REPO / "configs" / "kernels" / "dbgfs.config"
 DEBUGFS_DAMON = "/sys/kernel/debug/damon"
 
 
-def _cached_dbgfs_kernel(work: Path) -> dict | None:
-    """A prepared DBGFS kernel from the cache, as a ``build`` form kernel value."""
-    from damon_eval.guest.kernel_prepare import kernels_dir
-
-    for meta in sorted(kernels_dir().glob("*/kernel.json")):
-        info = json.loads(meta.read_text())
-        if info.get("config_lines", {}).get("CONFIG_DAMON_DBGFS_DEPRECATED") != "y":
-            continue
-        prepared = meta.parent
-        build = work / "build"
-        (build / "arch/x86/boot").mkdir(parents=True)
-        shutil.copyfile(prepared / "vmlinuz", build / "arch/x86/boot/bzImage")
-        shutil.copyfile(prepared / "config", build / ".config")
-        (build / "include/config").mkdir(parents=True)
-        (build / "include/config/kernel.release").write_text(info["release"] + "\n")
-        return {"build": str(build), "modules": str(prepared / "modules")}
-    return None
+BUILD_OPT_OUT = "DAMON_EVAL_TEST_BUILD_KERNEL"
+DBGFS_KERNEL = {"source": str(SOURCE), "config": str(FRAGMENT)}
 
 
 @pytest.fixture(scope="module")
@@ -56,23 +41,13 @@ def dbgfs_guest(tmp_path_factory):
     require_image_build("building an image with an own kernel needs root")
     from damon_eval.guest import Guest, build_image, load_spec
 
+    # The normal source-kernel preparation: a cache hit only under this code's key.
+    source_kernel_or_skip(DBGFS_KERNEL, BUILD_OPT_OUT, "apt-get install linux-source-6.12")
     work = tmp_path_factory.mktemp("dbgfs")
-    kernel = _cached_dbgfs_kernel(work)
-    if kernel is None:
-        if os.environ.get("DAMON_EVAL_TEST_BUILD_KERNEL") == "0" or not SOURCE.is_file():
-            why = (
-                "DAMON_EVAL_TEST_BUILD_KERNEL=0"
-                if SOURCE.is_file()
-                else f"{SOURCE} is missing (apt-get install linux-source-6.12)"
-            )
-            pytest.skip(
-                f"no kernel with CONFIG_DAMON_DBGFS in the kernel cache and {why}; build one "
-                '(about 6 min on 2 cores) with `damon-eval guest build --kernel \'{"source": '
-                f'"{SOURCE}", "config": "{FRAGMENT}"}}\'`'
-            )
-        kernel = {"source": str(SOURCE), "config": str(FRAGMENT)}
-    image, _ = build_image(load_spec().with_kernel(kernel), progress=False)
-    assert image.manifest()["kernel"]["config_lines"]["CONFIG_DAMON_DBGFS_DEPRECATED"] == "y"
+    image, _ = build_image(load_spec().with_kernel(DBGFS_KERNEL), progress=False)
+    kernel = image.manifest()["kernel"]
+    assert kernel["form"] == "source" and kernel["source_sha256"]
+    assert kernel["config_lines"]["CONFIG_DAMON_DBGFS_DEPRECATED"] == "y"
     with Guest.start(image, fast_start=False, accel=ACCEL, run_dir=work / "run") as guest:
         yield guest
 

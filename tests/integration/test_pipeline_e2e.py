@@ -10,25 +10,15 @@ from __future__ import annotations
 
 import json
 import shutil
-import subprocess
-import sys
-from pathlib import Path
 
 import pytest
+from guest_helpers import run_snakemake
 
 pytestmark = pytest.mark.guest
 
-SNAKEMAKE = shutil.which("snakemake", path=str(Path(sys.executable).parent)) or "snakemake"
-
 
 def _snakemake(repo_root, results, *args, timeout_s=3000):
-    return subprocess.run(
-        [SNAKEMAKE, "--configfile", "configs/ci.yaml", "--config", f"results_dir={results}", *args],
-        cwd=repo_root,
-        capture_output=True,
-        text=True,
-        timeout=timeout_s,
-    )
+    return run_snakemake("configs/ci.yaml", results, *args, timeout_s=timeout_s)
 
 
 @pytest.fixture(scope="module")

@@ -329,6 +329,87 @@ def test_fragment_options_that_kconfig_drops_are_an_error(tmp_path, monkeypatch,
         prepare_kernel(choice, progress=False)
 
 
+def test_a_package_key_holding_a_path_lists_the_valid_kernel_forms(tmp_path):
+    (tmp_path / "k.deb").write_bytes(b"")
+    with pytest.raises(ConfigError) as info:
+        resolve_kernel({"package": "k.deb"}, tmp_path)
+    message = str(info.value)
+    assert (
+        message.startswith("kernel package 'k.deb' is not a package name") and "\n" not in message
+    )
+    for form in ("a Debian package name", "a .deb file", "a kernel build directory",
+                 "a source tree or tarball", "{package: ..., suite: <another suite>}",
+                 "{source: ..., config: ..., patches: [...]}"):  # fmt: skip
+        assert form in message
+
+
+@pytest.mark.parametrize(
+    "content",
+    [b"not a tarball at all", b"\xfd7zXZ\x00\x00 truncated xz"],
+    ids=["garbage", "truncated-xz"],
+)
+def test_a_corrupt_source_tarball_is_one_line_naming_the_file(tmp_path, monkeypatch,
+                                                              base_config, content):  # fmt: skip
+    _fake_tools(tmp_path, monkeypatch, FAKE_KERNEL_MAKE)
+    tarball = tmp_path / "linux-6.12.tar.xz"
+    tarball.write_bytes(content)
+    with pytest.raises(GuestError) as info:
+        prepare_kernel(resolve_kernel(str(tarball)), progress=False)
+    message = str(info.value)
+    assert message.startswith(f"kernel source tarball {tarball} cannot be unpacked (")
+    assert "\n" not in message and "valid: a complete kernel source .tar" in message
+    assert not list((tmp_path / "cache/kernels").glob(".work-*")), "no half-prepared kernel"
+
+
+def test_a_truncated_source_tarball_is_a_guest_error_too(tmp_path, monkeypatch, base_config):
+    # a real .tar.xz cut short: opens, then fails while extracting
+    _fake_tools(tmp_path, monkeypatch, FAKE_KERNEL_MAKE)
+    source = make_source_tree(tmp_path)
+    (source / "big").write_bytes(os.urandom(200_000))
+    tarball = tmp_path / "linux-6.12.tar.xz"
+    with tarfile.open(tarball, "w:xz") as archive:
+        archive.add(source, arcname="linux-6.12")
+    tarball.write_bytes(tarball.read_bytes()[:100_000])
+    with pytest.raises(GuestError, match=rf"^kernel source tarball {tarball} cannot be unpacked"):
+        prepare_kernel(resolve_kernel(str(tarball)), progress=False)
+
+
+def _without(monkeypatch, *tools: str) -> None:
+    """shutil.which finds nothing for ``tools`` in the build's pre-check."""
+    which = shutil.which
+    monkeypatch.setattr(
+        kernel_prepare.shutil,
+        "which",
+        lambda name, *a, **k: None if name in tools else which(name, *a, **k),
+    )
+
+
+def test_a_missing_patch_program_is_named_before_the_build(tmp_path, monkeypatch, base_config):
+    _fake_tools(tmp_path, monkeypatch, FAKE_KERNEL_MAKE)
+    source = make_source_tree(tmp_path)
+    (tmp_path / "default-10.patch").write_text(PATCH)
+    _without(monkeypatch, "patch")
+    choice = resolve_kernel({"source": str(source), "patches": ["default-10.patch"]}, tmp_path)
+    with pytest.raises(GuestError) as info:
+        prepare_kernel(choice, progress=False)
+    message = str(info.value)
+    assert "needs patch (not on PATH); install: apt-get install -y" in message
+    assert " patch libelf-dev" in message and "\n" not in message
+    assert not list((tmp_path / "cache/kernels").glob("logs/*.log")), "checked before building"
+    # without patches the build does not need the program
+    assert prepare_kernel(resolve_kernel(str(source)), progress=False).release == RELEASE
+
+
+def test_every_missing_build_program_is_named_with_its_package(tmp_path, monkeypatch,
+                                                               base_config):  # fmt: skip
+    _fake_tools(tmp_path, monkeypatch, FAKE_KERNEL_MAKE)
+    _without(monkeypatch, "flex", "bc", "ld")
+    wanted = r"needs ld, flex, bc \(not on PATH\); install: apt-get install -y "
+    wanted += r"--no-install-recommends binutils flex bc libelf-dev libssl-dev$"
+    with pytest.raises(GuestError, match=wanted):
+        prepare_kernel(resolve_kernel(str(make_source_tree(tmp_path))), progress=False)
+
+
 # ---------------------------------------------------------------- cache key
 
 

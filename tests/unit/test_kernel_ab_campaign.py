@@ -398,6 +398,53 @@ def test_a_kernel_campaign_plans_tables_per_kernel(repo_root, tmp_path):
     assert "metric_of_kernel" not in planned("--config", results)
 
 
+def _planned_run_inputs(repo_root: Path, *args: str) -> dict[str, list[str]]:
+    """run job -> its input files, from a dry-run of the whole campaign."""
+    proc = subprocess.run(
+        [SNAKEMAKE, "-n", "--forceall", *args],
+        cwd=repo_root, capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    jobs = re.findall(r"^rule run:\n\s+input: (.*)\n\s+output: (\S+)", proc.stdout, re.M)
+    return {output: inputs.split(", ") for inputs, output in jobs}
+
+
+def test_every_run_of_a_kernel_campaign_waits_for_all_kernel_images(repo_root, tmp_path):
+    results = tmp_path / "r"
+    campaign = tmp_path / "ab.yaml"
+    campaign.write_text(yaml.safe_dump({**AB, "results_dir": str(results)}))
+    runs = _planned_run_inputs(repo_root, "--configfile", str(campaign))
+    assert len(runs) == len(campaign_from_dict(AB, "<test>").runs())
+    manifests = {str(results / "guest" / kernel / "image.json") for kernel in AB["kernels"]}
+    for output, inputs in runs.items():
+        # base runs too: nothing is measured while the patched kernel still builds
+        assert manifests <= set(inputs), f"{output} waits only for {inputs}"
+
+
+def test_a_run_without_kernels_waits_for_its_one_image(repo_root, tmp_path):
+    results = tmp_path / "r"
+    runs = _planned_run_inputs(repo_root, "--config", f"results_dir={results}")
+    assert runs
+    for inputs in runs.values():
+        assert [i for i in inputs if i.endswith("image.json")] == [
+            str(results / "guest" / "image.json")
+        ]
+
+
+def test_a_base_run_target_builds_the_patched_image_first(repo_root, tmp_path):
+    results = tmp_path / "r"
+    campaign = tmp_path / "ab.yaml"
+    campaign.write_text(yaml.safe_dump({**AB, "results_dir": str(results)}))
+    target = results / "runs" / "base" / "synthetic" / "zigzag" / "orig" / "01" / "result.json"
+    proc = subprocess.run(
+        [SNAKEMAKE, "-n", str(target), "--configfile", str(campaign)],
+        cwd=repo_root, capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    assert re.search(r"^guest_image\s+2$", proc.stdout, re.M), proc.stdout[-2000:]
+    assert "wildcards: kernel=patched\n" in proc.stdout
+
+
 def test_snakemake_writes_each_kernels_tables_from_its_own_runs(repo_root, tmp_path):
     results = tmp_path / "results"
     written = _write_ab_results(results, 2.0)

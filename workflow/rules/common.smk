@@ -50,6 +50,12 @@ RUN_WILDCARDS = (
 IMAGE_MANIFEST = (
     f"{RESULTS}/guest/{{kernel}}/image.json" if KERNELS else f"{RESULTS}/guest/image.json"
 )
+# The images every run waits for.  kernels: all of them, so every kernel is built and
+# checked (DAMON, its interfaces) before the first run: no run is measured next to a
+# kernel compile, and a patched kernel without DAMON stops the campaign before any run.
+RUN_IMAGE_MANIFESTS = (
+    [IMAGE_MANIFEST.format(kernel=name) for name in KERNELS] if KERNELS else [IMAGE_MANIFEST]
+)
 BASE_KERNEL = CAMPAIGN.base_kernel or ""
 KERNEL_LABEL = {"kernel": "{kernel}"} if KERNELS else {}
 RUNS = CAMPAIGN.runs()

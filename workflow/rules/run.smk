@@ -7,7 +7,7 @@ rule run:
     input:
         # ancient(): an edited configuration never reruns completed (protected)
         # runs; delete a run's result.json to redo it (docs/pipeline.md).
-        image=ancient(IMAGE_MANIFEST),
+        images=[ancient(manifest) for manifest in RUN_IMAGE_MANIFESTS],
         configuration=ancient("configs/configurations/{config}.yaml"),
         parsec=[ancient(rules.parsec_build.output.summary)] if HAS_PARSEC else [],
     output:
