@@ -111,9 +111,6 @@ def main() -> int:
         "|---|---|---|---|---|",
         f"| {what} | `{args.source.name}` | {info.get('release', '?')} | {seconds:.0f} s "
         f"| {damon or '-'} |",
-        "",
-        "`--config debian` (Debian's full config as the fragment) is the full build; it is "
-        "not in this table unless the line above says `debian`.",
         END,
     ]
     section = "\n".join(lines)
