@@ -16,6 +16,10 @@ from __future__ import annotations
 
 import importlib
 
+# A name that is also a submodule is imported now: importing the submodule later would
+# set the package attribute to the module and shadow a lazy export.
+from damon_eval.records.accuracy import accuracy as accuracy
+
 # name -> module that defines it (submodules of records, or a full module path)
 _EXPORTS = {
     "AGE_UNKNOWN": "model",
@@ -28,7 +32,6 @@ _EXPORTS = {
     "TargetGuide": "heats",
     "TargetKey": "model",
     "WssDistribution": "wss",
-    "accuracy": "accuracy",
     "detect_format": "formats",
     "export_record": "writers",
     "guide_lines": "heats",
@@ -45,7 +48,7 @@ _EXPORTS = {
     "wss_lines": "wss",
 }
 
-__all__ = sorted(_EXPORTS)
+__all__ = sorted([*_EXPORTS, "accuracy"])
 
 
 def __getattr__(name: str):
