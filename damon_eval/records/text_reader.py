@@ -104,6 +104,8 @@ class TextReader(RecordReader):
         threads = parse_threads()
         pending: deque[tuple[bytes, Future[ParsedEvents]]] = deque()
         pool: ThreadPoolExecutor | None = None
+        submit: Callable[..., Future[ParsedEvents]] = _done
+        n_blocks = 0
         line_no = 1
 
         def finish(block: bytes, parsed: Future[ParsedEvents]) -> ParsedEvents:
@@ -126,12 +128,12 @@ class TextReader(RecordReader):
                 except StopIteration as end:
                     tail = end.value
                     break
-                if not pending and pool is None:
+                if n_blocks == 0:
                     self.event = self.requested_event or detect_event(block) or EVENT_AGGREGATED
-                    submit = _done
-                elif pool is None and threads > 1:
+                elif n_blocks == 1 and threads > 1:  # a second block: now threads pay off
                     pool = ThreadPoolExecutor(threads, thread_name_prefix="damon-eval-parse")
                     submit = pool.submit
+                n_blocks += 1
                 pending.append((block, submit(parse_local, block, self.event)))
                 while len(pending) > threads:
                     yield finish(*pending.popleft())

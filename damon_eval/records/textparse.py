@@ -77,12 +77,6 @@ def parse_block(
     return events
 
 
-def parse_local(buf: bytes, event: str) -> ParsedEvents:
-    """:func:`parse_block` of a padded ``buf`` with 0-based line numbers, raising
-    :class:`LineError`: what a worker thread runs before the file position is known."""
-    return _parse_block(buf, 0, event)
-
-
 def locate_error(
     buf: bytes, exc: LineError, *, first_line_no: int, event: str, source: str
 ) -> RecordFormatError:
@@ -95,7 +89,9 @@ def locate_error(
     )
 
 
-def _parse_block(buf: bytes, first_line_no: int, event: str) -> ParsedEvents:
+def parse_local(buf: bytes, event: str) -> ParsedEvents:
+    """:func:`parse_block` of a padded ``buf`` with 0-based line numbers, raising
+    :class:`LineError`: what a worker thread runs before the file position is known."""
     if len(buf) <= PAD:
         return empty_events()
     # Zero padding keeps the fixed-width windows of the last line inside the array.
@@ -145,7 +141,7 @@ def _parse_block(buf: bytes, first_line_no: int, event: str) -> ParsedEvents:
     fields = text_fast.parse_fast(buf, a, words, line_end, ts_colon, line, field_start, event)
     if fields is None:
         fields = text_exact.parse_exact(a, line_end, ts_colon, line, field_start, event)
-    return _with_lines(_events(fields, line, first_line_no, event, n_other), line_end.size)
+    return _with_lines(_events(fields, line, event, n_other), line_end.size)
 
 
 def _with_lines(events: ParsedEvents, n_lines: int) -> ParsedEvents:
@@ -154,7 +150,7 @@ def _with_lines(events: ParsedEvents, n_lines: int) -> ParsedEvents:
 
 
 def _events(
-    fields: dict[str, np.ndarray], line: np.ndarray, first_line_no: int, event: str, n_other: int
+    fields: dict[str, np.ndarray], line: np.ndarray, event: str, n_other: int
 ) -> ParsedEvents:
     if event == EVENT_AGGREGATED:
         scheme_idx = np.full(line.size, -1, dtype=np.int64)
@@ -163,7 +159,7 @@ def _events(
         scheme_idx = fields["scheme_idx"].astype(np.int64)
         context_idx = fields["context_idx"].astype(np.int64)
     return ParsedEvents(
-        line_no=line.astype(np.int64) + first_line_no,
+        line_no=line.astype(np.int64),  # 0-based in the block
         time_ns=fields["time_ns"],
         target_id=fields["target_id"],
         scheme_idx=scheme_idx,
