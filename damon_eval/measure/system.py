@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 from damon_eval.errors import DamonEvalError, FsError
 from damon_eval.fs import Exists, Read, ReadIfExists, Write, WriteIfExists
+from damon_eval.machines.page_cache import DROP_CACHES
 
 if TYPE_CHECKING:
     from damon_eval.config.configuration import RunConfiguration
@@ -100,7 +101,6 @@ def _module_value(value: Any) -> str:
 
 # ------------------------------------------------- memory before a run
 
-DROP_CACHES = "/proc/sys/vm/drop_caches"
 COMPACT_MEMORY = "/proc/sys/vm/compact_memory"
 BUDDYINFO = "/proc/buddyinfo"
 HUGE_ORDER = 9  # 2 MiB blocks of 4 KiB pages (x86-64)
