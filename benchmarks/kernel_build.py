@@ -5,7 +5,7 @@ The tests build with the project's minimal config (``--config minimal``, what
 ``configs/kernels/damon-guest-minimal.config`` turns on, plus an optional
 fragment such as ``configs/kernels/dbgfs.config``).  ``--config debian`` builds
 the full distribution kernel instead: Debian's own config, taken from a
-``linux-image`` .deb (``--deb``, default: the newest 6.12 one in the cache), is
+``linux-image`` .deb (``--deb``, default: the 6.12 one fetched last into the cache), is
 the fragment on top of the base config.  That build takes hours on 2 cores, so
 it is a benchmark, never a test.
 
@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import os
 import platform
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -48,8 +49,8 @@ def debian_config(deb: Path, out: Path) -> Path:
 def newest_cached_deb() -> Path | None:
     from damon_eval.paths import cache_dir
 
-    debs = sorted(cache_dir().glob("debs/*/linux-image-6.12.*-amd64_*.deb"))
-    return debs[-1] if debs else None
+    debs = cache_dir().glob("debs/*/linux-image-6.12.*-amd64_*.deb")
+    return max(debs, key=lambda deb: deb.stat().st_mtime, default=None)
 
 
 def build_once(source: Path, fragment: Path | None, cache: Path) -> tuple[float, dict]:
@@ -89,7 +90,7 @@ def main() -> int:
         load_after = os.getloadavg()
     finally:
         if not args.keep:
-            subprocess.run(["rm", "-rf", str(cache)], check=False)
+            shutil.rmtree(cache, ignore_errors=True)
     what = args.config + (f" + {args.fragment.name}" if args.fragment else "")
     lines_of_config = info.get("config_lines", {})
     damon = ", ".join(
