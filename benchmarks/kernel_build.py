@@ -46,7 +46,7 @@ def debian_config(deb: Path, out: Path) -> Path:
     return out
 
 
-def newest_cached_deb() -> Path | None:
+def last_fetched_deb() -> Path | None:
     from damon_eval.paths import cache_dir
 
     debs = cache_dir().glob("debs/*/linux-image-6.12.*-amd64_*.deb")
@@ -81,7 +81,7 @@ def main() -> int:
     try:
         fragment = args.fragment
         if args.config == "debian":
-            deb = args.deb or newest_cached_deb()
+            deb = args.deb or last_fetched_deb()
             if deb is None:
                 raise SystemExit("no linux-image 6.12 .deb in the cache: pass --deb")
             fragment = debian_config(deb, cache / "debian.config")
