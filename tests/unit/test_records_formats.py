@@ -273,3 +273,14 @@ def test_timestamp_forms_agree_between_parsers(monkeypatch):
     monkeypatch.setattr(text_fast, "parse_fast", lambda *a, **k: None)
     exact = textparse.parse_block(text, first_line_no=1, event="damon_aggregated", source="x")
     assert exact.time_ns.tolist() == fast.time_ns.tolist()
+
+
+def test_package_exports_stay_functions_after_their_submodule_is_imported():
+    import importlib
+
+    import damon_eval.records as records
+
+    for name in records.__all__:
+        if importlib.util.find_spec(f"damon_eval.records.{name}") is not None:
+            importlib.import_module(f"damon_eval.records.{name}")
+        assert not isinstance(getattr(records, name), type(importlib)), name

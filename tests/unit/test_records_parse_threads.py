@@ -106,14 +106,3 @@ def test_blocks_are_read_ahead_only_within_the_window(tmp_path, monkeypatch, sma
         assert len(calls) <= 3  # the window (2) plus the block just yielded
         rest = list(blocks)
     assert len(calls) == 1 + len(rest) > 5
-
-
-def test_package_exports_stay_functions_after_their_submodule_is_imported():
-    import importlib
-
-    import damon_eval.records as records
-
-    for name in records.__all__:
-        if importlib.util.find_spec(f"damon_eval.records.{name}") is not None:
-            importlib.import_module(f"damon_eval.records.{name}")
-        assert not isinstance(getattr(records, name), type(importlib)), name
